@@ -1,0 +1,55 @@
+"""Shared data containers and the missing-dataset error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+class MissingDatasetError(FileNotFoundError):
+    """A dataset is not where it should be; the message names the path and the command that gets it."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a method needs to know about a dataset to build a model.
+
+    Attributes:
+        name: the honest display name (a stand-in says so, e.g. ``"N-MNIST (simulated from MNIST)"``).
+        key: the params-file key (``"mnist"``, ``"nmnist_simulated"``, ...).
+        num_classes: number of classes.
+        input_shape: shape of one raw sample (``(28, 28)`` for images, ``(T, N)`` for rasters).
+        kind: ``"image"`` (uint8 intensities, the method encodes them) or ``"raster"``
+            (binary spike raster ``[T, N]`` per sample, already encoded).
+        is_standin: True when the data is not the paper's own dataset.
+    """
+
+    name: str
+    key: str
+    num_classes: int
+    input_shape: tuple[int, ...]
+    kind: str
+    is_standin: bool = False
+
+
+@dataclass(frozen=True)
+class LabelledSplit:
+    """One split of a dataset.
+
+    Attributes:
+        inputs: ``[N, *input_shape]`` (uint8 images, or bool/uint8 rasters ``[N, T, C]``).
+        labels: ``[N]`` int64.
+    """
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def head(self, limit: int | None) -> "LabelledSplit":
+        """The first ``limit`` samples (all of them when ``limit`` is None)."""
+        if limit is None or limit >= len(self):
+            return self
+        return LabelledSplit(self.inputs[:limit], self.labels[:limit])

@@ -1,0 +1,33 @@
+"""The dataset registry: the params file's ``data.dataset`` key -> its loader.
+
+Every loader returns ``(train, test, info)`` (:class:`snnbp.data.base.LabelledSplit` twice and a
+:class:`snnbp.data.base.DatasetInfo`). Loaders are imported lazily so that a dataset's optional
+requirements never affect the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from snnbp.config import DataParams
+from snnbp.data.base import DatasetInfo, LabelledSplit
+
+LOADERS: dict[str, tuple[str, str]] = {
+    "mnist": ("snnbp.data.mnist", "load_mnist"),
+    "fashion_mnist": ("snnbp.data.mnist", "load_fashion_mnist"),
+}
+
+
+def load_dataset(data: DataParams) -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
+    """Load the dataset named in ``data`` and apply its train/test limits.
+
+    Raises:
+        KeyError: for an unknown dataset key (listing the known ones).
+        snnbp.data.base.MissingDatasetError: when the files are absent (names the command).
+    """
+    if data.dataset not in LOADERS:
+        raise KeyError(f"unknown dataset {data.dataset!r}; known datasets: {sorted(LOADERS)}")
+    module_name, function_name = LOADERS[data.dataset]
+    loader = getattr(importlib.import_module(module_name), function_name)
+    train, test, info = loader()
+    return train.head(data.train_limit), test.head(data.test_limit), info

@@ -1,0 +1,1 @@
+"""Input encodings: rate and latency codes, events to rasters, audio and image front ends."""
