@@ -14,13 +14,14 @@ import hashlib
 import json
 import math
 import resource
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from snnbp.config import RunParams, params_from_dict, params_to_dict
 from snnbp.data.base import DatasetInfo, LabelledSplit
@@ -52,6 +53,8 @@ class FitResult:
     run_dir: Path
     resumed_from_epoch: int = 0
     predictions: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+    labels: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+    info: DatasetInfo | None = None
 
 
 def params_hash(params: dict[str, Any]) -> str:
@@ -203,7 +206,7 @@ def fit(
             predictions = predict_split(learner, test_split, eval_batch, "test", progress)
             history[-1]["test_accuracy"] = accuracy(predictions, test_split.labels)
             if progress:
-                tqdm.write(_epoch_line(history[-1]))
+                tqdm.write(_epoch_line(history[-1]), file=sys.stderr)
             atomic_torch_save(checkpoint_path, {
                 "params": resolved, "params_hash": digest, "epoch": epoch, "learner": learner.state_dict(),
                 "history": history, "torch_rng_state": torch.get_rng_state(), "versions": package_versions(),
@@ -222,7 +225,7 @@ def fit(
     except BaseException as error:
         record.fail(error)
         raise
-    return FitResult(history, metrics, learner, run_dir, start_epoch, predictions)
+    return FitResult(history, metrics, learner, run_dir, start_epoch, predictions, test_split.labels, info)
 
 
 def _train_epoch(learner: Learner, split: LabelledSplit, params: RunParams, epoch: int, progress: bool) -> dict[str, Any]:

@@ -1,0 +1,60 @@
+"""The papers' numbers (TARGETS.md), joined with measured runs by ``snnbp table``.
+
+Provenance codes: ``V`` verified from the official code's logs/configs or an abstract; ``R`` from
+a published review of the paper; ``~`` recalled and unverified (a direction, not a fact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PaperTarget:
+    """One number a paper reports for a method, dataset and network."""
+
+    method: str
+    paper_dataset: str
+    network: str
+    paper_best: float | None
+    paper_mean: str
+    provenance: str
+
+
+TARGETS = (
+    PaperTarget("hm2bp", "MNIST", "784-800-10", 0.9893, "98.84 ± 0.02 %", "V (best, log) / ~ (mean)"),
+    PaperTarget("hm2bp", "MNIST", "28x28-15C5-P2-40C5-P2-300-10", 0.9949, "99.42 ± 0.11 %", "V / ~"),
+    PaperTarget("hm2bp", "N-MNIST", "2312-800-10", 0.9888, "98.84 ± 0.02 %", "V / ~"),
+    PaperTarget("hm2bp", "EMNIST", "784-400-400-47", 0.8557, "~84.3 %", "R / ~"),
+    PaperTarget("hm2bp", "TI46-Alpha", "78-800-800-26", 0.9098, "~89.4-90.6 %", "R / ~"),
+    PaperTarget("stdbp", "MNIST", "784-400-10", 0.981, "", "~"),
+    PaperTarget("stdbp", "MNIST", "784-800-10", 0.985, "", "~"),
+    PaperTarget("stdbp", "MNIST", "CNN", 0.994, "", "~"),
+    PaperTarget("stdbp", "Fashion-MNIST", "FC", 0.88, "", "~"),
+    PaperTarget("stdbp", "Fashion-MNIST", "CNN", 0.90, "", "~"),
+    PaperTarget("stdbp", "Caltech face/motorbike", "DoG + SNN", 0.99, "", "~"),
+)
+
+# dataset key of a run -> the paper dataset it stands for
+PAPER_DATASET = {
+    "mnist": "MNIST",
+    "fashion_mnist": "Fashion-MNIST",
+    "nmnist": "N-MNIST",
+    "nmnist_simulated": "N-MNIST",
+    "emnist_bymerge_resplit": "EMNIST",
+    "fsdd": "TI46-Alpha",
+    "letters_synthetic": "TI46-Alpha",
+    "caltech_face_motor": "Caltech face/motorbike",
+}
+
+
+def find_target(method: str, dataset_key: str, network: str) -> PaperTarget | None:
+    """The paper number for this run: same method and paper dataset, the closest network."""
+    paper_dataset = PAPER_DATASET.get(dataset_key)
+    candidates = [t for t in TARGETS if t.method == method and t.paper_dataset == paper_dataset]
+    exact = [t for t in candidates if t.network == network]
+    if exact:
+        return exact[0]
+    is_conv = "C" in network.upper().replace("CNN", "C")
+    kind = [t for t in candidates if ("C" in t.network) == is_conv]
+    return (kind or candidates or [None])[0]

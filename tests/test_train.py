@@ -1,0 +1,92 @@
+"""The training loop: resume equivalence, records, NaN stop, checkpoint safety."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from snnbp.config import params_from_dict
+from snnbp.data.base import DatasetInfo, LabelledSplit
+from snnbp.train import CheckpointMismatchError, CorruptCheckpointError, fit, load_checkpoint
+
+INFO = DatasetInfo(name="toy", key="toy", num_classes=3, input_shape=(6,), kind="image")
+
+
+def _data(nan: bool = False):
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 6, generator=generator) * 3
+    labels = torch.randint(0, 3, (90,), generator=generator)
+    inputs = centres[labels] + torch.randn(90, 6, generator=generator)
+    if nan:
+        inputs[5, 2] = float("nan")
+    return LabelledSplit(inputs[:60], labels[:60]), LabelledSplit(inputs[60:], labels[60:]), INFO
+
+
+def _params(epochs: int = 3, **model):
+    return params_from_dict({
+        "name": "toy", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 5,
+        "data": {"dataset": "mnist"}, "train": {"epochs": epochs, "batch_size": 8},
+        "model": {"hidden": [7], "lr": 0.01, **model},
+    }, "test")
+
+
+def _weights(result):
+    return {k: v.clone() for k, v in result.learner.state_dict()["net"].items()}
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
+    straight = fit(_params(), tmp_path / "straight", data=_data(), progress=False)
+    first = fit(_params(), tmp_path / "resumed", data=_data(), progress=False, stop_after_epoch=1)
+    assert len(first.history) == 1
+    assert json.loads((tmp_path / "resumed" / "run.json").read_text())["status"] == "failed"
+    resumed = fit(_params(), tmp_path / "resumed", data=_data(), progress=False)
+    assert resumed.resumed_from_epoch == 1 and len(resumed.history) == 3
+    for key, value in _weights(straight).items():
+        assert torch.equal(value, _weights(resumed)[key]), key
+    assert [h["test_accuracy"] for h in straight.history] == [h["test_accuracy"] for h in resumed.history]
+
+
+def test_records_hold_provenance_and_metrics(tmp_path):
+    result = fit(_params(epochs=2), tmp_path / "run", data=_data(), progress=False)
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["status"] == "completed" and run["root_seed"] == 5
+    assert set(run["derived_seeds"]) >= {"model", "shuffle", "encoding"}
+    assert run["params"]["model"]["hidden"] == [7]
+    assert {"commit", "dirty"} <= set(run["git"])
+    assert run["versions"]["torch"] and run["versions"]["python"]
+    assert {"hostname", "cpu", "cpu_count", "gpu"} <= set(run["host"])
+    assert run["start_utc"] <= run["stop_utc"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for key in ("method", "dataset", "network", "epochs", "test_accuracy", "best_test_accuracy",
+                "train_seconds", "samples_per_second", "peak_rss_mb"):
+        assert metrics[key] is not None, key
+    assert metrics["network"] == "6-7-3" and metrics["epochs"] == 2
+    assert metrics["test_accuracy"] == result.history[-1]["test_accuracy"]
+
+
+def test_checkpoint_holds_what_resume_needs(tmp_path):
+    fit(_params(epochs=1), tmp_path / "run", data=_data(), progress=False)
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert {"params", "params_hash", "epoch", "learner", "history", "torch_rng_state", "versions"} <= set(state)
+    assert "optimizer" in state["learner"]
+
+
+def test_nan_stops_with_a_clear_error(tmp_path):
+    with pytest.raises(FloatingPointError, match="non-finite training loss .* epoch 1, batch"):
+        fit(_params(), tmp_path / "run", data=_data(nan=True), progress=False)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
+
+
+def test_other_params_never_overwrite_a_run(tmp_path):
+    fit(_params(epochs=1), tmp_path / "run", data=_data(), progress=False)
+    with pytest.raises(CheckpointMismatchError, match="made with other params"):
+        fit(_params(epochs=1, lr=0.5), tmp_path / "run", data=_data(), progress=False)
+
+
+def test_corrupt_checkpoint_is_named(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CorruptCheckpointError, match="checkpoint.pt"):
+        fit(_params(), tmp_path / "run", data=_data(), progress=False)
