@@ -13,7 +13,6 @@ endif
 export JUPYTER_CONFIG_DIR := $(CURDIR)/.build/jupyter/config
 export JUPYTER_DATA_DIR := $(CURDIR)/.build/jupyter/data
 export JUPYTER_RUNTIME_DIR := $(CURDIR)/.build/jupyter/runtime
-export MPLBACKEND ?= Agg
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help

@@ -73,10 +73,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    from snnbp.table import build_table
+    from snnbp.paths import PROJECT_ROOT
+    from snnbp.table import build_table, markdown_table, update_readme
 
-    _, text = build_table(Path(args.results) if args.results else None)
+    frame, text = build_table(Path(args.results) if args.results else None)
     print(text, end="")
+    if not args.results:
+        update_readme(PROJECT_ROOT / "README.md", markdown_table(frame[frame["profile"] != "smoke"]))
     return 0
 
 

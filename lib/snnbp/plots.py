@@ -13,12 +13,11 @@ import torch
 sns.set_theme(context="notebook", style="whitegrid")
 
 
-def save(fig: plt.Figure, path: str | Path) -> Path:
-    """Save ``fig`` as PNG (150 dpi) under ``path`` (folders created); return the path."""
+def save(fig: plt.Figure, path: str | Path) -> None:
+    """Save ``fig`` as PNG (150 dpi) under ``path`` (folders created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150, bbox_inches="tight")
-    return path
 
 
 def learning_curves(history: Sequence[dict[str, Any]], title: str) -> plt.Figure:

@@ -75,6 +75,22 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def update_readme(readme: Path, table: str) -> bool:
+    """Replace the text between the README's results markers by ``table``; False when no markers."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    atomic_write_bytes(readme, f"{head}{README_START}\n{table}{README_END}{tail}".encode())
+    return True
+
+
 def build_table(root: Path | None = None, *, write: bool = True) -> tuple[pd.DataFrame, str]:
     """Collect every run under ``root`` (default ``results/``); write summary.csv and summary.md."""
     root = Path(root) if root is not None else results_dir()

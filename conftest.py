@@ -1,14 +1,13 @@
-"""Shared test set-up: quiet progress bars, one thread, and nbval without stderr comparison."""
+"""pytest set-up for the unit tests and the notebook regression (pytest --nbval)."""
 
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("TQDM_DISABLE", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def pytest_collectstart(collector):
-    """nbval: progress bars and warnings go to stderr, which is not part of the regression."""
+    """nbval: progress bars, warnings and per-epoch logs go to stderr, which is not compared."""
     if collector.fspath and collector.fspath.ext == ".ipynb":
         collector.skip_compare += ("stderr",)

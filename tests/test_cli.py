@@ -1,0 +1,68 @@
+"""The command line: evaluate reproduces a run's accuracy, table joins runs with the papers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from snnbp.config import params_from_dict
+from snnbp.data.fetch import is_complete
+from snnbp.table import build_table
+from snnbp.train import fit
+
+needs_mnist = pytest.mark.skipif(not is_complete("mnist"), reason="MNIST not fetched (make data)")
+
+
+def _snnbp(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snnbp", *args], capture_output=True, text=True, timeout=300)
+
+
+@needs_mnist
+def test_evaluate_reproduces_the_recorded_accuracy(tmp_path):
+    params = params_from_dict({
+        "name": "ann_eval", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 1,
+        "data": {"dataset": "mnist", "train_limit": 500, "test_limit": 300},
+        "train": {"epochs": 1, "batch_size": 50}, "model": {"hidden": [16]},
+    }, "test")
+    result = fit(params, tmp_path / "run", progress=False)
+    done = _snnbp("evaluate", str(tmp_path / "run" / "checkpoint.pt"))
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("accuracy=") and float(last.split("=")[1]) == pytest.approx(result.metrics["test_accuracy"], abs=1e-9)
+
+
+def test_evaluate_on_a_corrupt_checkpoint_fails_clearly(tmp_path):
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"garbage")
+    done = _snnbp("evaluate", str(bad))
+    assert done.returncode != 0 and "cannot read the checkpoint" in done.stderr
+
+
+def test_run_with_a_malformed_params_file_fails_clearly(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmethod: ann\n")
+    done = _snnbp("run", str(bad))
+    assert done.returncode == 2 and "missing key" in done.stderr and str(bad) in done.stderr
+
+
+def test_table_joins_metrics_with_paper_numbers(tmp_path):
+    run = tmp_path / "cpu" / "hm2bp_mnist_fc"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({
+        "method": "hm2bp", "dataset": "MNIST", "dataset_key": "mnist", "network": "784-800-10", "epochs": 3,
+        "test_accuracy": 0.975, "best_test_accuracy": 0.976, "samples_per_second": 500.0,
+        "train_seconds": 10.0, "peak_rss_mb": 100.0}))
+    (run / "run.json").write_text(json.dumps({"status": "completed", "git": {"commit": "abcdef1234567", "dirty": False}}))
+    frame, text = build_table(tmp_path)
+    assert frame.loc[0, "paper_best"] == pytest.approx(0.9893)
+    assert "97.50 %" in text and "98.93 %" in text and "V (best, log)" in text
+    assert (tmp_path / "summary.csv").is_file() and (tmp_path / "summary.md").is_file()
+
+
+def test_python_dash_m_and_help():
+    done = _snnbp("--help")
+    assert done.returncode == 0 and "evaluate" in done.stdout and "table" in done.stdout
