@@ -147,7 +147,8 @@ def fetch(dataset: str, *, allow_download: bool = True) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Fetch the datasets named on the command line (default: mnist and fashion_mnist)."""
-    for dataset in (argv if argv else sys.argv[1:]) or list(FILES):
+    chosen = sys.argv[1:] if argv is None else argv
+    for dataset in chosen or list(FILES):
         print(f"{dataset}: {fetch(dataset)}")
     return 0
 
