@@ -69,26 +69,27 @@ def integrate_and_fire(
         - Output: ``[T, B, *N]`` binary spikes, same dtype as ``currents``.
     """
     steps = currents.shape[0]
+    threshold = vth - margin
     v = torch.zeros_like(currents[0])
     ep = torch.zeros_like(currents[0])
-    refractory = torch.zeros_like(currents[0])
+    refractory = torch.zeros(currents.shape[1:], dtype=torch.int32, device=currents.device)
     spikes = torch.zeros_like(currents)
     for t in range(1, steps):
-        v = v - v / tau_m
-        ep = ep - ep / tau_s
-        current = currents[t]
-        if lateral != 0.0:
+        v.sub_(v / tau_m)  # leak (the official v -= v / tau_m, bit for bit)
+        ep.sub_(ep / tau_s)  # synaptic decay
+        if lateral != 0.0:  # input spikes of step t-1, plus the other neurons' spikes of step t-1
             previous = spikes[t - 1]
-            current = current + lateral * (previous.sum(dim=-1, keepdim=True) - previous)
-        ep = ep + current
-        v = v + ep / tau_s
+            ep.add_(currents[t] + lateral * (previous.sum(dim=-1, keepdim=True) - previous))
+        else:
+            ep.add_(currents[t])  # input spikes of step t-1
+        v.add_(ep / tau_s)
         in_refractory = refractory > 0
-        v = torch.where(in_refractory, torch.zeros_like(v), v)
-        refractory = torch.where(in_refractory, refractory - 1, refractory)
-        fired = v > vth - margin
-        spikes[t] = fired.to(currents.dtype)
-        v = torch.where(fired, torch.zeros_like(v), v)
-        refractory = torch.where(fired, torch.full_like(refractory, float(t_ref)), refractory)
+        v.masked_fill_(in_refractory, 0.0)  # absolute refractory: clamp, count down
+        refractory.sub_(in_refractory.to(torch.int32))
+        fired = v > threshold
+        spikes[t] = fired
+        v.masked_fill_(fired, 0.0)  # reset to 0
+        refractory.masked_fill_(fired, t_ref)
     return spikes
 
 

@@ -1,0 +1,236 @@
+"""The HM2-BP learner: the training loop's seam (:class:`snnbp.learner.Learner`) for HM2-BP networks.
+
+Forward: Bernoulli rate code of the images (ALGORITHMS.md 1.10) or the dataset's own spike
+rasters, through the LIF layers (1.2, 1.9), lateral inhibition on the output layer. Backward
+(no autograd graph over time): :func:`snnbp.hm2bp.model.gradients` (1.3-1.7, 1.9). Update: Adam
+with ``lr(e) = lr / sqrt(max(1, e))`` (1.7). After every epoch: per-class boosting of the
+misclassified samples (1.8). Prediction: arg-max of the output spike counts, first index on ties.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from snnbp.data.base import DatasetInfo
+from snnbp.encoding.rate import bernoulli_rate_code
+from snnbp.hm2bp.boosting import boost_weights
+from snnbp.hm2bp.model import (AdamState, Layer, adam_step, build_layers, describe, forward, gradients, init_weights,
+                               learning_rate, torch_dtype)
+from snnbp.hm2bp.params import ModelParams
+from snnbp.learner import Batch
+from snnbp.seeding import derive_seed, torch_generator
+
+
+def encode_fixed(images: torch.Tensor, indices: torch.Tensor, split: str, time_steps: int, *, seed: int,
+                 scale: float) -> torch.Tensor:
+    """Bernoulli rate code with a generator per sample derived from ``(seed, split, index)``.
+
+    A sample therefore gets the same spike trains every time it is presented (the official MLP
+    encodes the data set once at load time). Only the nonzero pixels are drawn (black pixels never
+    fire), which keeps the cost proportional to the ink.
+
+    Shape:
+        - images: ``[B, H, W]`` uint8; indices: ``[B]``; output ``[T, B, H * W]`` float32.
+    """
+    flat = images.reshape(images.shape[0], -1)
+    spikes = torch.zeros(time_steps, *flat.shape, dtype=torch.float32)
+    for row, (pixels, index) in enumerate(zip(flat, indices.tolist())):
+        generator = torch.Generator().manual_seed(derive_seed(seed, f"hm2bp/encoding/{split}/{index}"))
+        ink = torch.nonzero(pixels).flatten()
+        spikes[:, row, ink] = bernoulli_rate_code(pixels[ink][None], time_steps, generator=generator, scale=scale)[:, 0]
+    return spikes
+
+
+def encode_fresh(images: torch.Tensor, time_steps: int, *, generator: torch.Generator, scale: float) -> torch.Tensor:
+    """Bernoulli rate code drawn from a running generator (new trains at every presentation).
+
+    Shape:
+        - images: ``[B, H, W]`` uint8; output ``[T, B, H * W]`` float32.
+    """
+    flat = images.reshape(images.shape[0], -1)
+    spikes = torch.zeros(time_steps, *flat.shape, dtype=torch.float32)
+    ink = torch.nonzero(flat.amax(dim=0)).flatten()
+    spikes[:, :, ink] = bernoulli_rate_code(flat[:, ink], time_steps, generator=generator, scale=scale)
+    return spikes
+
+
+def fit_raster(raster: torch.Tensor, time_steps: int) -> torch.Tensor:
+    """Time-major raster of exactly ``time_steps`` steps (cut, or padded with silence).
+
+    Shape:
+        - raster: ``[B, T_data, N]``; output ``[time_steps, B, N]`` float32.
+    """
+    raster = raster.to(torch.float32).permute(1, 0, 2)[:time_steps]
+    if raster.shape[0] < time_steps:
+        pad = torch.zeros(time_steps - raster.shape[0], *raster.shape[1:], dtype=raster.dtype)
+        raster = torch.cat([raster, pad])
+    return raster.contiguous()
+
+
+class Hm2bpLearner:
+    """HM2-BP on a spiking MLP or CNN; see the module docstring.
+
+    Attributes:
+        layers: the network's layers (:func:`snnbp.hm2bp.model.build_layers`).
+        network: the network in the paper's notation, e.g. ``784-800-10``.
+        weights: weight tensor per layer (None for pooling layers).
+    """
+
+    def __init__(self, model: ModelParams, info: DatasetInfo, *, seed: int, device: str = "cpu") -> None:
+        if info.kind not in ("image", "raster"):
+            raise ValueError(f"HM2-BP takes image or raster datasets, got kind {info.kind!r}")
+        input_shape = tuple(info.input_shape) if info.kind == "image" else (info.input_shape[-1],)
+        self.model, self.info, self.seed, self.device = model, info, seed, torch.device(device)
+        self.dtype = torch_dtype(model)
+        self.layers: list[Layer] = build_layers(model, input_shape, info.num_classes)
+        self.network = describe(self.layers)
+        self.weights = init_weights(self.layers, model, torch_generator(seed, "hm2bp/init"), self.device)
+        self.adam = [None if w is None else AdamState(torch.zeros_like(w), torch.zeros_like(w)) for w in self.weights]
+        self.lr = learning_rate(model.lr, 0, model.lr_decay)
+        self.encoding_generator = torch_generator(seed, "hm2bp/encoding/fresh")
+        self.sample_weights = torch.ones(0, dtype=torch.float64)
+        self.sample_labels = torch.zeros(0, dtype=torch.long)
+        self.sample_wrong = torch.zeros(0, dtype=torch.bool)
+        self.sample_seen = torch.zeros(0, dtype=torch.bool)
+        self.epoch_sums: dict[str, float] = {}
+
+    # ------------------------------------------------------------------------------ forward
+    def encode(self, batch: Batch) -> torch.Tensor:
+        """Input raster ``[T, B, N_in]`` of ``batch`` in the compute dtype, on the device."""
+        m = self.model
+        if self.info.kind == "raster":
+            raster = fit_raster(batch.inputs, m.time_steps)
+        elif m.fixed_encoding or batch.split != "train":
+            raster = encode_fixed(batch.inputs, batch.indices, batch.split, m.time_steps, seed=self.seed,
+                                  scale=m.rate_scale)
+        else:
+            raster = encode_fresh(batch.inputs, m.time_steps, generator=self.encoding_generator, scale=m.rate_scale)
+        return raster.to(device=self.device, dtype=self.dtype)
+
+    @torch.no_grad()
+    def output_counts(self, batch: Batch) -> torch.Tensor:
+        """Output spike counts ``[B, C]`` of ``batch`` (no learning)."""
+        rasters, _ = forward(self.layers, self.weights, self.encode(batch), self.model)
+        return rasters[-1].sum(dim=0)
+
+    @torch.no_grad()
+    def predict(self, batch: Batch) -> torch.Tensor:
+        """Arg-max of the output spike counts (first index on ties), ``[B]`` int64 on the CPU."""
+        return self.output_counts(batch).argmax(dim=1).cpu()
+
+    # ----------------------------------------------------------------------------- learning
+    def _grow(self, size: int) -> None:
+        """Extend the per-sample tables (boosting weights, labels, epoch outcome) to ``size`` samples."""
+        extra = size - self.sample_weights.numel()
+        if extra > 0:
+            self.sample_weights = torch.cat([self.sample_weights, torch.ones(extra, dtype=torch.float64)])
+            self.sample_labels = torch.cat([self.sample_labels, torch.zeros(extra, dtype=torch.long)])
+            self.sample_wrong = torch.cat([self.sample_wrong, torch.zeros(extra, dtype=torch.bool)])
+            self.sample_seen = torch.cat([self.sample_seen, torch.zeros(extra, dtype=torch.bool)])
+
+    @torch.no_grad()
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        """One HM2-BP update on ``batch`` (per-sample S-PSPs, mean gradient, one Adam step)."""
+        m = self.model
+        indices = batch.indices.cpu()
+        self._grow(int(indices.max()) + 1)
+        labels = batch.labels.to(self.device)
+        boost = self.sample_weights[indices] if m.boost else torch.ones(len(indices), dtype=torch.float64)
+        rasters, currents = forward(self.layers, self.weights, self.encode(batch), m)
+        result = gradients(self.layers, self.weights, rasters, currents, labels, boost.to(self.device, self.dtype), m)
+        for k, grad in enumerate(result.grads):
+            if grad is None:
+                continue
+            if not torch.isfinite(grad).all():
+                raise FloatingPointError(f"HM2-BP: non-finite weight gradient in layer {k} ({self.layers[k].kind}, "
+                                         f"weights {tuple(grad.shape)})")
+            self.weights[k], self.adam[k] = adam_step(self.weights[k], grad, self.adam[k], self.lr, beta1=m.adam_beta1,
+                                                      beta2=m.adam_beta2, eps=m.adam_eps)
+        wrong = (result.output_counts.argmax(dim=1) != labels).cpu()
+        self.sample_labels[indices] = batch.labels.cpu()
+        self.sample_wrong[indices] = wrong
+        self.sample_seen[indices] = True
+        self._accumulate(rasters, result.output_counts, labels)
+        return {"loss": float(result.cost.mean()), "correct": float((~wrong).sum())}
+
+    def _accumulate(self, rasters: list[torch.Tensor], counts: torch.Tensor, labels: torch.Tensor) -> None:
+        """Add the batch's firing statistics to the epoch sums."""
+        batch = counts.shape[0]
+        label_counts = counts.gather(1, labels[:, None]).squeeze(1)
+        sums = {
+            "samples": float(batch),
+            "output_spikes_label": float(label_counts.sum()),
+            "output_spikes_other": float((counts.sum(dim=1) - label_counts).sum() / max(counts.shape[1] - 1, 1)),
+            "silent_label": float((label_counts == 0).sum()),
+        }
+        for k, raster in enumerate(rasters[1:-1]):
+            sums[f"rate_hz_{k}"] = float(raster.mean(dim=tuple(i for i in range(raster.dim()) if i != 1)).sum()) * 1000.0
+        for key, value in sums.items():
+            self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + value
+
+    def end_epoch(self, epoch: int) -> dict[str, Any]:
+        """Boost the epoch's misclassified samples, set the next epoch's learning rate, return statistics.
+
+        Returns:
+            ``lr`` (used in the epoch that ended), ``next_lr``, mean spike counts of the label and
+            the other output neurons, the fraction of samples whose label neuron stayed silent,
+            the mean firing rate of every hidden layer (Hz, one step = 1 ms) and the boosting
+            weights' mean and maximum.
+        """
+        if self.model.boost and bool(self.sample_seen.any()):
+            seen = torch.nonzero(self.sample_seen).flatten()
+            self.sample_weights[seen] = boost_weights(self.sample_weights[seen], self.sample_labels[seen],
+                                                      self.sample_wrong[seen], self.info.num_classes,
+                                                      self.model.boost_divisor)
+        used_lr, self.lr = self.lr, learning_rate(self.model.lr, epoch, self.model.lr_decay)
+        n = max(self.epoch_sums.get("samples", 0.0), 1.0)
+        hidden = [kind for kind in self.epoch_sums if kind.startswith("rate_hz_")]
+        stats: dict[str, Any] = {
+            "lr": used_lr,
+            "next_lr": self.lr,
+            "output_spikes_label": self.epoch_sums.get("output_spikes_label", 0.0) / n,
+            "output_spikes_other": self.epoch_sums.get("output_spikes_other", 0.0) / n,
+            "silent_label_fraction": self.epoch_sums.get("silent_label", 0.0) / n,
+            "hidden_rate_hz": [self.epoch_sums[key] / n for key in sorted(hidden, key=lambda s: int(s.rsplit("_", 1)[1]))],
+            "boost_weight_mean": float(self.sample_weights[self.sample_seen].mean()) if bool(self.sample_seen.any()) else 1.0,
+            "boost_weight_max": float(self.sample_weights.max()) if self.sample_weights.numel() else 1.0,
+        }
+        self.epoch_sums = {}
+        self.sample_seen.zero_()
+        return stats
+
+    # ---------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, Adam moments and step counts, learning rate, per-sample tables, encoding generator."""
+        return {
+            "weights": [None if w is None else w.detach().cpu().clone() for w in self.weights],
+            "adam": [None if a is None else {"m": a.m.cpu().clone(), "v": a.v.cpu().clone(), "step": a.step}
+                     for a in self.adam],
+            "lr": self.lr,
+            "sample_weights": self.sample_weights.clone(),
+            "sample_labels": self.sample_labels.clone(),
+            "sample_wrong": self.sample_wrong.clone(),
+            "sample_seen": self.sample_seen.clone(),
+            "epoch_sums": dict(self.epoch_sums),
+            "encoding_generator": self.encoding_generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.weights = [None if w is None else w.to(self.device, self.dtype) for w in state["weights"]]
+        self.adam = [None if a is None else AdamState(a["m"].to(self.device, self.dtype), a["v"].to(self.device, self.dtype),
+                                                      int(a["step"])) for a in state["adam"]]
+        self.lr = float(state["lr"])
+        self.sample_weights = state["sample_weights"].clone()
+        self.sample_labels = state["sample_labels"].clone()
+        self.sample_wrong = state["sample_wrong"].clone()
+        self.sample_seen = state["sample_seen"].clone()
+        self.epoch_sums = dict(state["epoch_sums"])
+        self.encoding_generator.set_state(state["encoding_generator"])
+
+
+def build_learner(model: ModelParams, info: DatasetInfo, *, seed: int, device: str = "cpu") -> Hm2bpLearner:
+    """The HM2-BP learner for ``info`` (``model.layers`` hidden layers and an output layer of ``num_classes``)."""
+    return Hm2bpLearner(model, info, seed=seed, device=device)

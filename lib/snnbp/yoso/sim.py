@@ -1,0 +1,559 @@
+"""Event-driven ReL-PSP inference on the accelerator, with operation counts and a cycle model.
+
+Functional model (ALGORITHMS.md 2.2, 3.3, 3.6). Time is quantised to steps ``n = 0, 1, ...`` of
+``dt`` ms (``t = n * dt``). An input spike at ``t_i`` is processed at step ``k_i = ceil(t_i / dt)``.
+Each neuron keeps a slope ``S_j`` and a potential ``V_j`` (in units of one weight LSB times one
+step). At every step ``n``, layer by layer:
+
+1. sweep: every *active* neuron (touched by an input at a step ``< n``, not yet fired) does
+   ``V_j += S_j`` and compares ``V_j >= theta_j``; the first time it holds the neuron fires at ``n``
+   (once: a fired neuron is never updated again);
+2. events: each input spike of step ``n`` (LOAD: FIFO pop, weight row + state reads; COMPUTE:
+   ``S_j += w_ij`` for the local neurons that have not fired; STORE: state writes), and the spikes
+   fired in step 1 are routed by XY to the PEs of the next layer, which process them as events of
+   the same step ``n``.
+
+Hence ``V_j[n] = sum_i w_ij * max(0, n - k_i)``: the exact ReL-PSP potential of the *quantised*
+input times, sampled on the grid. Because all its kinks lie on the grid, ``V_j`` is linear between
+grid points, so the simulated spike step is exactly ``ceil(t_hat_j / dt)`` where ``t_hat_j`` is the
+exact first crossing for the quantised inputs. The simulator uses this: it solves each linear
+segment in closed form (no loop over steps) and is bit-exact with the step-by-step recursion when
+weights are fixed-point integers (``to_hardware(..., quantise=True)``).
+
+Quantisation error bound (documented, tested). Let ``eps^0 = dt`` (input rounding, ``0 <= k dt -
+t < dt``). For a neuron whose exact causal set ``C_j`` (inputs before ``t_j``) does not change under
+the perturbation, ``t_sim - t_exact`` lies in ``[-E, E + dt)`` with
+``E = eps^{l-1} * sum_{C_j} |w_ij| / sum_{C_j} w_ij`` (ALGORITHMS.md 2.3: ``dt_j/dt_i =
+w_ij / sum_C w``) and propagates as ``eps^l_j = dt + E``. With non-negative weights this holds
+unconditionally and gives ``0 <= t_sim - t_exact < (l + 1) * dt`` after ``l`` layers. Fixed-point
+weights add their own (separate) rounding.
+
+Operation counts follow the spirit of sinabs's synop counter (exact per-neuron fan-out), per
+sample, per layer and per PE: see :class:`Counts`. The cycle model of the LOAD -> COMPUTE -> STORE
+pipeline is in :func:`_layer_cycles`.
+
+Shapes: spike times ``[B, N]`` in ms with ``inf`` for "no spike"; rasters ``[T, B, N]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from snnbp.yoso.arch import YosoArch
+from snnbp.yoso.mapping import LayerMap, Mapping
+
+INF = float("inf")
+
+COUNTERS = (
+    "fifo_push", "fifo_pop", "weight_sram_reads", "state_sram_reads", "state_sram_writes",
+    "route_sram_reads", "slope_adds", "potential_adds", "compares", "hops", "deliveries",
+    "spikes_in", "spikes_out", "busy_cycles", "stall_cycles", "fifo_max_occupancy",
+)
+"""Per-sample, per-layer, per-PE counters held by :class:`Counts` (all ``[B, L, n_pes]``)."""
+
+
+@dataclass(frozen=True)
+class HwNetwork:
+    """A trained fully connected ReL-PSP network in the accelerator's number format.
+
+    Attributes:
+        weights: per layer ``[N_out, N_in]`` float64; integers (weight LSBs) when ``quantised``.
+        thresholds: per layer, in units of (weight LSB x time step); an integer when quantised
+            (potentials are integers, so ``V >= theta`` is unchanged by rounding ``theta`` up).
+        scales: per layer, the model value of one weight LSB (1.0 when not quantised).
+        quantised: weights rounded to ``arch.weight_bits`` signed fixed point.
+    """
+
+    weights: tuple[torch.Tensor, ...]
+    thresholds: tuple[float, ...]
+    scales: tuple[float, ...]
+    quantised: bool
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        """``[N_0, N_1, ..., N_L]``."""
+        return [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights]
+
+
+def to_hardware(
+    weights: Sequence[torch.Tensor | np.ndarray],
+    thetas: Sequence[float] | float,
+    arch: YosoArch,
+    *,
+    quantise: bool = True,
+    device: str | torch.device = "cpu",
+) -> HwNetwork:
+    """Convert model weights and thresholds to the accelerator's units.
+
+    ``V_model(n dt) = scale * dt * V_hw[n]``, so ``theta_hw = theta / (scale * dt)``. With
+    ``quantise`` the per-layer scale maps ``max |w|`` to ``2^(weight_bits-1) - 1`` and
+    ``w_hw = round(w / scale)`` (the spike times are invariant to scaling ``w`` and ``theta``
+    together, so only the rounding changes them).
+
+    Args:
+        weights: per layer ``[N_out, N_in]``.
+        thetas: one threshold per layer (or one for all), > 0.
+        arch: gives ``dt_ms`` and ``weight_bits``.
+        quantise: round to fixed point (else keep float64 weights, scale 1).
+        device: where the weights live.
+
+    Raises:
+        ValueError: shapes that do not chain, or a threshold <= 0.
+    """
+    mats = [torch.as_tensor(w, dtype=torch.float64).to(device) for w in weights]
+    thetas_list = [float(thetas)] * len(mats) if np.isscalar(thetas) else [float(t) for t in thetas]
+    if len(thetas_list) != len(mats):
+        raise ValueError(f"{len(thetas_list)} thresholds for {len(mats)} layers")
+    for l, (w, theta) in enumerate(zip(mats, thetas_list), start=1):
+        if w.ndim != 2:
+            raise ValueError(f"layer {l}: weight must be [N_out, N_in], got shape {tuple(w.shape)}")
+        if l > 1 and w.shape[1] != mats[l - 2].shape[0]:
+            raise ValueError(f"layer {l}: {w.shape[1]} inputs but layer {l - 1} has {mats[l - 2].shape[0]} neurons")
+        if not theta > 0:
+            raise ValueError(f"layer {l}: threshold must be > 0, got {theta}")
+    q_max = 2 ** (arch.weight_bits - 1) - 1
+    out_w, out_t, out_s = [], [], []
+    for w, theta in zip(mats, thetas_list):
+        if quantise:
+            peak = float(w.abs().max())
+            scale = peak / q_max if peak > 0 else 1.0
+            out_w.append(torch.round(w / scale))
+            out_t.append(float(np.ceil(theta / (scale * arch.dt_ms) - 1e-9)))
+        else:
+            scale = 1.0
+            out_w.append(w)
+            out_t.append(theta / arch.dt_ms)
+        out_s.append(scale)
+    return HwNetwork(tuple(out_w), tuple(out_t), tuple(out_s), quantise)
+
+
+def overflow_risk(net: HwNetwork, arch: YosoArch) -> tuple[torch.Tensor, ...]:
+    """Neurons whose state could leave its signed fixed-point range for *some* input.
+
+    ``|S_j| <= max(sum_{w>0} w_ij, sum_{w<0} |w_ij|)`` and ``|V_j| <= that * (n_steps - 1)`` (or the
+    threshold itself), compared with ``2^(slope_bits-1) - 1`` and ``2^(potential_bits-1) - 1``.
+    A static, conservative check: no flagged neuron means no input can overflow.
+
+    Shape:
+        - Output: per layer ``[N_l]`` bool.
+    """
+    out = []
+    for w, theta in zip(net.weights, net.thresholds):
+        slope = torch.maximum(w.clamp(min=0).sum(1), (-w).clamp(min=0).sum(1))
+        potential = torch.maximum(slope * (arch.n_steps - 1), torch.full_like(slope, theta))
+        out.append((slope > 2 ** (arch.slope_bits - 1) - 1) | (potential > 2 ** (arch.potential_bits - 1) - 1))
+    return tuple(out)
+
+
+def time_to_step(t_ms: torch.Tensor, arch: YosoArch) -> torch.Tensor:
+    """Quantise spike times to steps: ``k = ceil(t / dt)`` (with a 1e-9 tolerance for ``t / dt``
+    that is an integer up to float rounding); times beyond the window become ``inf``.
+
+    Shape:
+        - t_ms: ``[B, N]`` in ms, ``inf`` for no spike; must be >= 0.
+        - Output: ``[B, N]`` float64 step indices, ``inf`` for no spike.
+    """
+    t = t_ms.to(torch.float64)
+    if bool((t < 0).any()) or bool(torch.isnan(t).any()):
+        raise ValueError("spike times must be >= 0 ms (inf for no spike), got a negative or NaN time")
+    k = torch.ceil(t / arch.dt_ms - 1e-9).clamp(min=0)
+    return torch.where(k <= arch.n_steps - 1, k, torch.full_like(k, INF))
+
+
+def first_crossing_steps(k_in: torch.Tensor, weight: torch.Tensor, theta: float, last_step: int) -> torch.Tensor:
+    """Spike step of every neuron: the first ``n <= last_step`` with
+    ``V[n] = sum_i w_ij * max(0, n - k_i) >= theta`` (``inf`` if none).
+
+    Inputs are grouped by step per sample (``u_0 < u_1 < ...``, padded with ``last_step``); on
+    segment ``(u_g, u_{g+1}]`` the slope is ``S_g = sum_{k_i <= u_g} w_ij`` and
+    ``V(u_{g+1}) = V(u_g) + S_g (u_{g+1} - u_g)``. In the first segment whose end reaches theta,
+    ``n = u_{g+1} - floor((V(u_{g+1}) - theta) / S_g)``. Group sums use ``embedding_bag``; the scan
+    over segments is vectorised over samples and neurons and stops once every neuron has fired.
+
+    Args:
+        k_in: input spike steps, ``inf`` for none.
+        weight: ``[N_out, N_in]`` in hardware units.
+        theta: threshold in hardware units (> 0).
+        last_step: the window's last step.
+
+    Shape:
+        - k_in: ``[B, N_in]`` float64.
+        - Output: ``[B, N_out]`` float64 spike steps, ``inf`` for none.
+    """
+    batch, n_out = k_in.shape[0], weight.shape[0]
+    device = k_in.device
+    n_fire = torch.full((batch, n_out), INF, dtype=torch.float64, device=device)
+    ks, order = torch.sort(k_in, dim=1)
+    valid = torch.isfinite(ks)
+    n_valid = int(valid.sum(1).max()) if batch else 0
+    if n_valid == 0:
+        return n_fire
+    ks, order, valid = ks[:, :n_valid], order[:, :n_valid], valid[:, :n_valid]
+    new = torch.ones_like(valid)
+    new[:, 1:] = ks[:, 1:] != ks[:, :-1]
+    new &= valid
+    group = (torch.cumsum(new, 1) - 1).clamp(min=0)
+    n_groups = int(new.sum(1).max())
+    sizes = torch.zeros(batch, n_groups, dtype=torch.int64, device=device).scatter_add_(1, group, valid.long())
+    u = torch.full((batch, n_groups), INF, dtype=torch.float64, device=device)
+    u = u.scatter_reduce(1, group, torch.where(valid, ks, INF), "amin", include_self=True)
+    u = torch.where(torch.isfinite(u), u, float(last_step))
+    u_next = torch.cat([u[:, 1:], torch.full((batch, 1), float(last_step), dtype=torch.float64, device=device)], 1)
+    du = u_next - u
+    offsets = torch.cumsum(sizes.reshape(-1), 0) - sizes.reshape(-1)
+    # Group sums are exact in float32 for integer weights whose row sums stay below 2^24.
+    exact32 = bool((weight == torch.round(weight)).all()) and float(weight.abs().sum(1).max()) < 2.0**24
+    table = weight.t().to(torch.float32 if exact32 else torch.float64).contiguous()
+    jumps = torch.nn.functional.embedding_bag(order[valid], table, offsets, mode="sum").view(batch, n_groups, n_out)
+    slope = torch.zeros(batch, n_out, dtype=torch.float64, device=device)
+    potential = torch.zeros_like(slope)
+    waiting = batch * n_out
+    for g in range(n_groups):
+        slope.add_(jumps[:, g])
+        potential.addcmul_(slope, du[:, g : g + 1])  # V(u_{g+1})
+        rows, cols = (potential >= theta).nonzero(as_tuple=True)
+        if rows.numel():
+            s, v = slope[rows, cols], potential[rows, cols]
+            n_fire[rows, cols] = u_next[rows, g] - torch.floor((v - theta) / s)
+            potential[rows, cols] = -INF  # fired: stays below theta whatever is added later
+            waiting -= rows.numel()
+            if waiting == 0:
+                break
+    return n_fire
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Operation counts and cycles of one batch of inferences.
+
+    Counters (``ops[name]``, each ``[B, L, n_pes]``: sample, layer, PE of the mesh):
+
+    * ``fifo_push``, ``fifo_pop``: input-spike FIFO operations (one of each per spike per PE).
+    * ``weight_sram_reads``: weight words read (one packed row per input spike, skipped when all the
+      PE's neurons have fired).
+    * ``state_sram_reads``, ``state_sram_writes``: state words (per slope update and per sweep update).
+    * ``route_sram_reads``: routing-table entries read (one per destination of each emitted spike).
+    * ``slope_adds`` (``slope_bits`` wide), ``potential_adds`` and ``compares`` (``potential_bits``).
+    * ``hops``: router-to-router link traversals; ``deliveries``: packets ejected into a PE (or the
+      I/O port). Both counted at the receiving PE; packets to the I/O port at the emitting PE.
+    * ``spikes_in``, ``spikes_out``: spikes received / emitted.
+    * ``busy_cycles``: cycles the PE's pipeline works; ``stall_cycles``: cycles senders wait on a
+      full FIFO; ``fifo_max_occupancy``: peak FIFO entries (a maximum, not a sum).
+
+    Attributes:
+        ops: the counters.
+        cycles: ``[B]`` clock cycles of each inference.
+        stop_step: ``[B]`` last time step processed.
+    """
+
+    ops: dict[str, torch.Tensor]
+    cycles: torch.Tensor
+    stop_step: torch.Tensor
+
+    def total(self, name: str) -> torch.Tensor:
+        """Counter summed over layers and PEs (max for ``fifo_max_occupancy``). Shape: ``[B]``."""
+        x = self.ops[name]
+        return x.amax((1, 2)) if name == "fifo_max_occupancy" else x.sum((1, 2))
+
+    def per_layer(self, name: str) -> torch.Tensor:
+        """Counter summed over PEs. Shape: ``[B, L]``."""
+        return self.ops[name].sum(2)
+
+    def per_pe(self, name: str) -> torch.Tensor:
+        """Counter summed over layers. Shape: ``[B, n_pes]``."""
+        return self.ops[name].sum(1)
+
+    def idle_cycles(self) -> torch.Tensor:
+        """Cycles each PE's pipeline does nothing. Shape: ``[B, n_pes]``."""
+        return self.cycles.unsqueeze(1) - self.per_pe("busy_cycles")
+
+    def mean_totals(self) -> dict[str, float]:
+        """Every counter's per-image total, averaged over the batch, plus ``cycles``."""
+        out = {name: float(self.total(name).double().mean()) for name in self.ops}
+        out["cycles"] = float(self.cycles.double().mean())
+        return out
+
+
+def concat_counts(parts: Sequence[Counts]) -> Counts:
+    """Join the counts of consecutive batch chunks."""
+    return Counts(
+        {name: torch.cat([p.ops[name] for p in parts]) for name in parts[0].ops},
+        torch.cat([p.cycles for p in parts]),
+        torch.cat([p.stop_step for p in parts]),
+    )
+
+
+@dataclass(frozen=True)
+class _Activity:
+    """What one layer's PEs do at every step ``0 .. K-1`` (zero after the stop step).
+
+    Attributes:
+        events: ``[B, K]`` input spikes arriving at each of the layer's PEs (FC: all of them).
+        updated: ``[B, P, K]`` local neurons an event of step n updates (not fired by step n).
+        swept: ``[B, P, K]`` local neurons the sweep of step n updates.
+        emitted: ``[B, P, K]`` spikes the PE emits at step n.
+        sources: ``[B, S]`` input spikes per source (I/O port or previous layer's PEs).
+    """
+
+    events: torch.Tensor
+    updated: torch.Tensor
+    swept: torch.Tensor
+    emitted: torch.Tensor
+    sources: torch.Tensor
+
+
+def _histogram(steps: torch.Tensor, group: torch.Tensor, n_groups: int, n_bins: int) -> torch.Tensor:
+    """Count ``steps`` (``[B, N]``, ``inf`` or ``>= n_bins`` ignored) per (group, step).
+
+    Shape: ``group`` ``[N]`` (values ``< n_groups``); output ``[B, n_groups, n_bins]``.
+    """
+    batch = steps.shape[0]
+    idx = torch.where(torch.isfinite(steps) & (steps < n_bins), steps, float(n_bins)).long()
+    flat = group.view(1, -1) * (n_bins + 1) + idx
+    hist = torch.zeros(batch, n_groups * (n_bins + 1), dtype=torch.float64, device=steps.device)
+    hist.scatter_add_(1, flat, torch.ones_like(flat, dtype=torch.float64))
+    return hist.view(batch, n_groups, n_bins + 1)[..., :n_bins]
+
+
+def _ttfs_activity(
+    k_in: torch.Tensor, n_fire: torch.Tensor, stop: torch.Tensor, lmap: LayerMap, prev_emitted: torch.Tensor | None, n_bins: int
+) -> _Activity:
+    """Single-spike (ReL-PSP) activity of one layer up to each sample's stop step.
+
+    A neuron is swept at steps ``k_first < n <= n_fire`` (``k_first``: the layer's first input).
+    """
+    device = k_in.device
+    steps = torch.arange(n_bins, device=device, dtype=torch.float64)
+    live = steps.view(1, -1) <= stop.view(-1, 1)
+    k_live = torch.where(k_in <= stop.view(-1, 1), k_in, INF)
+    events = _histogram(k_live, torch.zeros(k_in.shape[1], dtype=torch.long, device=device), 1, n_bins)[:, 0]
+    pe_of = torch.as_tensor(lmap.neuron_pe, device=device)
+    fires = _histogram(n_fire, pe_of, len(lmap.pe_ids), n_bins)
+    n_local = torch.as_tensor(lmap.neurons, dtype=torch.float64, device=device).view(1, -1, 1)
+    fired_by = torch.cumsum(fires, -1)
+    fired_before = fired_by - fires
+    started = steps.view(1, -1) > k_in.amin(1, keepdim=True)
+    live3 = live.unsqueeze(1)
+    sources = events.sum(1, keepdim=True) if prev_emitted is None else prev_emitted
+    return _Activity(
+        events=events,
+        updated=(n_local - fired_by) * live3,
+        swept=(n_local - fired_before) * (started & live).unsqueeze(1),
+        emitted=fires * live3,
+        sources=sources,
+    )
+
+
+def _layer_cycles(act: _Activity, lmap: LayerMap, arch: YosoArch, max_hops: int) -> dict[str, torch.Tensor]:
+    """Cycle model of one layer's PEs.
+
+    Single-port SRAMs (one word per cycle). An input event at a PE with ``f`` not-yet-fired local
+    neurons occupies the pipeline for ``s = max(R_w, 2 f w, ceil(f / lanes))`` cycles (weight row of
+    ``R_w`` words; ``f`` state reads + ``f`` writes of ``w`` words each; COMPUTE lanes), or 1 cycle
+    (FIFO pop only) when ``f = 0``. The sweep of ``a`` active neurons takes
+    ``max(2 a w, ceil(a / lanes))``. Each non-empty phase pays the pipeline fill
+    (``load + compute + store`` cycles). Packets arrive at one per cycle; the FIFO's peak occupancy
+    during a burst of ``E`` events is ``max(1, E - floor(E / s))``; entries beyond the depth make the
+    senders stall ``s`` cycles each. Spikes reach the layer ``max_hops * router_cycles_per_hop``
+    cycles after they leave (the longest XY path from a source to the layer's PEs).
+
+    Returns:
+        ``busy [B, P]``, ``stall [B, P]``, ``occupancy [B, P]`` (peak) and ``step [B, K]``: the
+        layer's time per step (slowest PE + XY delivery latency when spikes arrive).
+    """
+    device = act.events.device
+    words = float(arch.state_words_per_neuron)
+    lanes = float(arch.adder_lanes)
+    row = torch.as_tensor([arch.weight_row_words(n) for n in lmap.neurons], dtype=torch.float64, device=device).view(1, -1, 1)
+    f = act.updated
+    per_event = torch.where(f > 0, torch.maximum(torch.maximum(row.expand_as(f), 2 * f * words), torch.ceil(f / lanes)), 1.0)
+    events = act.events.unsqueeze(1)
+    sweep = torch.maximum(2 * act.swept * words, torch.ceil(act.swept / lanes))
+    fill = arch.pipeline_depth * ((events > 0).double() + (act.swept > 0).double())
+    per_pe = events * per_event + sweep + fill
+    queue = torch.where(events > 0, torch.clamp(events - torch.floor(events / per_event), min=1.0), 0.0)
+    stall = torch.clamp(queue - arch.fifo_depth, min=0.0) * per_event
+    latency = float(max_hops * arch.router_cycles_per_hop)
+    step = per_pe.amax(1) + (act.events > 0).double() * latency
+    return {
+        "busy": per_pe.sum(-1),
+        "stall": stall.sum(-1),
+        "occupancy": torch.clamp(queue, max=float(arch.fifo_depth)).amax(-1),
+        "step": step,
+    }
+
+
+def _account(
+    activities: Sequence[_Activity], mapping: Mapping, stop: torch.Tensor, sweep_adds: float
+) -> Counts:
+    """Reduce per-step activity to :class:`Counts` (counters and cycles)."""
+    arch = mapping.arch
+    batch, n_bins = activities[0].events.shape
+    device = stop.device
+    ops = {name: torch.zeros(batch, len(activities), arch.n_pes, dtype=torch.float64, device=device) for name in COUNTERS}
+    total_step = torch.full((batch, n_bins), float(arch.step_sync_cycles), dtype=torch.float64, device=device)
+    words = float(arch.state_words_per_neuron)
+    for l, (act, lmap) in enumerate(zip(activities, mapping.layers)):
+        pes = torch.as_tensor(lmap.pe_ids, device=device)
+        row = torch.as_tensor([arch.weight_row_words(n) for n in lmap.neurons], dtype=torch.float64, device=device)
+        spikes_in = act.events.sum(1, keepdim=True).expand(-1, len(pes))
+        slope_updates = (act.events.unsqueeze(1) * act.updated).sum(-1)
+        sweeps = act.swept.sum(-1)
+        emitted = act.emitted.sum(-1)
+        hop_table = mapping.hops_into(l + 1)
+        hops = act.sources @ torch.as_tensor(hop_table, dtype=torch.float64, device=device)
+        cyc = _layer_cycles(act, lmap, arch, int(hop_table.max()))
+        values = {
+            "fifo_push": spikes_in,
+            "fifo_pop": spikes_in,
+            "weight_sram_reads": (act.events.unsqueeze(1) * (act.updated > 0)).sum(-1) * row,
+            "state_sram_reads": (slope_updates + sweeps) * words,
+            "state_sram_writes": (slope_updates + sweeps) * words,
+            "route_sram_reads": emitted * lmap.n_dest,
+            "slope_adds": slope_updates,
+            "potential_adds": sweeps * sweep_adds,
+            "compares": sweeps,
+            "hops": hops,
+            "deliveries": act.sources.sum(1, keepdim=True).expand(-1, len(pes)),
+            "spikes_in": spikes_in,
+            "spikes_out": emitted,
+            "busy_cycles": cyc["busy"],
+            "stall_cycles": cyc["stall"],
+            "fifo_max_occupancy": cyc["occupancy"],
+        }
+        if l == len(mapping.layers) - 1:
+            to_port = torch.as_tensor(mapping.hops_to_port(), dtype=torch.float64, device=device)
+            values["hops"] = values["hops"] + emitted * to_port
+            values["deliveries"] = values["deliveries"] + emitted
+        for name, value in values.items():
+            ops[name][:, l, pes] = value
+        total_step = total_step + cyc["step"]
+    live = torch.arange(n_bins, device=device).view(1, -1) <= stop.view(-1, 1)
+    floor = arch.dt_ms * arch.clock_mhz * 1e3 if arch.real_time else 0.0
+    cycles = (torch.clamp(total_step, min=floor) * live).sum(1)
+    return Counts(ops, cycles, stop)
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Output of :func:`simulate`.
+
+    Attributes:
+        spike_times: per layer ``l = 1..L``, ``[B, N_l]`` spike times in ms (multiples of ``dt``;
+            ``inf``: no spike within the window). The functional result over the whole window,
+            also when the hardware stops early.
+        prediction: ``[B]`` the output neuron that fires first (lowest index on ties; ``-1`` if
+            none fires).
+        counts: operation counts and cycles (up to each sample's stop step).
+        clock_mhz: to convert cycles to time.
+    """
+
+    spike_times: tuple[torch.Tensor, ...]
+    prediction: torch.Tensor
+    counts: Counts
+    clock_mhz: float
+
+    @property
+    def latency_ms(self) -> torch.Tensor:
+        """``[B]`` inference latency: cycles / clock."""
+        return self.counts.cycles / (self.clock_mhz * 1e3)
+
+
+def first_spike_class(t_out: torch.Tensor) -> torch.Tensor:
+    """Earliest output spike's index (lowest on ties), ``-1`` if no output spike. Shape: ``[B]``."""
+    pred = torch.argmin(t_out, dim=1)
+    return torch.where(torch.isfinite(t_out).any(1), pred, -1)
+
+
+def _simulate_chunk(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor) -> SimResult:
+    arch = mapping.arch
+    last = arch.n_steps - 1
+    steps = [time_to_step(t_in, arch)]
+    for w, theta in zip(net.weights, net.thresholds):
+        steps.append(first_crossing_steps(steps[-1], w, theta, last))
+    out_first = steps[-1].amin(1)
+    if arch.stop_at_first_output:
+        stop = torch.where(torch.isfinite(out_first), out_first, float(last))
+    else:
+        stop = torch.full_like(out_first, float(last))
+    n_bins = int(stop.max()) + 1 if stop.numel() else 1
+    activities, prev = [], None
+    for l, lmap in enumerate(mapping.layers):
+        act = _ttfs_activity(steps[l], steps[l + 1], stop, lmap, prev, n_bins)
+        activities.append(act)
+        prev = act.emitted.sum(-1)
+    counts = _account(activities, mapping, stop, sweep_adds=1.0)
+    times = tuple(s * arch.dt_ms for s in steps[1:])
+    return SimResult(times, first_spike_class(times[-1]), counts, arch.clock_mhz)
+
+
+def simulate(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor, *, chunk_size: int = 64) -> SimResult:
+    """Run inference of a batch of latency-coded inputs on the accelerator.
+
+    Args:
+        net: the network in hardware units (:func:`to_hardware`).
+        mapping: its placement (:func:`snnbp.yoso.mapping.map_network`), whose ``arch`` is used.
+        t_in: input spike times in ms, ``inf`` for silent inputs.
+        chunk_size: samples processed together (bounds memory: ``chunk x groups x N`` float64).
+
+    Shape:
+        - t_in: ``[B, N_0]``.
+        - Output: see :class:`SimResult`.
+    """
+    sizes = [layer.n_in for layer in mapping.layers] + [mapping.layers[-1].n_out]
+    if sizes != net.layer_sizes:
+        raise ValueError(f"mapping is for layers {sizes} but the network has {net.layer_sizes}")
+    if t_in.ndim != 2 or t_in.shape[1] != sizes[0]:
+        raise ValueError(f"t_in must be [B, {sizes[0]}], got {tuple(t_in.shape)}")
+    t_in = t_in.to(net.weights[0].device)
+    parts = [_simulate_chunk(net, mapping, t_in[i:i + chunk_size]) for i in range(0, t_in.shape[0], chunk_size)]
+    return SimResult(
+        tuple(torch.cat([p.spike_times[l] for p in parts]) for l in range(len(net.weights))),
+        torch.cat([p.prediction for p in parts]),
+        concat_counts([p.counts for p in parts]),
+        mapping.arch.clock_mhz,
+    )
+
+
+def rate_coded_counts(rasters: Sequence[torch.Tensor], mapping: Mapping, *, sweep_adds: float = 2.0) -> Counts:
+    """Cost of a rate-coded, time-stepped LIF network (HM2-BP-like) through the same cost model.
+
+    Every spike of layer ``l-1`` at step ``n`` is an event at each PE of layer ``l`` (FIFO, weight
+    row, one slope/current update per local neuron: LIF neurons never retire), and every neuron is
+    swept every step (leak + integrate: ``sweep_adds`` adds, one compare, one state read and write).
+    The whole window ``T`` is processed (the decision needs the spike counts).
+
+    Args:
+        rasters: ``[X_0, X_1, ..., X_L]``, binary ``[T, B, N_l]``: the input raster then every
+            layer's output (e.g. from ``snnbp.hm2bp.simulate_lif``). One raster step = one ``dt``.
+        mapping: placement of the same layer sizes.
+        sweep_adds: adds per neuron per step (2: current decay/input and voltage update).
+
+    Shape:
+        - Output: :class:`Counts` with ``[B, L, n_pes]`` counters.
+    """
+    sizes = [r.shape[2] for r in rasters]
+    expected = [layer.n_in for layer in mapping.layers] + [mapping.layers[-1].n_out]
+    if sizes != expected:
+        raise ValueError(f"rasters have layer sizes {sizes} but the mapping is for {expected}")
+    n_bins, batch = rasters[0].shape[0], rasters[0].shape[1]
+    device = rasters[0].device
+    stop = torch.full((batch,), float(n_bins - 1), dtype=torch.float64, device=device)
+    activities, prev = [], None
+    for l, lmap in enumerate(mapping.layers):
+        x_in = rasters[l].to(torch.float64)
+        x_out = rasters[l + 1].to(torch.float64)
+        pe_of = torch.as_tensor(lmap.neuron_pe, device=device)
+        emitted = torch.zeros(batch, len(lmap.pe_ids), n_bins, dtype=torch.float64, device=device)
+        emitted.index_add_(1, pe_of, x_out.permute(1, 2, 0))
+        n_local = torch.as_tensor(lmap.neurons, dtype=torch.float64, device=device).view(1, -1, 1)
+        all_neurons = n_local.expand(batch, -1, n_bins)
+        events = x_in.sum(2).t()
+        act = _Activity(events, all_neurons, all_neurons, emitted, events.sum(1, keepdim=True) if prev is None else prev)
+        activities.append(act)
+        prev = emitted.sum(-1)
+    return _account(activities, mapping, stop, sweep_adds)

@@ -1,0 +1,112 @@
+"""The STDBP learner: learning a toy task, statistics, exact resume, NaN stop, params files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from snnbp.analysis import LOG_BIN_EDGES
+from snnbp.config import load_params
+from snnbp.data.base import DatasetInfo
+from snnbp.learner import Batch
+from snnbp.stdbp import ModelParams, build_learner
+
+INFO = DatasetInfo(name="toy bars", key="toy", num_classes=3, input_shape=(6, 6), kind="image")
+PARAMS = Path(__file__).resolve().parents[1] / "params"
+
+
+def _bars(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class c: a bright horizontal bar in rows 2c..2c+1, plus dim noise."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 3, (count,), generator=generator)
+    images = (torch.rand(count, 6, 6, generator=generator) * 60).to(torch.uint8)
+    for index, label in enumerate(labels.tolist()):
+        images[index, 2 * label : 2 * label + 2] = 200 + (torch.rand(2, 6, generator=generator) * 55).to(torch.uint8)
+    return images, labels
+
+
+def _batches(images, labels, size, split="train"):
+    for start in range(0, len(labels), size):
+        index = torch.arange(start, min(start + size, len(labels)))
+        yield Batch(images[index], labels[index], index, split)
+
+
+def _accuracy(learner, images, labels):
+    predictions = torch.cat([learner.predict(b) for b in _batches(images, labels, 50, "test")])
+    return float((predictions == labels).float().mean())
+
+
+@pytest.mark.parametrize("kernel", ["relpsp", "alpha"])
+def test_tiny_network_learns_toy_task(kernel):
+    init_mean = 0.5 if kernel == "relpsp" else 3.0  # the bounded alpha PSP needs more weight to fire at the start
+    model = ModelParams(kernel=kernel, hidden=(12,), t_max=5.0, tau=5.0, init_mean=init_mean, lr=3e-3, clip=2.0, t_silent=10.0, silent_penalty=0.1)
+    learner = build_learner(model, INFO, seed=0)
+    images, labels = _bars(300, 1)
+    test_images, test_labels = _bars(150, 2)
+    before = _accuracy(learner, test_images, test_labels)
+    for epoch in range(1, 5):
+        for batch in _batches(images, labels, 25):
+            stats = learner.train_step(batch)
+            assert set(stats) >= {"loss", "correct"}
+        learner.end_epoch(epoch)
+    after = _accuracy(learner, test_images, test_labels)
+    assert after >= 0.9 and after > before
+
+
+def test_cnn_learner_trains_one_step_and_reports_statistics():
+    model = ModelParams(hidden=(6,), conv_channels=(2,), conv_kernel=3, t_max=5.0, t_silent=30.0, stats_samples=1)
+    learner = build_learner(model, INFO, seed=0)
+    assert learner.network == "6x6-2C3-P2-8-6-3"
+    images, labels = _bars(20, 3)
+    learner.train_step(Batch(images, labels, torch.arange(20), "train"))
+    stats = learner.end_epoch(1)
+    assert 0.0 <= stats["dead_fraction_conv1"] <= 1.0 and 0.0 <= stats["dead_fraction_fc3"] <= 1.0
+    assert "dead_fraction_pool2" not in stats
+    assert len(stats["dtdw_hist"]) == len(LOG_BIN_EDGES) - 1 and sum(stats["dtdw_hist"]) == stats["dtdw_count"] > 0
+    assert len(stats["dldw_hist"]) == len(LOG_BIN_EDGES) - 1 and stats["dldw_mean_abs"] > 0
+    assert {"timing_pearson_r", "timing_before_fraction", "silent_output_fraction", "lr"} <= set(stats)
+    assert learner.end_epoch(2)["dtdw_count"] == 0.0  # statistics restart every epoch
+
+
+def test_state_dict_gives_exact_resume():
+    model = ModelParams(hidden=(8,), t_max=5.0, lr=1e-2, lr_decay=0.5, warmup_steps=3)
+    images, labels = _bars(40, 4)
+    first = build_learner(model, INFO, seed=1)
+    first.train_step(Batch(images[:20], labels[:20], torch.arange(20), "train"))
+    first.end_epoch(1)
+    second = build_learner(model, INFO, seed=99)
+    second.load_state_dict(first.state_dict())
+    assert second.epoch_lr == pytest.approx(5e-3) and second.steps == 1
+    for learner in (first, second):
+        learner.train_step(Batch(images[20:], labels[20:], torch.arange(20, 40), "train"))
+    for a, b in zip(first.weights, second.weights):
+        assert torch.equal(a, b)
+    assert second.optimizer.param_groups[0]["lr"] == pytest.approx(5e-3 * 2 / 3)  # warm-up step 2 of 3
+
+
+def test_non_finite_weights_stop_training_with_the_layer_name():
+    learner = build_learner(ModelParams(hidden=(4,)), INFO, seed=0)
+    with torch.no_grad():
+        learner.weights[1][0, 0] = float("nan")
+    images, labels = _bars(5, 5)
+    with pytest.raises(FloatingPointError, match="fc2"):
+        learner.train_step(Batch(images, labels, torch.arange(5), "train"))
+
+
+def test_raster_datasets_are_refused():
+    info = DatasetInfo(name="spikes", key="spikes", num_classes=2, input_shape=(10, 4), kind="raster")
+    with pytest.raises(ValueError, match="latency"):
+        build_learner(ModelParams(), info, seed=0)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["paper/stdbp_mnist_fc", "paper/stdbp_mnist_cnn", "cpu/stdbp_mnist_fc", "cpu/stdbp_mnist_cnn", "cpu/alpha_mnist_fc", "cpu/relpsp_analysis_mnist_fc"],
+)
+def test_params_files_validate_and_build(name):
+    params = load_params(PARAMS / f"{name}.yaml")
+    assert params.method == "stdbp" and params.name == Path(name).name
+    learner = build_learner(params.model, DatasetInfo(name="MNIST", key="mnist", num_classes=10, input_shape=(28, 28), kind="image"), seed=params.seed)
+    assert learner.network.endswith("-10")
