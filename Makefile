@@ -29,10 +29,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-data: env ## fetch MNIST and Fashion-MNIST (sha256-verified) and the system packages some datasets need
+data: env ## fetch MNIST and Fashion-MNIST (sha256-verified), synthesise the spoken letters, install the system packages they need
 	@if [ ! -d /usr/share/datasets/fashion-mnist ] && [ ! -f data/fashion_mnist/t10k-labels-idx1-ubyte ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get install -y -qq dataset-fashion-mnist >/dev/null || echo "note: apt-get could not install dataset-fashion-mnist"; fi
 	$(PY) -m snnbp fetch
+	@if ! command -v espeak-ng >/dev/null || ! command -v flite >/dev/null; then \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			apt-get install -y -qq espeak-ng flite >/dev/null 2>&1 || echo "note: apt-get could not install espeak-ng and flite"; fi; fi
+	@if command -v espeak-ng >/dev/null && command -v flite >/dev/null; then $(PY) -m snnbp.data.synth_letters; \
+		else echo "note: espeak-ng/flite missing, synthetic spoken letters not generated (apt-get install -y espeak-ng flite)"; fi
 
 smoke: env data ## run every numbered notebook with its smoke defaults (Papermill) into results/smoke/, print the table
 	$(PY) -m snnbp smoke

@@ -110,3 +110,27 @@ def test_params_files_validate_and_build(name):
     assert params.method == "stdbp" and params.name == Path(name).name
     learner = build_learner(params.model, DatasetInfo(name="MNIST", key="mnist", num_classes=10, input_shape=(28, 28), kind="image"), seed=params.seed)
     assert learner.network.endswith("-10")
+
+
+def test_spike_time_datasets_pass_through_and_learn():
+    """Kind ``spike_times`` (e.g. DoG latency codes): inputs are used as they are, and a toy task is learnt."""
+    generator = torch.Generator().manual_seed(3)
+    labels = torch.randint(0, 2, (200,), generator=generator)
+    times = torch.full((200, 8), float("inf"))
+    early = 5.0 * torch.rand(200, 4, generator=generator)
+    for index, label in enumerate(labels.tolist()):
+        times[index, 4 * label : 4 * label + 4] = early[index]
+    info = DatasetInfo(name="toy times", key="toy_times", num_classes=2, input_shape=(8,), kind="spike_times")
+    model = ModelParams(hidden=(12,), t_max=5.0, lr=3e-3, clip=2.0, t_silent=10.0, silent_penalty=0.1)
+    learner = build_learner(model, info, seed=0)
+    assert torch.equal(learner.encode(times[:3]), times[:3])
+    for _ in range(5):
+        for batch in _batches(times, labels, 20):
+            learner.train_step(batch)
+    assert _accuracy(learner, times, labels) > 0.9
+
+
+def test_spike_time_datasets_refuse_conv_networks():
+    info = DatasetInfo(name="toy times", key="toy_times", num_classes=2, input_shape=(8,), kind="spike_times")
+    with pytest.raises(ValueError, match="fully connected"):
+        build_learner(ModelParams(conv_channels=(4,)), info, seed=0)

@@ -89,9 +89,12 @@ class StdbpLearner:
     """Trains an exact first-spike network (``snnbp.learner.Learner`` protocol)."""
 
     def __init__(self, model: ModelParams, info: DatasetInfo, *, seed: int, device: str = "cpu") -> None:
-        if info.kind != "image":
-            raise ValueError(f"STDBP encodes images with a latency code; dataset {info.name!r} is of kind {info.kind!r}")
+        if info.kind not in ("image", "spike_times"):
+            raise ValueError(f"STDBP takes images (latency-coded here) or spike times; dataset {info.name!r} is of kind {info.kind!r}")
+        if info.kind == "spike_times" and model.conv_channels:
+            raise ValueError(f"dataset {info.name!r} holds flat spike times; it takes a fully connected network (conv_channels: [])")
         self.params = model
+        self.input_kind = info.kind
         self.device = device
         self.input_shape = tuple(info.input_shape)
         self.specs = architecture(
@@ -121,7 +124,12 @@ class StdbpLearner:
         self.samples = 0
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Latency code of uint8 images: ``[B, H, W]`` times for conv nets, ``[B, H*W]`` otherwise."""
+        """Latency code of uint8 images: ``[B, H, W]`` times for conv nets, ``[B, H*W]`` otherwise.
+
+        Datasets of kind ``"spike_times"`` are already coded (``[B, N]`` ms, ``inf`` = silent): passed through.
+        """
+        if self.input_kind == "spike_times":
+            return images.to(self.device, torch.float32)
         times = latency_code(images.to(self.device), self.params.t_max, zero_pixels_spike=self.params.zero_pixels_spike)
         return times.reshape(images.shape[0], *self.input_shape) if self.specs[0].kind == "conv" else times
 
