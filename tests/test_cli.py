@@ -66,3 +66,15 @@ def test_table_joins_metrics_with_paper_numbers(tmp_path):
 def test_python_dash_m_and_help():
     done = _snnbp("--help")
     assert done.returncode == 0 and "evaluate" in done.stdout and "table" in done.stdout
+
+
+@pytest.mark.parametrize(("method", "key", "network", "paper_dataset"), [
+    ("hm2bp", "nmnist_subset", "2312-800-10", "N-MNIST"),
+    ("hm2bp", "fsdd", "78-400-10", "TI46-Alpha"),
+    ("stdbp", "caltech_face_motor", "80000-100-2", "Caltech face/motorbike"),
+    ("stdbp", "fashion_mnist", "784-800-10", "Fashion-MNIST"),
+])
+def test_every_dataset_of_a_cpu_run_finds_its_paper_row(method, key, network, paper_dataset):
+    from snnbp.targets import find_target
+
+    assert find_target(method, key, network).paper_dataset == paper_dataset

@@ -40,6 +40,7 @@ PAPER_DATASET = {
     "mnist": "MNIST",
     "fashion_mnist": "Fashion-MNIST",
     "nmnist": "N-MNIST",
+    "nmnist_subset": "N-MNIST",
     "nmnist_simulated": "N-MNIST",
     "emnist_bymerge_resplit": "EMNIST",
     "fsdd": "TI46-Alpha",
