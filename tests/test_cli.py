@@ -57,7 +57,11 @@ def test_table_joins_metrics_with_paper_numbers(tmp_path):
         "test_accuracy": 0.975, "best_test_accuracy": 0.976, "samples_per_second": 500.0,
         "train_seconds": 10.0, "peak_rss_mb": 100.0}))
     (run / "run.json").write_text(json.dumps({"status": "completed", "git": {"commit": "abcdef1234567", "dirty": False}}))
+    evaluation = tmp_path / "cpu" / "yoso_mnist"
+    evaluation.mkdir()
+    (evaluation / "metrics.json").write_text(json.dumps({"method": "yoso", "test_accuracy": 0.97, "power_mw": 5.0}))
     frame, text = build_table(tmp_path)
+    assert list(frame["run"]) == ["hm2bp_mnist_fc"]  # evaluations are not training rows
     assert frame.loc[0, "paper_best"] == pytest.approx(0.9893)
     assert "97.50 %" in text and "98.93 %" in text and "V (best, log)" in text
     assert (tmp_path / "summary.csv").is_file() and (tmp_path / "summary.md").is_file()

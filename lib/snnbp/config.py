@@ -10,6 +10,21 @@ A params file (``params/<profile>/<run>.yaml``)::
     train: {epochs: 20, batch_size: 32}
     model: {...}                # validated against the method's ModelParams
 
+An evaluation notebook's params file (``method`` names an evaluation of
+:data:`snnbp.methods.EVALUATIONS`, e.g. ``yoso``) has no ``data``/``train``/``model`` sections: it
+holds ``name``, ``method``, ``notebook``, ``seed`` and the evaluation's own top-level keys, validated
+by that evaluation's ``StudyParams`` into :class:`EvalParams`::
+
+    name: yoso_mnist
+    method: yoso
+    notebook: 30_yoso.ipynb
+    seed: 1
+    stdbp_checkpoint: ../results/cpu/stdbp_mnist_fc/checkpoint.pt   # the evaluation's own keys
+    ...
+
+:func:`load_params` reads either kind; :func:`params_from_dict` only training params (what a
+checkpoint stores).
+
 Every error (missing file, YAML syntax, unknown key, missing key, wrong type) is a
 :class:`ConfigError` naming the file, the dotted key and what was expected.
 """
@@ -77,6 +92,18 @@ class RunParams:
     data: DataParams
     train: TrainParams
     model: Any
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    """An evaluation notebook's params file; ``study`` is the evaluation's own ``StudyParams`` instance
+    (its fields are the file's remaining top-level keys)."""
+
+    name: str
+    method: str
+    notebook: str
+    seed: int
+    study: Any
 
 
 def _type_name(annotation: Any) -> str:
@@ -187,30 +214,82 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def params_from_dict(content: dict[str, Any], source: str) -> RunParams:
     """Validate a params mapping (e.g. from YAML or a checkpoint) into :class:`RunParams`."""
-    from snnbp.methods import method_module
+    from snnbp.methods import EVALUATIONS, method_module
 
     if not isinstance(content, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
+    if _is_evaluation(content.get("method")):
+        raise ConfigError(f"{source}: key 'method' names the evaluation {content['method']!r}, which trains "
+                          "nothing; read the file with load_params")
     model_section = content.get("model")
     shell = {k: v for k, v in content.items() if k != "model"}
     partial = from_mapping(_RunShell, shell, source=source)
     try:
         module = method_module(partial.method)
     except KeyError as exc:
-        raise ConfigError(f"{source}: key 'method' {exc.args[0]}") from exc
+        raise ConfigError(f"{source}: key 'method' {exc.args[0]} (evaluations: {sorted(EVALUATIONS)})") from exc
     if model_section is None:
         raise ConfigError(f"{source}: missing key 'model' (expected the {partial.method} model section)")
     model = from_mapping(module.ModelParams, model_section, source=source, prefix="model")
     return RunParams(model=model, **{f.name: getattr(partial, f.name) for f in dataclasses.fields(_RunShell)})
 
 
-def load_params(path: str | Path) -> RunParams:
-    """Load and validate a params YAML file into :class:`RunParams`."""
-    return params_from_dict(read_yaml(path), str(path))
+def eval_params_from_dict(content: dict[str, Any], source: str) -> EvalParams:
+    """Validate an evaluation's params mapping into :class:`EvalParams`.
+
+    The top level holds the keys of every params file but ``data``/``train``/``model`` (``name``,
+    ``method``, ``notebook``, ``seed``) plus the fields of the evaluation's ``StudyParams``.
+
+    Raises:
+        ConfigError: an unknown ``method``, an unknown or missing key, a wrong type or a bad value,
+            naming ``source`` and the key.
+    """
+    from snnbp.methods import evaluation_module
+
+    if not isinstance(content, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    if "method" not in content:
+        raise ConfigError(f"{source}: missing key 'method' (expected str)")
+    if not isinstance(content["method"], str):
+        raise ConfigError(f"{source}: key 'method' expected str, got {content['method']!r}")
+    try:
+        module = evaluation_module(content["method"])
+    except KeyError as exc:
+        raise ConfigError(f"{source}: key 'method' {exc.args[0]}") from exc
+    shell_keys = [f.name for f in dataclasses.fields(_EvalShell)]
+    allowed = sorted(set(shell_keys) | {f.name for f in dataclasses.fields(module.StudyParams)})
+    unknown = sorted(set(content) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {', '.join(repr(k) for k in unknown)} in the top level; allowed "
+                          f"keys for method {content['method']!r}: {allowed}")
+    shell = from_mapping(_EvalShell, {k: v for k, v in content.items() if k in shell_keys}, source=source)
+    study = module.params_from_mapping({k: v for k, v in content.items() if k not in shell_keys}, source)
+    return EvalParams(study=study, **{k: getattr(shell, k) for k in shell_keys})
 
 
-def params_to_dict(params: RunParams) -> dict[str, Any]:
-    """The resolved params as plain data (tuples become lists), for records and checkpoints."""
+def load_params(path: str | Path) -> RunParams | EvalParams:
+    """Load and validate a params YAML file: :class:`EvalParams` when its ``method`` is an
+    evaluation (:data:`snnbp.methods.EVALUATIONS`), else :class:`RunParams`."""
+    content = read_yaml(path)
+    if _is_evaluation(content.get("method")):
+        return eval_params_from_dict(content, str(path))
+    return params_from_dict(content, str(path))
+
+
+def _is_evaluation(method: Any) -> bool:
+    from snnbp.methods import EVALUATIONS
+
+    return isinstance(method, str) and method in EVALUATIONS
+
+
+def params_to_dict(params: RunParams | EvalParams) -> dict[str, Any]:
+    """The resolved params as plain data (tuples become lists), for records and checkpoints.
+
+    An :class:`EvalParams` comes out flat, as in its file (the ``study`` fields at the top level).
+    """
+    if isinstance(params, EvalParams):
+        flat = {f.name: getattr(params, f.name) for f in dataclasses.fields(EvalParams) if f.name != "study"}
+        return _plain({**flat, **dataclasses.asdict(params.study)})
     return _plain(dataclasses.asdict(params))
 
 
@@ -230,3 +309,11 @@ class _RunShell:
     seed: int
     data: DataParams
     train: TrainParams
+
+
+@dataclass(frozen=True)
+class _EvalShell:
+    name: str
+    method: str
+    notebook: str
+    seed: int

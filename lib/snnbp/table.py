@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from snnbp.io import atomic_write_bytes
+from snnbp.methods import METHODS
 from snnbp.paths import results_dir
 from snnbp.targets import find_target
 
@@ -31,8 +32,8 @@ def collect_rows(root: Path) -> list[dict[str, Any]]:
     rows = []
     for metrics_path in sorted(root.glob("*/*/metrics.json")):
         metrics = _read_json(metrics_path)
-        if "test_accuracy" not in metrics or "method" not in metrics:
-            continue
+        if "test_accuracy" not in metrics or metrics.get("method") not in METHODS:
+            continue  # not a training run (e.g. an accelerator evaluation)
         run = _read_json(metrics_path.with_name("run.json"))
         target = find_target(metrics["method"], metrics.get("dataset_key", ""), str(metrics.get("network", "")))
         rows.append({

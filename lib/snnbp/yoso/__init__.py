@@ -3,7 +3,8 @@
 A 2-D mesh of PEs (:mod:`~snnbp.yoso.arch`), a placement of a trained fully connected ReL-PSP
 network on it (:mod:`~snnbp.yoso.mapping`), event-driven LOAD -> COMPUTE -> STORE inference with
 operation counts and a cycle model (:mod:`~snnbp.yoso.sim`), and an energy model with cited
-per-operation energies (:mod:`~snnbp.yoso.energy`). :func:`evaluate` does all of it in one call.
+per-operation energies (:mod:`~snnbp.yoso.energy`). :func:`evaluate` does all of it in one call;
+:mod:`~snnbp.yoso.study` takes trained checkpoints through it (``notebooks/30_yoso.ipynb``).
 The YOSO paper's own hardware figures were not available: every constant is a stated assumption or
 comes from a cited public source (``params/yoso/default.yaml``).
 """

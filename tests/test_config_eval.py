@@ -1,0 +1,125 @@
+"""Params files of evaluation notebooks (``method: yoso``): validated by the evaluation's own
+frozen dataclass, with errors that name the file and the key; training params are unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from snnbp.cli import execute_params
+from snnbp.config import (ConfigError, EvalParams, RunParams, eval_params_from_dict, load_params, params_from_dict,
+                          params_to_dict)
+from snnbp.yoso.study import StudyParams, params_from_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = {
+    "name": "yoso_t", "method": "yoso", "notebook": "30_yoso.ipynb", "seed": 2,
+    "stdbp_checkpoint": "a/stdbp.pt", "hm2bp_checkpoint": "b/hm2bp.pt",
+    "test_images": 100, "hm2bp_images": 10, "mesh_sizes": [[2, 3]], "hidden_sizes": [4, 8],
+}
+
+
+def _write(tmp_path: Path, content: dict) -> Path:
+    path = tmp_path / "yoso.yaml"
+    path.write_text(yaml.safe_dump(content))
+    return path
+
+
+def test_good_file_loads_into_frozen_dataclasses(tmp_path):
+    params = load_params(_write(tmp_path, GOOD))
+    assert isinstance(params, EvalParams) and isinstance(params.study, StudyParams)
+    assert params.name == "yoso_t" and params.seed == 2 and params.notebook == "30_yoso.ipynb"
+    assert params.study.mesh_sizes == ((2, 3),) and params.study.hidden_sizes == (4, 8)
+    assert params.study.yoso_params == "../params/yoso/default.yaml"  # the default
+    with pytest.raises(Exception):
+        params.study.test_images = 5  # frozen
+
+
+def test_params_to_dict_is_flat_like_the_file_and_round_trips(tmp_path):
+    params = load_params(_write(tmp_path, GOOD))
+    flat = params_to_dict(params)
+    assert "study" not in flat and flat["mesh_sizes"] == [[2, 3]] and flat["method"] == "yoso"
+    assert eval_params_from_dict(flat, "again") == params
+
+
+def test_null_test_images_means_all(tmp_path):
+    params = load_params(_write(tmp_path, {**GOOD, "test_images": None, "hm2bp_images": 5000}))
+    assert params.study.test_images is None and params.study.hm2bp_images == 5000
+
+
+@pytest.mark.parametrize(
+    "changes, fragments",
+    [
+        ({"surprise": 1}, ["'surprise'", "unknown key", "allowed keys for method 'yoso'", "stdbp_checkpoint"]),
+        ({"data": {"dataset": "mnist"}}, ["'data'", "unknown key"]),
+        ({"stdbp_checkpoint": None}, ["stdbp_checkpoint", "expected str"]),
+        ({"stdbp_checkpoint": " "}, ["stdbp_checkpoint", "empty"]),
+        ({"test_images": 0}, ["test_images", ">= 1"]),
+        ({"test_images": "all"}, ["test_images", "expected"]),
+        ({"hm2bp_images": 0}, ["hm2bp_images", ">= 1"]),
+        ({"hm2bp_images": 200}, ["hm2bp_images", "test_images", "same images"]),
+        ({"mesh_sizes": [[3]]}, ["mesh_sizes[0]", "expected 2 items"]),
+        ({"mesh_sizes": [[0, 3]]}, ["mesh_sizes[0]", ">= 1"]),
+        ({"mesh_sizes": []}, ["mesh_sizes", "at least one"]),
+        ({"hidden_sizes": [4, -1]}, ["hidden_sizes[1]", ">= 1"]),
+        ({"seed": "one"}, ["seed", "expected int"]),
+    ],
+)
+def test_errors_name_file_key_and_expectation(tmp_path, changes, fragments):
+    path = _write(tmp_path, {**GOOD, **changes})
+    with pytest.raises(ConfigError) as error:
+        load_params(path)
+    message = str(error.value)
+    assert str(path) in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+@pytest.mark.parametrize("key", ["stdbp_checkpoint", "hm2bp_checkpoint", "name", "notebook", "seed"])
+def test_missing_required_keys_are_named(tmp_path, key):
+    path = _write(tmp_path, {k: v for k, v in GOOD.items() if k != key})
+    with pytest.raises(ConfigError, match=f"missing key '{key}'"):
+        load_params(path)
+
+
+def test_training_params_still_load_as_run_params_and_unknown_methods_list_evaluations(tmp_path):
+    training = {"name": "t", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 3,
+                "data": {"dataset": "mnist"}, "train": {"epochs": 1, "batch_size": 4}, "model": {}}
+    assert isinstance(load_params(_write(tmp_path, training)), RunParams)
+    with pytest.raises(ConfigError, match=r"unknown method 'magic'.*evaluations: \['yoso'\]"):
+        load_params(_write(tmp_path, {**training, "method": "magic"}))
+
+
+def test_an_evaluation_is_not_accepted_where_training_params_are_needed():
+    with pytest.raises(ConfigError, match="names the evaluation 'yoso', which trains nothing"):
+        params_from_dict(GOOD, "checkpoint params")
+
+
+def test_notebook_parameters_validate_the_same_way():
+    values = {**GOOD, "profile": "smoke", "output_dir": None, "torch": object()}  # other globals are ignored
+    params = params_from_notebook(values)
+    assert params.study.hidden_sizes == (4, 8)
+    with pytest.raises(ConfigError, match="notebook parameters: key 'test_images'"):
+        params_from_notebook({**values, "test_images": -3})
+
+
+def test_the_committed_yoso_params_file_is_valid_and_points_at_the_training_runs():
+    path = ROOT / "params" / "cpu" / "yoso_mnist.yaml"
+    params = load_params(path)
+    assert isinstance(params, EvalParams) and params.method == "yoso" and params.study.test_images is None
+    assert (ROOT / "notebooks" / params.notebook).is_file()
+    notebooks = ROOT / "notebooks"
+    assert (notebooks / params.study.yoso_params).resolve() == (ROOT / "params" / "yoso" / "default.yaml").resolve()
+    for key, training in (("stdbp_checkpoint", "stdbp_mnist_fc"), ("hm2bp_checkpoint", "hm2bp_mnist_fc")):
+        run = load_params(ROOT / "params" / "cpu" / f"{training}.yaml")
+        expected = ROOT / "results" / "cpu" / run.name / "checkpoint.pt"
+        assert (notebooks / getattr(params.study, key)).resolve() == expected.resolve()
+
+
+def test_execute_params_reads_an_evaluation_file_up_to_its_notebook(tmp_path):
+    path = _write(tmp_path, {**GOOD, "notebook": "99_absent.ipynb"})
+    with pytest.raises(ConfigError, match="key 'notebook' names .*99_absent.ipynb, which does not exist"):
+        execute_params(path, output_dir=tmp_path / "run", progress=False)
