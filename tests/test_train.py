@@ -90,3 +90,50 @@ def test_corrupt_checkpoint_is_named(tmp_path):
     (tmp_path / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CorruptCheckpointError, match="checkpoint.pt"):
         fit(_params(), tmp_path / "run", data=_data(), progress=False)
+
+
+def _params_with(train: dict, epochs: int = 6):
+    return params_from_dict({
+        "name": "toy", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 5,
+        "data": {"dataset": "mnist"}, "train": {"epochs": epochs, "batch_size": 8, **train},
+        "model": {"hidden": [7], "lr": 0.05},
+    }, "test")
+
+
+def test_validation_selects_the_model_and_the_test_split_never_does(tmp_path):
+    result = fit(_params_with({"validation": 20}), tmp_path / "run", data=_data(), progress=False)
+    validation = [h["validation_accuracy"] for h in result.history]
+    chosen = validation.index(max(validation)) + 1
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["selected_epoch"] == chosen and metrics["validation_samples"] == 20
+    assert metrics["test_accuracy"] == result.history[chosen - 1]["test_accuracy"]
+    assert metrics["final_test_accuracy"] == result.history[-1]["test_accuracy"]
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["epoch"] == chosen and metrics["model_checkpoint"] == "best.pt"
+    # the returned learner and predictions are the selected model's
+    assert float((result.predictions == result.labels).double().mean()) == pytest.approx(metrics["test_accuracy"])
+    for key, value in best["learner"]["net"].items():
+        assert torch.equal(value, result.learner.state_dict()["net"][key]), key
+
+
+def test_validation_is_held_out_of_training(tmp_path):
+    held = fit(_params_with({"validation": 20}, epochs=1), tmp_path / "held", data=_data(), progress=False)
+    assert held.history[0]["train_samples"] == 40
+
+
+def test_unset_options_keep_the_identity_of_older_runs():
+    from snnbp.config import params_to_dict
+    from snnbp.train import params_hash
+
+    resolved = params_to_dict(_params_with({}))
+    older = json.loads(json.dumps(resolved))
+    del older["train"]["validation"]  # a run recorded before the option existed
+    assert params_hash(resolved) == params_hash(older)
+    assert params_hash(params_to_dict(_params_with({"validation": 20}))) != params_hash(resolved)
+
+
+def test_a_validation_split_that_leaves_nothing_to_train_on_is_refused(tmp_path):
+    from snnbp.config import ConfigError
+
+    with pytest.raises(ConfigError, match="train.validation"):
+        fit(_params_with({"validation": 60}), tmp_path / "run", data=_data(), progress=False)

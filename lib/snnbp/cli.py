@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.set_defaults(func=_cmd_smoke)
     evaluate = sub.add_parser("evaluate", help="recompute the accuracy of a checkpoint; last line: accuracy=<float>")
     evaluate.add_argument("checkpoint")
-    evaluate.add_argument("--split", choices=("test", "train"), default="test")
+    evaluate.add_argument("--split", choices=("test", "train", "validation"), default="test")
     evaluate.add_argument("--device", default="cpu")
     evaluate.set_defaults(func=_cmd_evaluate)
     table = sub.add_parser("table", help="join every metrics.json with the papers' numbers (results/summary.csv, .md)")

@@ -72,6 +72,9 @@ class TrainParams:
         eval_batch_size: samples per evaluation step (None: same as ``batch_size``).
         shuffle: reshuffle the training split every epoch (seeded).
         num_threads: torch intra-op threads (None: torch's default).
+        validation: hold out the last ``n`` training samples as a validation split (None: none).
+            The loop then evaluates it after every epoch and keeps the epoch with the best
+            validation accuracy as the run's model (``best.pt``); the test split never selects.
     """
 
     epochs: int
@@ -79,6 +82,7 @@ class TrainParams:
     eval_batch_size: int | None = None
     shuffle: bool = True
     num_threads: int | None = None
+    validation: int | None = None
 
 
 @dataclass(frozen=True)

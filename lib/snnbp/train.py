@@ -3,9 +3,12 @@
 ``fit`` builds the method's learner from the params, trains for the configured epochs and after
 every epoch evaluates on the test split, appends to the history, and atomically writes a
 checkpoint (model, optimiser, epoch, RNG states, params hash, versions), ``metrics.json`` and
-``run.json``. A run folder that holds a checkpoint of the same params resumes from it; one made
-with other params is an error (results are never silently overwritten). A NaN/inf loss stops the
-run with an error naming the epoch and batch.
+``run.json``. With ``train.validation`` set, the last training samples are held out, evaluated
+after every epoch, and the epoch with the best validation accuracy is the run's model
+(``best.pt``, same format): the test split is reported, never used to select. A run folder that
+holds a checkpoint of the same params resumes from it; one made with other params is an error
+(results are never silently overwritten). A NaN/inf loss stops the run with an error naming the
+epoch and batch.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from snnbp.config import RunParams, params_from_dict, params_to_dict
+from snnbp.config import ConfigError, RunParams, params_from_dict, params_to_dict
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.datasets import load_dataset
 from snnbp.io import atomic_torch_save, atomic_write_json
@@ -33,6 +36,7 @@ from snnbp.provenance import RunRecord, package_versions
 from snnbp.seeding import derive_seed
 
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -58,9 +62,14 @@ class FitResult:
 
 
 def params_hash(params: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of the resolved params, minus fields that do not change results."""
+    """sha256 of the canonical JSON of the resolved params, minus fields that do not change results.
+
+    Unset (None) training options are left out, so an option added later keeps the identity of
+    runs made before it existed.
+    """
     relevant = {k: v for k, v in params.items() if k not in ("notebook",)}
-    relevant["train"] = {k: v for k, v in params["train"].items() if k not in ("num_threads", "eval_batch_size")}
+    relevant["train"] = {k: v for k, v in params["train"].items()
+                         if k not in ("num_threads", "eval_batch_size") and v is not None}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 
@@ -119,9 +128,19 @@ def _check_finite(stats: dict[str, float], epoch: int, step: int) -> None:
         raise FloatingPointError(f"non-finite training loss ({loss}) at epoch {epoch}, batch {step}; the run stops here")
 
 
+def selected_epoch(history: list[dict[str, Any]]) -> int | None:
+    """1-based epoch of the best validation accuracy (the first on ties); None without validation."""
+    curve = [h.get("validation_accuracy") for h in history]
+    if not curve or any(v is None for v in curve):
+        return None
+    return max(range(len(curve)), key=curve.__getitem__) + 1
+
+
 def _summary(params: RunParams, info: DatasetInfo, learner: Any, history: list[dict[str, Any]]) -> dict[str, Any]:
     test_curve = [h["test_accuracy"] for h in history]
     best_index = max(range(len(test_curve)), key=test_curve.__getitem__) if test_curve else None
+    chosen = selected_epoch(history)
+    model_test = test_curve[chosen - 1] if chosen else (test_curve[-1] if test_curve else None)
     train_seconds = sum(h["train_seconds"] for h in history)
     samples = sum(h["train_samples"] for h in history)
     return {
@@ -135,9 +154,14 @@ def _summary(params: RunParams, info: DatasetInfo, learner: Any, history: list[d
         "epochs_planned": params.train.epochs,
         "batch_size": params.train.batch_size,
         "seed": params.seed,
-        "test_accuracy": test_curve[-1] if test_curve else None,
+        "test_accuracy": model_test,
+        "final_test_accuracy": test_curve[-1] if test_curve else None,
         "best_test_accuracy": test_curve[best_index] if test_curve else None,
         "best_epoch": (best_index + 1) if best_index is not None else None,
+        "validation_samples": params.train.validation or 0,
+        "selected_epoch": chosen,
+        "validation_accuracy": history[chosen - 1]["validation_accuracy"] if chosen else None,
+        "model_checkpoint": BEST_NAME if chosen else CHECKPOINT_NAME,
         "train_seconds": train_seconds,
         "samples_per_second": samples / train_seconds if train_seconds > 0 else None,
         "peak_rss_mb": peak_rss_mb(),
@@ -178,6 +202,10 @@ def fit(
     resolved = params_to_dict(params)
     digest = params_hash(resolved)
     train_split, test_split, info = data if data is not None else load_dataset(params.data)
+    try:
+        train_split, validation_split = train_split.split_last(params.train.validation)
+    except ValueError as exc:
+        raise ConfigError(f"train.validation: {exc}") from exc
     learner = build_learner(params, info, device)
     history: list[dict[str, Any]] = []
     start_epoch = 0
@@ -205,15 +233,25 @@ def fit(
             history[-1].update(_jsonable(learner.end_epoch(epoch)))
             predictions = predict_split(learner, test_split, eval_batch, "test", progress)
             history[-1]["test_accuracy"] = accuracy(predictions, test_split.labels)
+            if len(validation_split):
+                history[-1]["validation_accuracy"] = accuracy(
+                    predict_split(learner, validation_split, eval_batch, "validation", progress), validation_split.labels)
             if progress:
                 tqdm.write(_epoch_line(history[-1]), file=sys.stderr)
-            atomic_torch_save(checkpoint_path, {
+            state = {
                 "params": resolved, "params_hash": digest, "epoch": epoch, "learner": learner.state_dict(),
                 "history": history, "torch_rng_state": torch.get_rng_state(), "versions": package_versions(),
-            })
+            }
+            atomic_torch_save(checkpoint_path, state)
+            if selected_epoch(history) == epoch:
+                atomic_torch_save(run_dir / BEST_NAME, state)
             atomic_write_json(run_dir / "metrics.json", _summary(params, info, learner, history))
             if stop_after_epoch is not None and epoch >= stop_after_epoch:
                 break
+        chosen = selected_epoch(history)
+        if chosen is not None and chosen != len(history):
+            learner.load_state_dict(load_checkpoint(run_dir / BEST_NAME)["learner"])
+            predictions = torch.empty(0, dtype=torch.long)
         if len(predictions) == 0:
             predictions = predict_split(learner, test_split, eval_batch, "test", progress)
         metrics = _summary(params, info, learner, history)
@@ -262,6 +300,8 @@ def _epoch_line(entry: dict[str, Any]) -> str:
     parts = [f"epoch {entry['epoch']}", f"loss {entry['train_loss']:.4f}"]
     if entry.get("train_accuracy") is not None:
         parts.append(f"train acc {entry['train_accuracy']:.4f}")
+    if entry.get("validation_accuracy") is not None:
+        parts.append(f"val acc {entry['validation_accuracy']:.4f}")
     parts.append(f"test acc {entry['test_accuracy']:.4f}")
     parts.append(f"{entry['samples_per_second']:.0f} samples/s")
     return " | ".join(parts)
@@ -286,9 +326,10 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "cp
     state = load_checkpoint(path)
     params = params_from_dict(state["params"], f"{path} (stored params)")
     train_split, test_split, info = load_dataset(params.data)
+    train_split, validation_split = train_split.split_last(params.train.validation)
     learner = build_learner(params, info, device)
     learner.load_state_dict(state["learner"])
-    chosen = {"test": test_split, "train": train_split}[split]
+    chosen = {"test": test_split, "train": train_split, "validation": validation_split}[split]
     batch = params.train.eval_batch_size or params.train.batch_size
     predictions = predict_split(learner, chosen, batch, split, progress)
     return {

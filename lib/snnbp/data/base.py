@@ -53,3 +53,15 @@ class LabelledSplit:
         if limit is None or limit >= len(self):
             return self
         return LabelledSplit(self.inputs[:limit], self.labels[:limit])
+
+    def split_last(self, count: int | None) -> tuple["LabelledSplit", "LabelledSplit"]:
+        """``(the first len - count samples, the last count samples)``; ``count`` None or 0: ``(self, empty)``.
+
+        Raises:
+            ValueError: when ``count`` leaves no sample before it.
+        """
+        count = count or 0
+        if count < 0 or count >= len(self):
+            raise ValueError(f"cannot hold out {count} of {len(self)} samples (need 0 <= count < {len(self)})")
+        cut = len(self) - count
+        return LabelledSplit(self.inputs[:cut], self.labels[:cut]), LabelledSplit(self.inputs[cut:], self.labels[cut:])
