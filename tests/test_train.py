@@ -137,3 +137,16 @@ def test_a_validation_split_that_leaves_nothing_to_train_on_is_refused(tmp_path)
 
     with pytest.raises(ConfigError, match="train.validation"):
         fit(_params_with({"validation": 60}), tmp_path / "run", data=_data(), progress=False)
+
+
+def test_summary_lines_and_curves_show_the_selected_model(tmp_path):
+    from snnbp.plots import learning_curves
+    from snnbp.runs import summary_lines
+
+    fit(_params_with({"validation": 20}, epochs=3), tmp_path / "run", data=_data(), progress=False)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    text = summary_lines(metrics)
+    assert f"selected_epoch: {metrics['selected_epoch']}" in text and "model_checkpoint: best.pt" in text
+    assert "selected_epoch" not in summary_lines({**metrics, "selected_epoch": None})
+    figure = learning_curves(metrics["history"], "toy")
+    assert {line.get_label() for line in figure.axes[1].get_lines()} >= {"validation", "test", f"selected (epoch {metrics['selected_epoch']})"}

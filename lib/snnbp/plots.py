@@ -21,13 +21,18 @@ def save(fig: plt.Figure, path: str | Path) -> None:
 
 
 def learning_curves(history: Sequence[dict[str, Any]], title: str) -> plt.Figure:
-    """Training loss and train/test accuracy per epoch."""
+    """Training loss and train/(validation/)test accuracy per epoch; the selected epoch marked when a validation split chose it."""
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
     ax_loss.plot(epochs, [h["train_loss"] for h in history], marker="o")
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
     if all(h.get("train_accuracy") is not None for h in history):
         ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history], marker="o", label="train")
+    if all(h.get("validation_accuracy") is not None for h in history):
+        validation = [100 * h["validation_accuracy"] for h in history]
+        ax_acc.plot(epochs, validation, marker="o", label="validation")
+        chosen = epochs[validation.index(max(validation))]
+        ax_acc.axvline(chosen, color="grey", linestyle=":", label=f"selected (epoch {chosen})")
     ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in history], marker="o", label="test")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     ax_acc.legend()

@@ -29,8 +29,13 @@ def train_from_notebook(values: dict[str, Any], *, profile: str, output_dir: str
 
 
 def summary_lines(metrics: dict[str, Any]) -> str:
-    """The deterministic part of a run's metrics, rounded, one per line (safe to pin in nbval)."""
+    """The deterministic part of a run's metrics, rounded, one per line (safe to pin in nbval).
+
+    ``test_accuracy`` is the run's model's: the last epoch's, or the validation-selected epoch's.
+    """
     keys = ("method", "dataset", "network", "epochs", "test_accuracy", "best_test_accuracy", "best_epoch")
+    if metrics.get("selected_epoch") is not None:  # a validation split chose the model
+        keys += ("selected_epoch", "validation_accuracy", "final_test_accuracy", "model_checkpoint")
     out = []
     for key in keys:
         value = metrics.get(key)
