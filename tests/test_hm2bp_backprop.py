@@ -16,14 +16,6 @@ from test_hm2bp_spsp import reference_pair
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, OpenMP threads that wait for each other are far slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def random_raster(shape, p, seed):
     raster = (torch.rand(shape, generator=torch.Generator().manual_seed(seed)) < p).to(F64)

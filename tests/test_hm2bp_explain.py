@@ -18,14 +18,6 @@ matplotlib.use("Agg")
 TAU_M, TAU_S, T_REF = 64.0, 8.0, 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared machine, OpenMP threads that wait for each other are far slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def eps(s: float, u: float) -> float:
     """ALGORITHMS.md 1.3, written out."""

@@ -33,14 +33,6 @@ LABEL = 5
 pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason=f"official golden test data not found at {GOLDEN}")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, OpenMP threads that wait for each other are far slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def read_events(path: Path, neurons: int) -> torch.Tensor:
     """``neuron time`` lines (``-1 -1`` markers ignored) -> raster ``[T, N]``."""

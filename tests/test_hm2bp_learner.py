@@ -21,14 +21,6 @@ TOY_MODEL = ModelParams(layers=("16",), thresholds=(3.0, 3.0), time_steps=T, des
 IMAGE_INFO = DatasetInfo("tiny images", "tiny", 3, (12, 12), "image", True)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, OpenMP threads that wait for each other are far slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def toy(n, seed):
     """Two classes told apart by which half of 20 inputs fires at a high rate (linearly separable)."""

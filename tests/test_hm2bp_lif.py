@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from snnbp.hm2bp.lif import simulate_lif, simulate_lif_conv, simulate_lif_pool
 
 TAU_M, TAU_S, T_REF = 64.0, 8.0, 2
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, OpenMP threads that wait for each other are far slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def reference_lif(currents, vth, margin, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF):

@@ -12,14 +12,6 @@ from snnbp.hm2bp.spsp import post_kernel, spsp, spsp_batch_weighted, spsp_conv, 
 TAU_M, TAU_S, T_REF = 64.0, 8.0, 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, OpenMP threads that wait for each other are far slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def reference_pair(pre_train, post_train, *, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF, shift=None, lookback=4.0):
     """``e_{i|j}`` of one pair of spike trains ``[T]``, written straight from ALGORITHMS.md 1.3."""
