@@ -115,7 +115,8 @@ def test_the_committed_yoso_params_file_is_valid_and_points_at_the_training_runs
     assert (notebooks / params.study.yoso_params).resolve() == (ROOT / "params" / "yoso" / "default.yaml").resolve()
     for key, training in (("stdbp_checkpoint", "stdbp_mnist_fc"), ("hm2bp_checkpoint", "hm2bp_mnist_fc")):
         run = load_params(ROOT / "params" / "cpu" / f"{training}.yaml")
-        expected = ROOT / "results" / "cpu" / run.name / "checkpoint.pt"
+        model_file = "best.pt" if run.train.validation else "checkpoint.pt"  # the run's model (snnbp.train)
+        expected = ROOT / "results" / "cpu" / run.name / model_file
         assert (notebooks / getattr(params.study, key)).resolve() == expected.resolve()
 
 
