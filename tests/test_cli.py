@@ -82,3 +82,11 @@ def test_every_dataset_of_a_cpu_run_finds_its_paper_row(method, key, network, pa
     from snnbp.targets import find_target
 
     assert find_target(method, key, network).paper_dataset == paper_dataset
+
+
+def test_table_names_the_subset_a_run_used():
+    from snnbp.table import dataset_label
+
+    assert dataset_label("MNIST", {"train_limit": 20000, "test_limit": None}) == "MNIST (first 20,000 train)"
+    assert dataset_label("MNIST", {"train_limit": 3000, "test_limit": 1000}) == "MNIST (first 3,000 train, first 1,000 test)"
+    assert dataset_label("MNIST", {"train_limit": None}) == "MNIST"

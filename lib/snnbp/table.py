@@ -27,6 +27,13 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
+def dataset_label(name: str | None, data: dict[str, Any]) -> str | None:
+    """The dataset's name, plus the sample limits of the run's ``data:`` section when it used a subset."""
+    limits = [f"first {data[key]:,} {split}" for key, split in (("train_limit", "train"), ("test_limit", "test"))
+              if data.get(key) is not None]
+    return f"{name} ({', '.join(limits)})" if name and limits else name
+
+
 def collect_rows(root: Path) -> list[dict[str, Any]]:
     """One row per ``<root>/<profile>/<run>/metrics.json`` that records a training run."""
     rows = []
@@ -40,7 +47,7 @@ def collect_rows(root: Path) -> list[dict[str, Any]]:
             "profile": metrics_path.parent.parent.name,
             "run": metrics_path.parent.name,
             "method": metrics["method"],
-            "dataset": metrics.get("dataset"),
+            "dataset": dataset_label(metrics.get("dataset"), run.get("params", {}).get("data", {})),
             "network": metrics.get("network"),
             "epochs": metrics.get("epochs"),
             "test_accuracy": metrics.get("test_accuracy"),
