@@ -18,15 +18,19 @@ METHODS = {"ann": "snnbp.ann", "hm2bp": "snnbp.hm2bp", "stdbp": "snnbp.stdbp"}
 EVALUATIONS = {"yoso": "snnbp.yoso.study"}
 
 
+def _import_registered(registry: dict[str, str], kind: str, name: str) -> ModuleType:
+    if name not in registry:
+        raise KeyError(f"names an unknown {kind} {name!r}; known {kind}s: {sorted(registry)}")
+    return importlib.import_module(registry[name])
+
+
 def method_module(name: str) -> ModuleType:
     """Import the package of method ``name``.
 
     Raises:
         KeyError: with a message listing the known methods.
     """
-    if name not in METHODS:
-        raise KeyError(f"names an unknown method {name!r}; known methods: {sorted(METHODS)}")
-    return importlib.import_module(METHODS[name])
+    return _import_registered(METHODS, "method", name)
 
 
 def evaluation_module(name: str) -> ModuleType:
@@ -35,6 +39,4 @@ def evaluation_module(name: str) -> ModuleType:
     Raises:
         KeyError: with a message listing the known evaluations.
     """
-    if name not in EVALUATIONS:
-        raise KeyError(f"names an unknown evaluation {name!r}; known evaluations: {sorted(EVALUATIONS)}")
-    return importlib.import_module(EVALUATIONS[name])
+    return _import_registered(EVALUATIONS, "evaluation", name)
