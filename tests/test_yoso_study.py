@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -391,3 +392,29 @@ def test_closest_timing_line_picks_the_smallest_log_ratio():
     timing = pd.DataFrame({"timing": ["fast", "slow", "real"], "latency_ms": [0.5, 500.0, 40.0],
                            "latency_ratio": [0.01, 10.0, 0.84], "power_ratio": [3.0, 1.0, 2.0]})
     assert "'real'" in study.closest_timing_line(timing) and "ratio 0.84" in study.closest_timing_line(timing)
+
+
+COMMITTED_STDBP = Path(__file__).resolve().parents[1] / "results" / "cpu" / "stdbp_mnist_fc" / "best.pt"
+
+
+@needs_mnist
+@pytest.mark.skipif(not COMMITTED_STDBP.is_file(), reason="the committed STDBP MNIST run is absent")
+def test_committed_mnist_network_on_the_accelerator_matches_the_exact_model():
+    """Functional equivalence on the committed network: the simulator's hidden and output spike
+    times are the exact ReL-PSP times up to the time grid, and its decisions are the model's."""
+    from snnbp.stdbp import relpsp_spike_times
+
+    net = study.load_stdbp(COMMITTED_STDBP, 200)
+    arch, energy = load_arch(), load_energy()
+    run = study.run_accelerator(net, arch, energy, quantise=False)
+    exact_hidden = relpsp_spike_times(net.t_in, net.weights[0], net.theta)
+    simulated = run.sim.spike_times[0]
+    both = torch.isfinite(exact_hidden) & torch.isfinite(simulated)
+    only_one = torch.isfinite(exact_hidden) ^ torch.isfinite(simulated)  # near-tangent crossings, window edge
+    assert both.sum() > 10_000 and only_one.sum() < 0.01 * both.sum()
+    # inputs are rounded up to the grid (<= dt) and a crossing is seen at the next step (<= dt), so
+    # typical errors are about one step; slopes near zero stretch a few
+    error = (simulated - exact_hidden)[both].abs()
+    assert float(error.median()) <= 1.5 * arch.dt_ms and float(torch.quantile(error, 0.99)) <= 5 * arch.dt_ms
+    assert study.agreement(run, net) >= 0.98
+    assert study.agreement(study.run_accelerator(net, arch, energy, quantise=True), net) >= 0.98
