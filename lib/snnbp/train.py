@@ -62,7 +62,8 @@ class FitResult:
 
 
 def params_hash(params: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of the resolved params, minus fields that do not change results.
+    """sha256 of the canonical JSON of the resolved params, minus fields that do not change results
+    (``notebook``, ``train.num_threads``, ``train.eval_batch_size``, ``model.engine``).
 
     Unset (None) training options are left out, so an option added later keeps the identity of
     runs made before it existed.
@@ -70,6 +71,8 @@ def params_hash(params: dict[str, Any]) -> str:
     relevant = {k: v for k, v in params.items() if k not in ("notebook",)}
     relevant["train"] = {k: v for k, v in params["train"].items()
                          if k not in ("num_threads", "eval_batch_size") and v is not None}
+    if isinstance(relevant.get("model"), dict):  # the HM2-BP engine changes speed, not results
+        relevant["model"] = {k: v for k, v in relevant["model"].items() if k != "engine"}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 

@@ -72,6 +72,10 @@ class ModelParams:
         fused_first_layer: compute the first fully connected layer's gradient without forming
             its S-PSP matrix (same numbers up to rounding; memory ``O(N_out N_in)``).
         dtype: ``"float32"`` (fast) or ``"float64"``.
+        engine: ``"event"`` (the fused event-driven CPU engine, :mod:`snnbp.hm2bp.event`),
+            ``"torch"`` (the dense reference path, any device) or ``"auto"`` (the event engine
+            on the CPU when numba is importable, else torch). Both give the same spikes and
+            gradients up to float rounding.
     """
 
     layers: tuple[str, ...] = ("800",)
@@ -111,3 +115,4 @@ class ModelParams:
     adam_eps: float = 1e-8
     fused_first_layer: bool = True
     dtype: str = "float32"
+    engine: str = "auto"
