@@ -122,5 +122,5 @@ def test_the_committed_yoso_params_file_is_valid_and_points_at_the_training_runs
 
 def test_execute_params_reads_an_evaluation_file_up_to_its_notebook(tmp_path):
     path = _write(tmp_path, {**GOOD, "notebook": "99_absent.ipynb"})
-    with pytest.raises(ConfigError, match="key 'notebook' names .*99_absent.ipynb, which does not exist"):
+    with pytest.raises(ConfigError, match="key 'notebook' must be '30_yoso.ipynb' for method 'yoso', got '99_absent.ipynb'"):
         execute_params(path, output_dir=tmp_path / "run", progress=False)
