@@ -1,13 +1,16 @@
 """Run records (``run.json``): how a result was produced, written atomically at start and end.
 
 Holds the git commit and dirty flag, the resolved params, the root seed and the derived seeds,
-package versions, host/CPU/GPU, UTC start/stop and the status (running, completed, failed).
+package versions, host/CPU/GPU, UTC start/stop and the status (running, completed, failed,
+interrupted; ``died`` for an attempt that stopped without a word). A resumed run keeps its first
+start's record and appends one entry per resume (:class:`RunRecord`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import json
 import os
 import platform
 import subprocess
@@ -83,10 +86,19 @@ def derived_seeds(root_seed: int) -> dict[str, int]:
 
 
 class RunRecord:
-    """The ``run.json`` of one run; call :meth:`start`, then :meth:`finish` or :meth:`fail`."""
+    """The ``run.json`` of one run; call :meth:`start`, then :meth:`finish` or :meth:`fail`.
+
+    A run that continues an earlier start of the same params (the same ``params_hash`` in the
+    folder's ``run.json``) keeps that first start's record (its commit, host, versions and start
+    time) and appends one entry per resume to ``resumes``: start/stop time, commit and dirty flag,
+    host name, versions, the epoch it resumed from and what it did (status, epochs trained).
+    The top-level ``status``, ``stop_utc``, ``error`` and ``metrics`` always describe the run as a
+    whole, as of its latest attempt; ``first_start`` keeps what the first start did.
+    """
 
     def __init__(self, path: Path, params: dict[str, Any], root_seed: int) -> None:
         self.path = Path(path)
+        self.attempt: dict[str, Any] | None = None
         self.content: dict[str, Any] = {
             "params": params,
             "root_seed": root_seed,
@@ -99,18 +111,64 @@ class RunRecord:
             "status": "created",
         }
 
+    def _previous(self, params_hash: Any) -> dict[str, Any] | None:
+        """The folder's record when it is an earlier start of the same params."""
+        if params_hash is None or not self.path.is_file():
+            return None
+        try:
+            previous = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return previous if isinstance(previous, dict) and previous.get("params_hash") == params_hash else None
+
     def start(self, **extra: Any) -> None:
-        """Mark the run as running and write the record."""
-        self.content.update(start_utc=utc_now(), status="running", **extra)
+        """Mark the run as running and write the record (as a resume of an earlier start of the same
+        ``params_hash``, when the folder holds one)."""
+        previous = self._previous(extra.get("params_hash"))
+        if previous is None:
+            self.content.update(start_utc=utc_now(), status="running", **extra)
+        else:
+            attempts = previous.setdefault("resumes", [])
+            if not attempts:  # the first resume: keep what the first start did
+                previous["first_start"] = {k: previous.get(k) for k in ("start_utc", "stop_utc", "status", "error",
+                                                                        "epochs_trained") if k in previous}
+            last = attempts[-1] if attempts else previous["first_start"]
+            if last.get("status") == "running":  # that process died without a word (kill -9, power loss)
+                last["status"] = "died"
+            self.attempt = {
+                "start_utc": utc_now(), "stop_utc": None, "status": "running", "git": self.content["git"],
+                "hostname": self.content["host"]["hostname"], "host": self.content["host"],
+                "versions": self.content["versions"],
+                **{k: v for k, v in extra.items() if k not in ("params_hash", "run_dir")},
+            }
+            attempts.append(self.attempt)
+            previous.pop("error", None)
+            previous.update(status="running", stop_utc=None)
+            self.content = previous
         atomic_write_json(self.path, self.content)
 
-    def finish(self, **extra: Any) -> None:
-        """Mark the run as completed (with ``extra`` fields, e.g. the final metrics) and write it."""
-        self.content.update(stop_utc=utc_now(), status="completed", **extra)
+    def _end(self, status: str, attempt: dict[str, Any] | None, **extra: Any) -> None:
+        now = utc_now()
+        self.content.update(stop_utc=now, status=status, **extra)
+        if status == "completed":
+            self.content.pop("error", None)
+        if self.attempt is None:
+            self.content.update(attempt or {})
+        else:
+            self.attempt.update(stop_utc=now, status=status, **(attempt or {}))
+            if "error" in extra:
+                self.attempt["error"] = extra["error"]
         atomic_write_json(self.path, self.content)
 
-    def fail(self, error: BaseException) -> None:
-        """Mark the run as failed with the error's type and message and write it."""
+    def finish(self, *, attempt: dict[str, Any] | None = None, **extra: Any) -> None:
+        """Mark the run as completed (with ``extra`` fields, e.g. the final metrics) and write it.
+
+        ``attempt`` holds what this start did (e.g. ``epochs_trained``): on the record itself for a
+        first start, on its entry in ``resumes`` for a resume.
+        """
+        self._end("completed", attempt, **extra)
+
+    def fail(self, error: BaseException, *, attempt: dict[str, Any] | None = None) -> None:
+        """Mark the run as failed (or interrupted) with the error's type and message and write it."""
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        self.content.update(stop_utc=utc_now(), status=status, error=f"{type(error).__name__}: {error}")
-        atomic_write_json(self.path, self.content)
+        self._end(status, attempt, error=f"{type(error).__name__}: {error}")

@@ -5,10 +5,16 @@ every epoch evaluates on the test split, appends to the history, and atomically 
 checkpoint (model, optimiser, epoch, RNG states, params hash, versions), ``metrics.json`` and
 ``run.json``. With ``train.validation`` set, the last training samples are held out, evaluated
 after every epoch, and the epoch with the best validation accuracy is the run's model
-(``best.pt``, same format): the test split is reported, never used to select. A run folder that
-holds a checkpoint of the same params resumes from it; one made with other params is an error
-(results are never silently overwritten). A NaN/inf loss stops the run with an error naming the
-epoch and batch.
+(``best.pt``, same format): the test split is reported, never used to select.
+
+Nothing is ever lost (:func:`inspect_run`): a run folder whose ``run.json`` or checkpoint records
+other params is refused; one that holds results without any record is refused; a folder whose
+run of the same params stopped resumes from its checkpoint; a completed run is left exactly as it
+is (``fit`` returns its model and writes nothing). The folder is locked while a run writes into it
+(:func:`snnbp.io.run_lock`). Checkpoints hold tensors and plain data only and load with
+``weights_only=True``: a file that holds anything else is refused, never unpickled. A NaN/inf
+loss, gradient or model state stops the run with an error naming the epoch and batch and the last
+good checkpoint; a non-finite model state is never saved.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import pickle
 import resource
 import sys
 import time
@@ -29,7 +36,7 @@ from tqdm import tqdm
 from snnbp.config import ConfigError, RunParams, params_from_dict, params_to_dict
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.datasets import load_dataset
-from snnbp.io import atomic_torch_save, atomic_write_json
+from snnbp.io import atomic_torch_save, atomic_write_json, remove_stale_temporaries, run_lock
 from snnbp.learner import Batch, Learner
 from snnbp.methods import method_module
 from snnbp.provenance import RunRecord, package_versions
@@ -39,12 +46,24 @@ CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"
 
 
-class CheckpointMismatchError(RuntimeError):
-    """A run folder holds a checkpoint made with other params."""
+RECORD_NAME = "run.json"
+METRICS_NAME = "metrics.json"
+
+
+class RunFolderError(RuntimeError):
+    """A run folder cannot take this run without losing or misattributing results."""
+
+
+class CheckpointMismatchError(RunFolderError):
+    """A run folder holds a checkpoint or a record made with other params."""
 
 
 class CorruptCheckpointError(RuntimeError):
     """A checkpoint file cannot be read."""
+
+
+class UnsafeCheckpointError(CorruptCheckpointError):
+    """A checkpoint file holds Python objects other than tensors and plain data (it could run code)."""
 
 
 @dataclass
@@ -109,26 +128,150 @@ def accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`fit`.
+    """Read a checkpoint written by :func:`fit`, with ``torch.load(weights_only=True)``.
 
     Raises:
-        CorruptCheckpointError: naming the file when it cannot be read.
+        CorruptCheckpointError: naming the file when it is missing or cannot be read.
+        UnsafeCheckpointError: the file holds objects other than tensors and plain data; it is
+            refused without running anything in it.
     """
+    path = Path(path)
+    if not path.is_file():
+        raise CorruptCheckpointError(f"{path}: checkpoint not found")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        detail = " ".join(str(exc).split("Check the documentation")[0].split())
+        if "weights only" in detail.lower() or "weights_only" in detail.lower():
+            found = detail.split("Unsupported global:")[-1].strip(" .") if "Unsupported global:" in detail else detail
+            raise UnsafeCheckpointError(
+                f"{path}: refused: the file holds Python objects, not only tensors and plain data ({found[:200]}); "
+                "a checkpoint written by snnbp never does, and loading it could run code"
+            ) from None
+        raise CorruptCheckpointError(f"{path}: cannot read the checkpoint ({detail[:200]}); move it away to start over") from None
     except Exception as exc:  # torch raises many types for a damaged file
         raise CorruptCheckpointError(
-            f"{path}: cannot read the checkpoint ({type(exc).__name__}: {exc}); move it away to start over"
-        ) from exc
+            f"{path}: cannot read the checkpoint ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
+            "move it away to start over"
+        ) from None
     if not isinstance(state, dict) or not {"params", "learner", "epoch"} <= set(state):
-        raise CorruptCheckpointError(f"{path}: not an snnbp checkpoint (keys {sorted(state) if isinstance(state, dict) else type(state)})")
+        raise CorruptCheckpointError(f"{path}: not an snnbp checkpoint (keys {sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__})")
     return state
 
 
-def _check_finite(stats: dict[str, float], epoch: int, step: int) -> None:
+_PLAIN_LEAVES = (str, int, float, bool, type(None), torch.Tensor, torch.dtype, torch.device, torch.Size)
+
+
+def check_loadable(value: Any, where: str = "checkpoint") -> None:
+    """Make sure ``value`` holds only what ``torch.load(weights_only=True)`` reads back.
+
+    Raises:
+        TypeError: naming the first entry of another type.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_loadable(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)) and not isinstance(value, torch.Size):
+        for index, item in enumerate(value):
+            check_loadable(item, f"{where}[{index}]")
+    elif not isinstance(value, _PLAIN_LEAVES):
+        raise TypeError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}; a checkpoint holds "
+                        "tensors and plain data only")
+
+
+def non_finite_entry(value: Any, where: str = "") -> str | None:
+    """The first entry of ``value`` (nested dicts/lists) that is a float tensor or float with NaN/inf."""
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point() or value.is_complex():
+            return None if bool(torch.isfinite(value).all()) else where
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = non_finite_entry(item, f"{where}[{key!r}]")
+        if found is not None:
+            return found
+    return None
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(f"{path}: cannot read the run record ({exc}); move the folder away so that nothing "
+                             "is overwritten") from None
+    if not isinstance(record, dict):
+        raise RunFolderError(f"{path}: not a run record; move the folder away so that nothing is overwritten")
+    return record
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """What :func:`inspect_run` found in a run folder.
+
+    Attributes:
+        state: ``"new"`` (nothing there), ``"resume"`` (an unfinished run of the same params) or
+            ``"completed"`` (a finished run of the same params: nothing to do).
+        record: the folder's ``run.json`` (None when absent).
+        checkpoint_epoch: epoch of ``checkpoint.pt`` (None when absent).
+    """
+
+    state: str
+    record: dict[str, Any] | None
+    checkpoint_epoch: int | None
+
+
+def inspect_run(run_dir: str | Path, digest: str) -> RunFolder:
+    """Check that ``run_dir`` can take a run of params hash ``digest`` without losing anything.
+
+    Both the run's record (``run.json``) and its checkpoint are compared, since a committed run
+    folder may hold a record without its (large) checkpoint.
+
+    Raises:
+        CheckpointMismatchError: the record or the checkpoint (or ``best.pt``) is of other params.
+        RunFolderError: the folder holds results without a record, or a record that cannot be read.
+        CorruptCheckpointError: a checkpoint cannot be read.
+    """
+    run_dir = Path(run_dir)
+    hint = "move the folder away or rename the run so nothing is overwritten"
+    epoch = None
+    for name in (CHECKPOINT_NAME, BEST_NAME):
+        path = run_dir / name
+        if path.exists():
+            state = load_checkpoint(path)
+            if state.get("params_hash") != digest:
+                raise CheckpointMismatchError(f"{path} was made with other params (hash {str(state.get('params_hash'))[:12]} "
+                                              f"vs {digest[:12]}); {hint}")
+            if name == CHECKPOINT_NAME:
+                epoch = int(state["epoch"])
+    record = _read_record(run_dir / RECORD_NAME)
+    if record is not None:
+        stored = record.get("params_hash")
+        if stored is None and isinstance(record.get("params"), dict) and isinstance(record["params"].get("train"), dict):
+            stored = params_hash(record["params"])
+        if stored != digest:
+            raise CheckpointMismatchError(f"{run_dir / RECORD_NAME} records a run of other params (hash "
+                                          f"{str(stored)[:12]} vs {digest[:12]}); {hint}")
+    if record is None and epoch is None and (run_dir / METRICS_NAME).exists():
+        raise RunFolderError(f"{run_dir} holds results ({METRICS_NAME}) but no run record or checkpoint says which "
+                             f"params made them; {hint}")
+    if record is not None and record.get("status") == "completed":
+        return RunFolder("completed", record, epoch)
+    return RunFolder("resume" if record is not None or epoch is not None else "new", record, epoch)
+
+
+def _check_finite(stats: dict[str, float]) -> None:
     loss = stats.get("loss", 0.0)
     if not math.isfinite(loss):
-        raise FloatingPointError(f"non-finite training loss ({loss}) at epoch {epoch}, batch {step}; the run stops here")
+        raise FloatingPointError(f"non-finite training loss ({loss})")
 
 
 def selected_epoch(history: list[dict[str, Any]]) -> int | None:
@@ -193,83 +336,127 @@ def fit(
         data: pre-loaded ``(train, test, info)``; loaded from ``params.data`` when None.
         stop_after_epoch: stop (as if interrupted) after this epoch; for resume tests.
 
+    A folder that holds a completed run of the same params is left untouched: the result is
+    rebuilt from its checkpoint and nothing is written.
+
     Raises:
-        CheckpointMismatchError: the folder's checkpoint was made with other params.
-        CorruptCheckpointError: the folder's checkpoint cannot be read.
-        FloatingPointError: a non-finite loss.
+        CheckpointMismatchError: the folder's checkpoint or record was made with other params.
+        RunFolderError: the folder holds results without a record, or a completed run without
+            the checkpoint needed to rebuild its model.
+        CorruptCheckpointError: the folder's checkpoint cannot be read (or is unsafe).
+        snnbp.io.RunLockedError: another process is running into the folder.
+        FloatingPointError: a non-finite loss, gradient or model state, naming epoch and batch.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if params.train.num_threads:
-        torch.set_num_threads(params.train.num_threads)
     resolved = params_to_dict(params)
     digest = params_hash(resolved)
-    train_split, test_split, info = data if data is not None else load_dataset(params.data)
-    try:
-        train_split, validation_split = train_split.split_last(params.train.validation)
-    except ValueError as exc:
-        raise ConfigError(f"train.validation: {exc}") from exc
-    learner = build_learner(params, info, device)
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
-    checkpoint_path = run_dir / CHECKPOINT_NAME
-    if checkpoint_path.exists():
-        if not resume:
+    with run_lock(run_dir):
+        remove_stale_temporaries(run_dir)
+        folder = inspect_run(run_dir, digest)
+        if folder.state == "completed":
+            return _completed(params, run_dir, folder, device, progress, data)
+        if params.train.num_threads:
+            torch.set_num_threads(params.train.num_threads)
+        checkpoint_path = run_dir / CHECKPOINT_NAME
+        if folder.checkpoint_epoch is not None and not resume:
             raise CheckpointMismatchError(f"{checkpoint_path} exists and resume is off; move it away or choose another folder")
-        state = load_checkpoint(checkpoint_path)
-        if state.get("params_hash") != digest:
-            raise CheckpointMismatchError(
-                f"{checkpoint_path} was made with other params (hash {str(state.get('params_hash'))[:12]} vs "
-                f"{digest[:12]}); move the folder away or rename the run so nothing is overwritten"
-            )
-        learner.load_state_dict(state["learner"])
-        torch.set_rng_state(state["torch_rng_state"])
-        history = list(state["history"])
-        start_epoch = int(state["epoch"])
-    record = RunRecord(run_dir / "run.json", resolved, params.seed)
-    record.start(params_hash=digest, resumed_from_epoch=start_epoch, run_dir=str(run_dir))
-    eval_batch = params.train.eval_batch_size or params.train.batch_size
-    predictions = torch.empty(0, dtype=torch.long)
-    try:
-        for epoch in range(start_epoch + 1, params.train.epochs + 1):
-            history.append(_train_epoch(learner, train_split, params, epoch, progress))
-            history[-1].update(_jsonable(learner.end_epoch(epoch)))
-            predictions = predict_split(learner, test_split, eval_batch, "test", progress)
-            history[-1]["test_accuracy"] = accuracy(predictions, test_split.labels)
-            if len(validation_split):
-                history[-1]["validation_accuracy"] = accuracy(
-                    predict_split(learner, validation_split, eval_batch, "validation", progress), validation_split.labels)
-            if progress:
-                tqdm.write(_epoch_line(history[-1]), file=sys.stderr)
-            state = {
-                "params": resolved, "params_hash": digest, "epoch": epoch, "learner": learner.state_dict(),
-                "history": history, "torch_rng_state": torch.get_rng_state(), "versions": package_versions(),
-            }
-            atomic_torch_save(checkpoint_path, state)
-            if selected_epoch(history) == epoch:
-                atomic_torch_save(run_dir / BEST_NAME, state)
-            atomic_write_json(run_dir / "metrics.json", _summary(params, info, learner, history))
-            if stop_after_epoch is not None and epoch >= stop_after_epoch:
-                break
-        chosen = selected_epoch(history)
-        if chosen is not None and chosen != len(history):
-            learner.load_state_dict(load_checkpoint(run_dir / BEST_NAME)["learner"])
-            predictions = torch.empty(0, dtype=torch.long)
-        if len(predictions) == 0:
-            predictions = predict_split(learner, test_split, eval_batch, "test", progress)
-        metrics = _summary(params, info, learner, history)
-        atomic_write_json(run_dir / "metrics.json", metrics)
-        if len(history) >= params.train.epochs:
-            record.finish(metrics={k: v for k, v in metrics.items() if k != "history"})
-        else:
-            record.fail(RuntimeError(f"stopped after epoch {len(history)} of {params.train.epochs}; run again to resume"))
-    except BaseException as error:
-        record.fail(error)
-        raise
+        train_split, test_split, info = data if data is not None else load_dataset(params.data)
+        try:
+            train_split, validation_split = train_split.split_last(params.train.validation)
+        except ValueError as exc:
+            raise ConfigError(f"train.validation: {exc}") from exc
+        learner = build_learner(params, info, device)
+        history: list[dict[str, Any]] = []
+        start_epoch = 0
+        if folder.checkpoint_epoch is not None:
+            state = load_checkpoint(checkpoint_path)
+            learner.load_state_dict(state["learner"])
+            torch.set_rng_state(state["torch_rng_state"])
+            history = list(state["history"])
+            start_epoch = int(state["epoch"])
+        record = RunRecord(run_dir / RECORD_NAME, resolved, params.seed)
+        record.start(params_hash=digest, resumed_from_epoch=start_epoch, run_dir=str(run_dir))
+        commit = (record.attempt or record.content)["git"]
+        last_good = f"{checkpoint_path} (epoch {start_epoch})" if start_epoch else "none (no epoch completed)"
+        eval_batch = params.train.eval_batch_size or params.train.batch_size
+        predictions = torch.empty(0, dtype=torch.long)
+        try:
+            for epoch in range(start_epoch + 1, params.train.epochs + 1):
+                history.append(_train_epoch(learner, train_split, params, epoch, progress, last_good))
+                history[-1].update(_jsonable(learner.end_epoch(epoch)))
+                learner_state = learner.state_dict()
+                bad = non_finite_entry(learner_state, "learner")
+                if bad is not None:
+                    raise FloatingPointError(f"non-finite model state {bad} after epoch {epoch}; not saved. The last good "
+                                             f"checkpoint is {last_good}")
+                predictions = predict_split(learner, test_split, eval_batch, "test", progress)
+                history[-1]["test_accuracy"] = accuracy(predictions, test_split.labels)
+                if len(validation_split):
+                    history[-1]["validation_accuracy"] = accuracy(
+                        predict_split(learner, validation_split, eval_batch, "validation", progress), validation_split.labels)
+                if progress:
+                    tqdm.write(_epoch_line(history[-1]), file=sys.stderr)
+                state = {
+                    "params": resolved, "params_hash": digest, "epoch": epoch, "learner": learner_state,
+                    "history": history, "torch_rng_state": torch.get_rng_state(), "versions": package_versions(),
+                    "git": commit,
+                }
+                check_loadable(state)
+                atomic_torch_save(checkpoint_path, state)
+                last_good = f"{checkpoint_path} (epoch {epoch})"
+                if selected_epoch(history) == epoch:
+                    atomic_torch_save(run_dir / BEST_NAME, state)
+                atomic_write_json(run_dir / METRICS_NAME, _summary(params, info, learner, history))
+                if stop_after_epoch is not None and epoch >= stop_after_epoch:
+                    break
+            chosen = selected_epoch(history)
+            if chosen is not None and chosen != len(history):
+                learner.load_state_dict(load_checkpoint(run_dir / BEST_NAME)["learner"])
+                predictions = torch.empty(0, dtype=torch.long)
+            if len(predictions) == 0:
+                predictions = predict_split(learner, test_split, eval_batch, "test", progress)
+            metrics = _summary(params, info, learner, history)
+            atomic_write_json(run_dir / METRICS_NAME, metrics)
+            done = {"epochs_trained": len(history) - start_epoch}
+            if len(history) >= params.train.epochs:
+                record.finish(metrics={k: v for k, v in metrics.items() if k != "history"}, attempt=done)
+            else:
+                record.fail(RuntimeError(f"stopped after epoch {len(history)} of {params.train.epochs}; run again to resume"),
+                            attempt=done)
+        except BaseException as error:
+            record.fail(error, attempt={"epochs_trained": max(len(history) - start_epoch, 0)})
+            raise
     return FitResult(history, metrics, learner, run_dir, start_epoch, predictions, test_split.labels, info)
 
 
-def _train_epoch(learner: Learner, split: LabelledSplit, params: RunParams, epoch: int, progress: bool) -> dict[str, Any]:
+def _completed(params: RunParams, run_dir: Path, folder: RunFolder, device: str, progress: bool,
+               data: tuple[LabelledSplit, LabelledSplit, DatasetInfo] | None) -> FitResult:
+    """The result of a completed run, rebuilt from its checkpoint; writes nothing."""
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    if folder.checkpoint_epoch is None:
+        raise RunFolderError(f"{run_dir / RECORD_NAME} records a completed run of these params, but {checkpoint_path} is "
+                             "absent, so its model cannot be rebuilt; nothing was changed. To train it again, move the "
+                             "folder away or give another output folder")
+    state = load_checkpoint(checkpoint_path)
+    history = list(state["history"])
+    train_split, test_split, info = data if data is not None else load_dataset(params.data)
+    learner = build_learner(params, info, device)
+    chosen = selected_epoch(history)
+    model_state = load_checkpoint(run_dir / BEST_NAME) if chosen is not None and chosen != len(history) else state
+    learner.load_state_dict(model_state["learner"])
+    try:
+        metrics = json.loads((run_dir / METRICS_NAME).read_text())
+    except (OSError, ValueError):
+        metrics = _summary(params, info, learner, history)
+    eval_batch = params.train.eval_batch_size or params.train.batch_size
+    predictions = predict_split(learner, test_split, eval_batch, "test", progress)
+    if progress:
+        tqdm.write(f"{run_dir}: completed run of these params, nothing to do", file=sys.stderr)
+    return FitResult(history, metrics, learner, run_dir, int(state["epoch"]), predictions, test_split.labels, info)
+
+
+def _train_epoch(learner: Learner, split: LabelledSplit, params: RunParams, epoch: int, progress: bool,
+                 last_good: str = "unknown") -> dict[str, Any]:
     generator = torch.Generator().manual_seed(derive_seed(params.seed, f"shuffle/{epoch}"))
     order = torch.randperm(len(split), generator=generator) if params.train.shuffle else None
     steps = math.ceil(len(split) / params.train.batch_size)
@@ -280,8 +467,12 @@ def _train_epoch(learner: Learner, split: LabelledSplit, params: RunParams, epoc
     bar = tqdm(batches(split, params.train.batch_size, "train", order), total=steps,
                desc=f"epoch {epoch}/{params.train.epochs}", leave=False, disable=not progress or None)
     for step, batch in enumerate(bar, start=1):
-        stats = learner.train_step(batch)
-        _check_finite(stats, epoch, step)
+        try:
+            stats = learner.train_step(batch)
+            _check_finite(stats)
+        except FloatingPointError as error:  # the learners do not know the epoch and batch: add them
+            raise FloatingPointError(f"{error} at epoch {epoch}, batch {step} of {steps}; the run stops here. "
+                                     f"The last good checkpoint is {last_good}") from error
         size = len(batch.labels)
         loss_sum += stats["loss"] * size
         if "correct" in stats:
