@@ -58,10 +58,19 @@ unit: env ## unit tests only
 nbval: env ## pytest --nbval on the committed notebooks (strict, sanitised)
 	TQDM_DISABLE=1 $(PY) -m pytest --nbval notebooks -p no:cacheprovider --nbval-sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile -q
 
-bench: env data ## run the benchmarks (quick mode) into benchmarks/results/
+bench: env data $(VENV)/.bench-installed ## install the peer libraries (bench extra, pip --no-deps), run the benchmarks (quick mode) into benchmarks/results/
 	$(PY) benchmarks/bench_hm2bp.py --quick
 	$(PY) benchmarks/bench_stdbp.py --quick
 	$(PY) benchmarks/bench_yoso.py --quick
+
+# The bench extra of pyproject.toml, installed without dependencies: spikingjelly's metadata would
+# pull an unpinned torch (a multi-GB CUDA build), torchvision and torchaudio. Loguru needs nothing on Linux.
+BENCH_EXTRA = $(shell $(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['bench']))")
+
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install --quiet --no-deps $(BENCH_EXTRA)
+	$(PY) -c "import torch, snntorch, spikingjelly.activation_based.neuron, loguru; print('torch', torch.__version__, '| snntorch', snntorch.__version__)"
+	touch $@
 
 lab: env data ## start JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)

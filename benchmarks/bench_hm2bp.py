@@ -1,24 +1,44 @@
-"""Training speed and memory of HM2-BP (784-800-10, T = 400) against surrogate-gradient BPTT.
+"""Training speed and memory of HM2-BP against snntorch and spikingjelly, measured in one run.
 
-Measured in the same run, every configuration in its own process (so its peak resident memory,
-``ru_maxrss``, is its own):
+Every system trains the same network on the same inputs: 784-800-10 (and the spiking CNN
+28x28-15C5-P2-40C5-P2-300-10), ``T`` = 400 one-millisecond steps, real MNIST training batches
+(the first ``batch x (steps + 1)`` images, in order), Bernoulli rate code with probability
+``pixel / (5.5 * 255)`` per step for ``t = 1 .. T-1``, target 35 spikes for the label neuron
+and 5 for the others.
 
-(a) ``hm2bp``: the HM2-BP learner (:func:`snnbp.hm2bp.build_learner`, the official MNIST MLP
-    settings, float32): forward LIF simulation, exact S-PSPs, no autograd graph over time;
-(b) ``bptt``: a plain-PyTorch LIF network of the same size and ``T`` (leak ``exp(-1/tau_m)``,
-    subtractive-free reset to 0, threshold 1, fast-sigmoid surrogate gradient), trained by
-    backpropagation through time with Adam on the squared error of the output spike counts
-    against the same 35/5 targets.
+Systems:
 
-Both receive the same Bernoulli rate code of the same images (MNIST when the files are present,
-MNIST-like random images otherwise). Reported per configuration: training samples/s (median over
-the timed batches, after one warm-up batch), peak resident memory, and for HM2-BP the share of
-the step spent in S-PSP computations (post kernels, their contractions with the pre spikes and
-the S-PSP matrices). Configurations: batch 1, 32, 128 at T = 400 (speed), and T = 100, 200, 400
-at batch 32 (memory). Ratios are HM2-BP over BPTT in the same run.
+- ``snnbp-torch``, ``snnbp-event``: the HM2-BP learner, ``build_learner(ModelParams(engine=...))``
+  with the official MNIST MLP settings (ModelParams' defaults) or the official CNN settings, one
+  ``train_step`` per batch (it encodes the images itself: the encoding is inside the timed step).
+- ``snntorch-loop``: snntorch ``Leaky`` neurons, the tutorial loop (per step ``fc1(x[t])``,
+  ``lif1``, ``fc2``, ``lif2``).
+- ``snntorch-hoisted``: the same network with the first layer applied once to the whole
+  ``[T, B, 784]`` raster, then ``unbind(0)`` over time.
+- ``spikingjelly``: multi-step ``LIFNode`` (``step_mode='m'``; on the CPU spikingjelly 2.0 always
+  runs its torch implementation) behind multi-step ``layer.Linear``.
+- ``snntorch-cnn``: the CNN with snntorch ``Leaky`` neurons after every convolution, 2x2 average
+  pooling and linear layer (the first convolution hoisted out of the time loop).
 
-Run: ``.venv/bin/python benchmarks/bench_hm2bp.py [--quick] [--threads 2] [--batches 3]``;
-writes ``benchmarks/results/bench_hm2bp.json`` and ``benchmarks/results/bench_hm2bp.md``.
+The peers use ``beta = 1 - 1/64`` (snntorch) and ``tau = 64`` without input decay
+(spikingjelly), which is the same leak; threshold 1, reset by subtraction, arc-tangent
+surrogate gradient; loss: squared error of the output spike counts against the 35/5 targets,
+summed over the outputs, averaged over the batch; Adam (lr 1e-3), backpropagation through all
+``T`` steps. The peers' rasters are drawn before the clock starts (the peers are timed on the
+training step alone).
+
+Each configuration runs in its own interpreter (its peak resident memory, ``ru_maxrss``, is its
+own), with the thread count set through ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``,
+``NUMBA_NUM_THREADS`` and ``torch.set_num_threads`` before anything computes, and
+``OMP_WAIT_POLICY=PASSIVE`` (the machine is shared). One warm-up step, then the timed steps;
+the configurations run in interleaved rounds (A B C A B C ...) and the result is the median
+over the rounds of each round's median step. A system that raises while it is built or on its
+first step is reported as unavailable with its error, and the run goes on.
+
+Run: ``.venv/bin/python benchmarks/bench_hm2bp.py [--quick] [--threads 1 2] [--rounds 3]``.
+The full run writes ``benchmarks/results/bench_hm2bp.json`` and ``.md`` and regenerates the
+HM2-BP section of ``benchmarks/README.md``; ``--quick`` writes ``bench_hm2bp.quick.json`` and
+``.md`` only.
 """
 
 from __future__ import annotations
@@ -31,202 +51,538 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
+if TYPE_CHECKING:  # torch is imported only in the worker processes, after the thread settings
+    import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-HIDDEN, CLASSES, PIXELS = 800, 10, 784
+README = ROOT / "benchmarks" / "README.md"
+README_BEGIN = "<!-- bench_hm2bp: generated by benchmarks/bench_hm2bp.py from results/bench_hm2bp.json -->"
+README_END = "<!-- /bench_hm2bp -->"
+
+SNNBP = ("snnbp-torch", "snnbp-event")
+MLP_PEERS = ("snntorch-loop", "snntorch-hoisted", "spikingjelly")
+CNN_PEERS = ("snntorch-cnn",)
+SNNTORCH = ("snntorch-loop", "snntorch-hoisted", "snntorch-cnn")
+CNN_MODEL = {"layers": ("15C5", "P2", "40C5", "P2", "300"), "thresholds": (5.0, 2.0, 12.0, 4.0, 10.0, 10.0),
+             "lambda_reg": 0.0, "init_conv": 0.5}
+NETWORKS = {"mlp": "784-800-10", "cnn": "28x28-15C5-P2-40C5-P2-300-10"}
+TAU_M = 64.0
+BETA = 1.0 - 1.0 / TAU_M
+RATE_SCALE, DESIRED, UNDESIRED, CLASSES = 5.5, 35.0, 5.0, 10
+PEER_LR = 1e-3
+SEED = 1
+EPOCH_SAMPLES = 60_000
+SUBPROCESS_TIMEOUT_S = 1800
 
 
-def images(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """``count`` MNIST training images and labels, or MNIST-like random images without the files."""
-    try:
-        from snnbp.data.mnist import load_mnist
+@dataclass(frozen=True)
+class Config:
+    """One measured configuration.
 
-        train, _, _ = load_mnist()
-        return train.inputs[:count], train.labels[:count], "MNIST"
-    except Exception:  # noqa: BLE001 - any missing-data condition falls back to synthetic images
-        g = torch.Generator().manual_seed(seed)
-        ink = torch.rand(count, 28, 28, generator=g) < 0.19
-        values = torch.randint(1, 256, (count, 28, 28), generator=g)
-        return (values * ink).to(torch.uint8), torch.randint(0, CLASSES, (count,), generator=g), "MNIST-like random images"
+    Attributes:
+        system: one of :data:`SNNBP`, :data:`MLP_PEERS`, :data:`CNN_PEERS`.
+        net: ``"mlp"`` (784-800-10) or ``"cnn"``.
+        batch: samples per training step.
+        steps: simulation length ``T``.
+        threads: torch / OpenMP / numba threads.
+        timed: timed training steps (after one warm-up step).
+        purpose: ``"speed"`` or ``"memory"`` (the ``T`` sweep).
+    """
 
+    system: str
+    net: str
+    batch: int
+    steps: int
+    threads: int
+    timed: int
+    purpose: str = "speed"
 
-def spike_function():
-    """Heaviside forward, fast-sigmoid surrogate backward (slope 10)."""
-
-    class Spike(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, v):
-            ctx.save_for_backward(v)
-            return (v > 0).to(v.dtype)
-
-        @staticmethod
-        def backward(ctx, grad):
-            (v,) = ctx.saved_tensors
-            return grad / (1.0 + 10.0 * v.abs()) ** 2
-
-    return Spike.apply
+    @property
+    def key(self) -> str:
+        """A unique name, e.g. ``snnbp-torch/mlp/b32/T400/t1``."""
+        return f"{self.system}/{self.net}/b{self.batch}/T{self.steps}/t{self.threads}"
 
 
-def bptt_runner(batch: int, steps: int):
-    """A surrogate-gradient BPTT step for a 784-800-10 LIF network on rate-coded inputs."""
-    spike = spike_function()
-    g = torch.Generator().manual_seed(0)
-    w1 = torch.nn.Parameter((torch.rand(HIDDEN, PIXELS, generator=g) * 2 - 1) * 0.1)
-    w2 = torch.nn.Parameter((torch.rand(CLASSES, HIDDEN, generator=g) * 2 - 1) * 0.1)
-    optimiser = torch.optim.Adam([w1, w2], lr=1e-3)
-    decay = torch.exp(torch.tensor(-1.0 / 64.0)).item()
+@dataclass(frozen=True)
+class Trainer:
+    """A system ready to train: ``prepare(k)`` (untimed) builds the ``k``-th batch in the form
+    the system takes, ``train(item)`` (timed) runs one training step on it."""
 
-    def step(raster: torch.Tensor, labels: torch.Tensor) -> None:
-        currents = (raster.reshape(steps * batch, PIXELS) @ w1.t()).reshape(steps, batch, HIDDEN)
-        v1 = torch.zeros(batch, HIDDEN)
-        v2 = torch.zeros(batch, CLASSES)
-        counts = torch.zeros(batch, CLASSES)
-        for t in range(steps):
-            v1 = decay * v1 + currents[t]
-            s1 = spike(v1 - 1.0)
-            v1 = v1 * (1.0 - s1)
-            v2 = decay * v2 + s1 @ w2.t()
-            s2 = spike(v2 - 1.0)
-            v2 = v2 * (1.0 - s2)
-            counts = counts + s2
-        target = torch.full_like(counts, 5.0).scatter_(1, labels[:, None], 35.0)
-        loss = ((counts - target) ** 2).sum(dim=1).mean()
+    prepare: Callable[[int], Any]
+    train: Callable[[Any], None]
+
+
+# ------------------------------------------------------------------------------ the systems
+def snnbp_trainer(config: Config, images: torch.Tensor, labels: torch.Tensor, info: Any) -> Trainer:
+    """The HM2-BP learner of ``config`` (engine from the system name); ``train`` is ``train_step``.
+
+    Raises:
+        RuntimeError: for the event engine when :mod:`snnbp.hm2bp.event` is not there, or when
+            the learner runs another engine than the one asked for.
+    """
+    import importlib.util
+
+    import torch
+
+    from snnbp.hm2bp import ModelParams, build_learner
+    from snnbp.learner import Batch
+
+    engine = config.system.removeprefix("snnbp-")
+    if engine == "event" and importlib.util.find_spec("snnbp.hm2bp.event") is None:
+        raise RuntimeError("snnbp.hm2bp.event does not exist (ModelParams(engine='event') would run the torch path)")
+    extra = CNN_MODEL if config.net == "cnn" else {}
+    learner = build_learner(ModelParams(engine=engine, time_steps=config.steps, **extra), info, seed=SEED)
+    chosen = getattr(learner, "engine", engine)
+    if chosen != engine:
+        raise RuntimeError(f"asked for engine {engine!r}, the learner runs {chosen!r}")
+
+    def prepare(k: int) -> Any:
+        part = torch.arange(k * config.batch, (k + 1) * config.batch)
+        return Batch(images[part], labels[part], part, "train")
+
+    return Trainer(prepare, learner.train_step)
+
+
+def snntorch_network(first: torch.nn.Module, rest: list[torch.nn.Module],
+                     hoisted: bool) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.nn.Module]:
+    """A feed-forward snntorch network: ``Leaky`` neurons after ``first`` and after every layer of ``rest``.
+
+    ``hoisted``: ``first`` is applied once to the whole raster (``T * B`` samples), then the
+    time loop runs over ``unbind(0)``; otherwise ``first(x[t])`` inside the loop (the tutorial).
+
+    Shape:
+        - forward input ``[T, B, *sample]``; output: spike counts of the last layer ``[B, C]``.
+    """
+    import snntorch
+    import torch
+
+    lifs = torch.nn.ModuleList(snntorch.Leaky(beta=BETA) for _ in range(1 + len(rest)))
+    module = torch.nn.ModuleList([first, *rest, lifs])
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        mems = [lif.init_leaky() for lif in lifs]
+        if hoisted:
+            frames, ops = first(x.flatten(0, 1)).unflatten(0, x.shape[:2]).unbind(0), [torch.nn.Identity(), *rest]
+        else:
+            frames, ops = x.unbind(0), [first, *rest]
+        counts = torch.zeros(())
+        for frame in frames:
+            spikes = frame
+            for k, (op, lif) in enumerate(zip(ops, lifs)):
+                spikes, mems[k] = lif(op(spikes), mems[k])
+            counts = counts + spikes
+        return counts
+
+    return forward, module
+
+
+def spikingjelly_network() -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.nn.Module]:
+    """784-800-10 with spikingjelly multi-step ``layer.Linear`` and ``LIFNode`` (soft reset, no input decay)."""
+    import torch
+    from spikingjelly.activation_based import functional, layer, neuron, surrogate
+
+    def lif() -> torch.nn.Module:
+        return neuron.LIFNode(tau=TAU_M, decay_input=False, v_threshold=1.0, v_reset=None,
+                              surrogate_function=surrogate.ATan(), step_mode="m")
+
+    net = torch.nn.Sequential(layer.Linear(784, 800, step_mode="m"), lif(), layer.Linear(800, CLASSES, step_mode="m"), lif())
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        functional.reset_net(net)
+        return net(x).sum(dim=0)
+
+    return forward, net
+
+
+def peer_network(system: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.nn.Module]:
+    """The forward function (raster to output spike counts) and the module holding the parameters."""
+    import torch
+
+    nn = torch.nn
+    if system == "spikingjelly":
+        return spikingjelly_network()
+    if system == "snntorch-cnn":
+        return snntorch_network(nn.Conv2d(1, 15, 5), [nn.AvgPool2d(2), nn.Conv2d(15, 40, 5), nn.AvgPool2d(2),
+                                                      nn.Sequential(nn.Flatten(), nn.Linear(640, 300)),
+                                                      nn.Linear(300, CLASSES)], hoisted=True)
+    return snntorch_network(nn.Linear(784, 800), [nn.Linear(800, CLASSES)], hoisted=system == "snntorch-hoisted")
+
+
+def peer_trainer(config: Config, images: torch.Tensor, labels: torch.Tensor, info: Any) -> Trainer:
+    """A peer library's network trained by BPTT with Adam on the squared error of the output counts."""
+    import torch
+
+    from snnbp.encoding.rate import bernoulli_rate_code
+
+    torch.manual_seed(SEED)
+    forward, module = peer_network(config.system)
+    optimiser = torch.optim.Adam(module.parameters(), lr=PEER_LR)
+    generator = torch.Generator().manual_seed(SEED)
+    sample = (1, *info.input_shape) if config.net == "cnn" else (-1,)
+
+    def prepare(k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        part = slice(k * config.batch, (k + 1) * config.batch)
+        raster = bernoulli_rate_code(images[part], config.steps, generator=generator, scale=RATE_SCALE)
+        target = torch.full((config.batch, CLASSES), UNDESIRED).scatter_(1, labels[part, None], DESIRED)
+        return raster.reshape(config.steps, config.batch, *sample), target
+
+    def train(item: tuple[torch.Tensor, torch.Tensor]) -> None:
+        raster, target = item
+        loss = (forward(raster) - target).square().sum(dim=1).mean()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
 
-    return step
+    return Trainer(prepare, train)
 
 
-def spsp_timer(module) -> dict:
-    """Wrap the S-PSP entry points that :mod:`snnbp.hm2bp.model` calls with wall-clock accumulators."""
-    spent = {"seconds": 0.0}
-    for name in ("post_kernel", "spsp", "spsp_batch_weighted", "spsp_conv", "spsp_pool"):
-        original = getattr(module, name)
+# ------------------------------------------------------------------------------ one process
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (``ru_maxrss``, MB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
-        def timed(*args, _original=original, **kwargs):
+
+def worker(config: Config) -> dict[str, Any]:
+    """Measure ``config`` in this process: build, one warm-up step, ``config.timed`` timed steps."""
+    import torch
+
+    torch.set_num_threads(config.threads)
+    from snnbp.data.mnist import load_mnist
+
+    train_split, _, info = load_mnist()
+    count = config.batch * (config.timed + 1)
+    images, labels = train_split.inputs[:count].clone(), train_split.labels[:count].clone()
+    del train_split
+    base = peak_rss_mb()
+    durations: list[float] = []
+    try:
+        trainer = (snnbp_trainer if config.system in SNNBP else peer_trainer)(config, images, labels, info)
+        for k in range(config.timed + 1):
+            item = trainer.prepare(k)
             started = time.perf_counter()
-            try:
-                return _original(*args, **kwargs)
-            finally:
-                spent["seconds"] += time.perf_counter() - started
+            trainer.train(item)
+            durations.append(time.perf_counter() - started)
+    except Exception as error:  # noqa: BLE001 - any failure is reported, the run goes on
+        lines = str(error).strip().splitlines() or [""]
+        return {"status": "unavailable" if not durations else "failed",
+                "error": f"{type(error).__name__}: {lines[0][:200]}", "base_rss_mb": base,
+                "error_detail": "".join(traceback.format_exception(error))[-4000:]}
+    return {"status": "ok", "warmup_s": durations[0], "step_s": durations[1:],
+            "samples_per_second": config.batch / statistics.median(durations[1:]),
+            "peak_rss_mb": peak_rss_mb(), "base_rss_mb": base, "torch_threads": torch.get_num_threads()}
 
-        setattr(module, name, timed)
-    return spent
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """The environment of a worker: thread counts and a passive OpenMP wait policy, set before any import."""
+    count = str(threads)
+    return {**os.environ, "OMP_NUM_THREADS": count, "MKL_NUM_THREADS": count, "NUMBA_NUM_THREADS": count,
+            "OMP_WAIT_POLICY": "PASSIVE", "TQDM_DISABLE": "1"}
 
 
-def worker(config: dict) -> dict:
-    """Run one configuration (in its own process) and return its measurements."""
-    torch.set_num_threads(config["threads"])
-    from snnbp.data.base import DatasetInfo
-    from snnbp.encoding.rate import bernoulli_rate_code
-    from snnbp.hm2bp import ModelParams, build_learner
-    from snnbp.hm2bp import model as hm2bp_model
-    from snnbp.learner import Batch
+def measure(config: Config) -> dict[str, Any]:
+    """Run ``config`` in a fresh interpreter; a crash or a timeout is a ``failed`` result."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(asdict(config))]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=thread_environment(config.threads),
+                              timeout=SUBPROCESS_TIMEOUT_S, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"status": "failed", "error": f"timed out after {SUBPROCESS_TIMEOUT_S} s"}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        return {"status": "failed", "error": f"exit status {done.returncode}: {tail}"}
+    return json.loads(lines[-1])
 
-    batch, steps, batches = config["batch"], config["steps"], config["batches"]
-    x, y, source = images(batch * (batches + 1), seed=1)
-    spent = {"seconds": 0.0}
-    if config["method"] == "hm2bp":
-        spent = spsp_timer(hm2bp_model)
-        info = DatasetInfo("MNIST", "mnist", CLASSES, (28, 28), "image")
-        learner = build_learner(ModelParams(time_steps=steps), info, seed=1)
 
-        def run(k: int) -> None:
-            part = torch.arange(k * batch, (k + 1) * batch)
-            learner.train_step(Batch(x[part], y[part], part, "train"))
-    else:
-        step = bptt_runner(batch, steps)
-        generator = torch.Generator().manual_seed(2)
+# ------------------------------------------------------------------------------ the plan
+def plan(quick: bool, threads: list[int], timed: int, cnn_timed: int) -> list[Config]:
+    """Every configuration of one round, in the order they run (interleaved across systems)."""
+    mlp_batches, cnn_batches, memory_steps = ((1, 32), (1,), (100,)) if quick else ((1, 32, 128), (1, 16), (100, 200, 800))
+    configs = [Config(system, "mlp", batch, 400, n, timed)
+               for n in threads for batch in mlp_batches for system in (*SNNBP, *MLP_PEERS)]
+    configs += [Config(system, "cnn", batch, 400, n, cnn_timed)
+                for n in threads for batch in cnn_batches for system in (*SNNBP, *CNN_PEERS)]
+    configs += [Config(system, "mlp", 32, steps, threads[0], timed, "memory") for steps in memory_steps for system in SNNBP]
+    return configs
 
-        def run(k: int) -> None:
-            part = slice(k * batch, (k + 1) * batch)
-            step(bernoulli_rate_code(x[part], steps, generator=generator), y[part])
 
-    durations, spsp_shares = [], []
-    for k in range(batches + 1):
-        spent["seconds"] = 0.0
-        started = time.perf_counter()
-        run(k)
-        elapsed = time.perf_counter() - started
-        if k:  # the first batch is a warm-up
-            durations.append(elapsed)
-            spsp_shares.append(spent["seconds"] / elapsed)
-    median = statistics.median(durations)
-    return {
-        **config,
-        "data": source,
-        "samples_per_second": batch / median,
-        "seconds_per_batch": durations,
-        "spsp_share": statistics.median(spsp_shares) if config["method"] == "hm2bp" else None,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+def run_rounds(configs: list[Config], rounds: int) -> dict[str, list[dict[str, Any]]]:
+    """``rounds`` interleaved passes over ``configs``; a configuration that did not run is not retried."""
+    measured: dict[str, list[dict[str, Any]]] = {config.key: [] for config in configs}
+    for round_index in range(rounds):
+        for config in configs:
+            history = measured[config.key]
+            if history and history[-1]["status"] != "ok":
+                continue
+            result = measure(config)
+            history.append(result)
+            shown = (f"{result['samples_per_second']:9.2f} samples/s, peak {result['peak_rss_mb']:6.0f} MB"
+                     if result["status"] == "ok" else f"{result['status']}: {result['error'][:120]}")
+            print(f"round {round_index + 1}/{rounds} {config.key:34s} {shown}", file=sys.stderr, flush=True)
+    return measured
+
+
+# ------------------------------------------------------------------------------ the summary
+def summarise(config: Config, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median samples/s over the rounds, the largest peak memory, the epoch estimate (or the error)."""
+    entry: dict[str, Any] = {"key": config.key, **asdict(config), "rounds": history}
+    done = [run for run in history if run["status"] == "ok"]
+    if not done:
+        return {**entry, "status": history[-1]["status"] if history else "not run",
+                "error": history[-1].get("error", "") if history else ""}
+    speed = statistics.median(run["samples_per_second"] for run in done)
+    return {**entry, "status": "ok", "samples_per_second": speed, "epoch_minutes": EPOCH_SAMPLES / speed / 60.0,
+            "peak_rss_mb": max(run["peak_rss_mb"] for run in done),
+            "base_rss_mb": min(run["base_rss_mb"] for run in done)}
+
+
+def ratios(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For every group and every snnbp engine that ran: its speed over each peer's and over the faster peer's."""
+    rows = []
+    groups: dict[tuple, dict[str, dict[str, Any]]] = {}
+    for entry in entries:
+        if entry["status"] == "ok":
+            groups.setdefault((entry["net"], entry["batch"], entry["steps"], entry["threads"]), {})[entry["system"]] = entry
+    for (net, batch, steps, threads), systems in groups.items():
+        peers = {name: e["samples_per_second"] for name, e in systems.items() if name not in SNNBP}
+        for engine in SNNBP:
+            if engine not in systems or not peers:
+                continue
+            speed = systems[engine]["samples_per_second"]
+            fastest = max(peers, key=peers.get)
+            snntorch_speeds = [peers[name] for name in SNNTORCH if name in peers]
+            rows.append({"engine": engine, "net": net, "batch": batch, "steps": steps, "threads": threads,
+                         "vs": {name: speed / value for name, value in peers.items()},
+                         "fastest_peer": fastest, "vs_fastest": speed / peers[fastest],
+                         "vs_snntorch": speed / max(snntorch_speeds) if snntorch_speeds else None})
+    return rows
+
+
+def goals(entries: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The performance goals, per engine and thread count: met (True), missed (False), not measured (None)."""
+    rules = {  # (network, batch): (goal, the measured quantity, unit, floor)
+        ("mlp", 32): ("batch 32: >= 10x the faster peer", "vs_fastest", "x", 10.0),
+        ("mlp", 1): ("batch 1: >= 30x snntorch (its faster variant)", "vs_snntorch", "x", 30.0),
+        ("cnn", 1): ("CNN batch 1: >= 50 samples/s", "samples_per_second", "samples/s", 50.0),
+        ("cnn", 16): ("CNN batch 16: >= 50 samples/s", "samples_per_second", "samples/s", 50.0),
     }
+    rows = {(r["engine"], r["net"], r["batch"], r["steps"], r["threads"]): r for r in ratio_rows}
+    found = []
+    for entry in entries:
+        rule = rules.get((entry["net"], entry["batch"]))
+        if entry["system"] not in SNNBP or entry["steps"] != 400 or rule is None:
+            continue
+        goal, quantity, unit, floor = rule
+        key = (entry["system"], entry["net"], entry["batch"], entry["steps"], entry["threads"])
+        source = entry if unit == "samples/s" else rows.get(key, {})
+        value = source.get(quantity)
+        found.append({"goal": goal, "engine": entry["system"], "threads": entry["threads"], "value": value,
+                      "unit": unit, "met": None if value is None else value >= floor})
+    return found
 
 
-def measure(config: dict) -> dict:
-    """Run ``config`` in a fresh interpreter (its own peak memory)."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(config)]
-    done = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
-    return json.loads(done.stdout.strip().splitlines()[-1])
+# ------------------------------------------------------------------------------ provenance
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages (``/proc/loadavg``)."""
+    path = Path("/proc/loadavg")
+    return " ".join(path.read_text().split()[:3]) if path.exists() else "n/a"
 
 
-def markdown(results: dict) -> str:
-    """The results as a Markdown section (speed table, memory table, ratios)."""
-    rows = results["runs"]
-    lines = [f"### HM2-BP vs surrogate-gradient BPTT (784-800-10, {results['threads']} thread(s), {rows[0]['data']})", "",
-             "| batch | T | HM2-BP samples/s | BPTT samples/s | speed-up | HM2-BP peak MB | BPTT peak MB | S-PSP share |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for key in results["pairs"]:
-        h, b = key["hm2bp"], key["bptt"]
-        lines.append(f"| {h['batch']} | {h['steps']} | {h['samples_per_second']:.1f} | {b['samples_per_second']:.2f} | "
-                     f"{h['samples_per_second'] / b['samples_per_second']:.1f}x | {h['peak_rss_mb']:.0f} | "
-                     f"{b['peak_rss_mb']:.0f} | {100 * h['spsp_share']:.0f} % |")
-    lines += ["", f"Timed batches per configuration: {results['batches']} (median; one warm-up batch first). "
-              f"Machine: {results['machine']}; load average at start {results['loadavg']}.", ""]
-    return "\n".join(lines)
+def machine() -> str:
+    """CPU model, core count and memory of this machine."""
+    model, memory = platform.processor() or platform.machine(), ""
+    if Path("/proc/cpuinfo").exists():
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    if Path("/proc/meminfo").exists():
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kb / 2**20:.0f} GiB"
+    return f"{model}, {os.cpu_count()} cores{memory}, {platform.system()} {platform.machine()}"
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the measured packages (from their metadata, without importing them)."""
+    found = {"python": platform.python_version()}
+    for name in ("torch", "numba", "snntorch", "spikingjelly", "snnbp"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def git_commit() -> str:
+    """``HEAD``'s short hash, with ``+dirty`` when the work tree has changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+# ------------------------------------------------------------------------------ the report
+def _speed(entry: dict[str, Any] | None) -> str:
+    """Samples/s of a table cell, or why there is none."""
+    if entry is None:
+        return "-"
+    if entry["status"] != "ok":
+        return entry["status"]
+    value = entry["samples_per_second"]
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _epoch(minutes: float) -> str:
+    """An epoch estimate in minutes or hours."""
+    return f"{minutes:.1f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as Markdown: summary tables, ratios, memory over ``T``, goals, every configuration."""
+    entries, by_key = results["entries"], {e["key"]: e for e in results["entries"]}
+    meta = results["meta"]
+    lines = [f"Command: `{meta['command']}` ({meta['mode']} mode), {meta['finished']} UTC, commit {meta['commit']}.",
+             f"Machine: {meta['machine']}; {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}.",
+             f"Threads per configuration: {', '.join(map(str, meta['threads']))} (`torch.set_num_threads`, "
+             f"`OMP_NUM_THREADS`, `NUMBA_NUM_THREADS`), `OMP_WAIT_POLICY={meta['omp_wait_policy']}`. "
+             f"Load average (1/5/15 min) at start {meta['loadavg_start']}, at end {meta['loadavg_end']}.",
+             f"{meta['rounds']} interleaved round(s); per configuration one warm-up step, then {meta['timed']} timed "
+             f"step(s) (CNN: {meta['cnn_timed']}); samples/s is the median over the rounds of each round's median "
+             f"step; peak RSS is the largest `ru_maxrss` over the rounds (each configuration in its own process).", ""]
+    for net, peers in (("mlp", MLP_PEERS), ("cnn", CNN_PEERS)):
+        keys = sorted({(e["batch"], e["threads"]) for e in entries if e["net"] == net and e["purpose"] == "speed"},
+                      key=lambda bt: (bt[1], bt[0]))
+        if not keys:
+            continue
+        systems = (*SNNBP, *peers)
+        lines += [f"**{NETWORKS[net]}, T = 400, training samples/s** (higher is better)", "",
+                  "| batch | threads | " + " | ".join(systems) + " |", "|---:|---:|" + "---:|" * len(systems)]
+        for batch, threads in keys:
+            cells = [_speed(by_key.get(Config(s, net, batch, 400, threads, 0).key)) for s in systems]
+            lines.append(f"| {batch} | {threads} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if results["ratios"]:
+        lines += ["**Ratios** (snnbp engine samples/s over the peer's, same network, batch, T and threads)", "",
+                  "| engine | network | batch | T | threads | " + " | ".join(f"vs {p}" for p in (*MLP_PEERS, *CNN_PEERS))
+                  + " | vs faster peer |", "|---|---|---:|---:|---:|" + "---:|" * (len(MLP_PEERS) + len(CNN_PEERS) + 1)]
+        for row in results["ratios"]:
+            cells = [f"{row['vs'][p]:.1f}x" if p in row["vs"] else "-" for p in (*MLP_PEERS, *CNN_PEERS)]
+            lines.append(f"| {row['engine']} | {row['net']} | {row['batch']} | {row['steps']} | {row['threads']} | "
+                         + " | ".join(cells) + f" | {row['vs_fastest']:.1f}x ({row['fastest_peer']}) |")
+        lines.append("")
+    memory = sorted({e["steps"] for e in entries if e["net"] == "mlp" and e["batch"] == 32
+                     and e["threads"] == meta["threads"][0]})
+    lines += [f"**Peak RSS (MB) over T, 784-800-10, batch 32, {meta['threads'][0]} thread(s)**", "",
+              "| system | " + " | ".join(f"T = {t}" for t in memory) + " | base |", "|---|" + "---:|" * (len(memory) + 1)]
+    for system in (*SNNBP, *MLP_PEERS):
+        cells = [by_key.get(Config(system, "mlp", 32, t, meta["threads"][0], 0).key) for t in memory]
+        if not any(c and c["status"] == "ok" for c in cells):
+            continue
+        base = min(c["base_rss_mb"] for c in cells if c and c["status"] == "ok")
+        lines.append(f"| {system} | " + " | ".join(f"{c['peak_rss_mb']:.0f}" if c and c["status"] == "ok" else "-"
+                                                   for c in cells) + f" | {base:.0f} |")
+    lines += ["", "Base: peak RSS of the process after importing torch and snnbp and loading MNIST, before the "
+              "network is built.", "", "**Goals** (reported, never asserted)", ""]
+    for goal in results["goals"]:
+        if goal["met"] is None:
+            lines.append(f"- {goal['goal']}, {goal['engine']}, {goal['threads']} thread(s): **not measured**")
+            continue
+        unit = "x" if goal["unit"] == "x" else f" {goal['unit']}"
+        lines.append(f"- {goal['goal']}, {goal['engine']}, {goal['threads']} thread(s): {goal['value']:.1f}{unit}: "
+                     f"**{'met' if goal['met'] else 'missed'}**")
+    unavailable = [e for e in entries if e["status"] != "ok"]
+    if unavailable:
+        lines += ["", "**Not measured** (the error of the build or first step; the full text is in the JSON file)", ""]
+        lines += [f"- {e['key']}: {e['status']}: {(e['error'].splitlines() or [''])[0]}" for e in unavailable]
+    lines += ["", "**Every configuration**", "", "| system | network | batch | T | threads | samples/s | epoch (60,000) "
+              "| peak RSS MB | warm-up s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for e in entries:
+        if e["status"] == "ok":
+            warmup = statistics.median(r["warmup_s"] for r in e["rounds"] if r["status"] == "ok")
+            lines.append(f"| {e['system']} | {e['net']} | {e['batch']} | {e['steps']} | {e['threads']} | {_speed(e)} | "
+                         f"{_epoch(e['epoch_minutes'])} | {e['peak_rss_mb']:.0f} | {warmup:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(handle.name, path)
+
+
+def update_readme(section: str) -> None:
+    """Replace the generated HM2-BP section of ``benchmarks/README.md`` (between its markers)."""
+    text = README.read_text()
+    begin, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
+    write_atomic(README, text[:begin] + "\n\n" + section + "\n" + text[end:])
+
+
+# ------------------------------------------------------------------------------ main
+def publish(meta: dict[str, Any], entries: list[dict[str, Any]]) -> str:
+    """Add the ratios and goals to ``entries``; write the JSON and Markdown files (and, for a full run,
+    the README section); return the Markdown."""
+    ratio_rows = ratios(entries)
+    results = {"benchmark": "hm2bp_vs_peers", "networks": NETWORKS, "meta": meta, "entries": entries,
+               "ratios": ratio_rows, "goals": goals(entries, ratio_rows)}
+    stem = "bench_hm2bp.quick" if meta["mode"] == "quick" else "bench_hm2bp"
+    text = markdown(results)
+    write_atomic(RESULTS / f"{stem}.json", json.dumps(results, indent=1) + "\n")
+    write_atomic(RESULTS / f"{stem}.md", f"# HM2-BP against snntorch and spikingjelly\n\n{text}")
+    if meta["mode"] != "quick":
+        update_readme(text)
+    return text
 
 
 def main() -> None:
+    """Parse the command line; run one worker, re-render a result file, or run the whole benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--quick", action="store_true", help="batch 1 and 32 at T=400, T=100 for memory, 1 timed batch")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per configuration (default 1)")
-    parser.add_argument("--batches", type=int, default=2, help="timed batches per configuration (default 2)")
-    parser.add_argument("--bptt-batches", type=int, default=1, help="timed batches for BPTT (slow; default 1)")
+    parser.add_argument("--quick", action="store_true",
+                        help="batch 1 and 32, batch 1 CNN, T = 100 for memory, 1 thread, 1 round, 1 timed step")
+    parser.add_argument("--threads", type=int, nargs="+", help="thread counts (default 1 2; quick: 1)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick: 1)")
+    parser.add_argument("--timed", type=int, help="timed steps per configuration and round (default 3; quick: 1)")
+    parser.add_argument("--cnn-timed", type=int, default=1, help="timed CNN steps per configuration and round (1)")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="measure nothing: regenerate the Markdown (and README section) from a result file")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
+        print(json.dumps(worker(Config(**json.loads(args.worker)))))
         return
-    batches = 1 if args.quick else args.batches
-    speed = [(1, 400), (32, 400)] if args.quick else [(1, 400), (32, 400), (128, 400)]
-    memory = [(32, 100)] if args.quick else [(32, 100), (32, 200)]
-    pairs, runs = [], []
-    for batch, steps in speed + memory:
-        pair = {}
-        for method in ("hm2bp", "bptt"):
-            config = {"method": method, "batch": batch, "steps": steps, "threads": args.threads,
-                      "batches": batches if method == "hm2bp" else min(batches, args.bptt_batches)}
-            pair[method] = measure(config)
-            runs.append(pair[method])
-            print(f"{method:6s} batch {batch:3d} T {steps}: {pair[method]['samples_per_second']:8.2f} samples/s, "
-                  f"peak {pair[method]['peak_rss_mb']:.0f} MB", flush=True)
-        pairs.append(pair)
-    results = {
-        "benchmark": "hm2bp_vs_bptt", "network": "784-800-10", "threads": args.threads, "batches": batches,
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}",
-        "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "n/a",
-        "pairs": pairs, "runs": runs,
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        print(publish(saved["meta"], saved["entries"]))
+        return
+    threads = args.threads or ([1] if args.quick else [1, 2])
+    rounds = args.rounds or (1 if args.quick else 3)
+    timed = args.timed or (1 if args.quick else 3)
+    configs = plan(args.quick, threads, timed, args.cnn_timed)
+    python = Path(sys.executable)
+    shown_python = f".venv/bin/{python.name}" if python.parent == ROOT / ".venv" / "bin" else sys.executable
+    meta: dict[str, Any] = {
+        "command": " ".join([shown_python, "benchmarks/bench_hm2bp.py", *sys.argv[1:]]),
+        "mode": "quick" if args.quick else "full", "commit": git_commit(), "machine": machine(), "versions": versions(),
+        "threads": threads, "rounds": rounds, "timed": timed, "cnn_timed": args.cnn_timed,
+        "omp_wait_policy": thread_environment(1)["OMP_WAIT_POLICY"], "loadavg_start": loadavg(),
+        "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_hm2bp.json").write_text(json.dumps(results, indent=2) + "\n")
-    text = markdown(results)
-    (RESULTS / "bench_hm2bp.md").write_text(text)
-    print(text)
+    print(f"load average {meta['loadavg_start']}; {len(configs)} configurations x {rounds} round(s)", file=sys.stderr)
+    measured = run_rounds(configs, rounds)
+    meta.update(loadavg_end=loadavg(), finished=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"))
+    print(publish(meta, [summarise(config, measured[config.key]) for config in configs]))
 
 
 if __name__ == "__main__":
