@@ -211,3 +211,12 @@ def test_records_are_valid_json_even_with_non_finite_numbers(tmp_path):
     atomic_write_json(tmp_path / "m.json", {"a": float("nan"), "b": [float("inf"), 1.0], "c": {"d": -math.inf}})
     text = (tmp_path / "m.json").read_text()
     assert json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} token")) == {"a": None, "b": [None, 1.0], "c": {"d": None}}
+
+
+def test_a_damaged_checkpoint_is_called_damaged_not_unsafe(tmp_path):
+    from snnbp.train import CorruptCheckpointError
+
+    (tmp_path / "garbage.pt").write_bytes(b"garbage")
+    with pytest.raises(CorruptCheckpointError, match="cannot read the checkpoint") as error:
+        load_checkpoint(tmp_path / "garbage.pt")
+    assert not isinstance(error.value, UnsafeCheckpointError)

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-from snnbp.config import ConfigError, load_params, read_yaml
+from snnbp.config import ConfigError, EvalParams, load_params, params_to_dict, read_yaml
 from snnbp.paths import notebooks_dir, results_dir
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+"""Exit codes: 0 done (or nothing to do), 1 the run started and failed, 2 bad input (refused before work)."""
+
+INPUT_ERRORS = frozenset({
+    "ConfigError", "RunFolderError", "CheckpointMismatchError", "CorruptCheckpointError", "UnsafeCheckpointError",
+    "RunLockedError", "ResultsMismatchError", "MissingDatasetError", "DataIntegrityError", "FileNotFoundError",
+})
+"""Errors raised inside a notebook that mean bad input (exit code 2) rather than a failed run."""
+
+DATA_ENV = ("SNNBP_DATA_DIR", "SNNBP_DATA_ROOT")
 
 
 def run_dir_for(params_path: Path, name: str) -> Path:
@@ -15,25 +31,132 @@ def run_dir_for(params_path: Path, name: str) -> Path:
     return results_dir() / params_path.resolve().parent.name / name
 
 
-def execute_params(params_path: Path, *, output_dir: Path | None = None, progress: bool = True) -> Path:
-    """Run the notebook named in a params file through Papermill; return the executed notebook's path.
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the block (the kernel inherits them), then restore them."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
-    The YAML's top-level keys and ``profile`` (the file's folder name) are injected as parameters;
-    the executed notebook is written into the run folder next to its metrics and records.
+
+def _absolute_data_env() -> dict[str, str]:
+    """The data folders of the environment as absolute paths (the kernel's working directory is notebooks/)."""
+    return {key: str(Path(os.environ[key]).resolve()) for key in DATA_ENV if os.environ.get(key)}
+
+
+def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any] | None = None, *,
+                     progress: bool = True) -> Path:
+    """Execute ``notebook`` with Papermill into ``output``, through a temporary file.
+
+    The executed notebook is written as ``.<name>.running.ipynb`` beside ``output`` and moved over
+    ``output`` only when every cell ran; on an error it is kept as ``<stem>.failed.ipynb`` (its
+    path is the error's ``notebook_path``) and ``output`` is left as it was.
+
+    Raises:
+        papermill.exceptions.PapermillExecutionError: a cell raised (``ename``, ``evalue``).
     """
     import papermill
 
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.stem}.running.ipynb")
+    failed = output.with_name(f"{output.stem}.failed.ipynb")
+    try:
+        papermill.execute_notebook(str(notebook), str(partial), parameters=parameters or {}, cwd=str(notebooks_dir()),
+                                   progress_bar=progress, kernel_name="python3")
+    except BaseException as error:
+        if partial.exists():
+            os.replace(partial, failed)
+            error.notebook_path = failed  # type: ignore[attr-defined]
+        raise
+    os.replace(partial, output)
+    failed.unlink(missing_ok=True)
+    return output
+
+
+def _evaluation_up_to_date(run_dir: Path, params: EvalParams) -> bool:
+    """True when ``run_dir`` holds a completed evaluation of the same params and the same input files.
+
+    Anything else is left to the evaluation itself, which refuses other params or changed inputs.
+    """
+    from snnbp.yoso.study import sha256_file
+
+    try:
+        record = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(record, dict) or record.get("status") != "completed":
+        return False
+    resolved = {k: v for k, v in params_to_dict(params).items() if k != "notebook"}
+    stored = record.get("params")
+    if not isinstance(stored, dict) or {k: v for k, v in stored.items() if k != "notebook"} != resolved:
+        return False
+    for entry in (record.get("inputs") or {}).values():
+        path = notebooks_dir() / entry.get("path", "")
+        if not path.is_file() or sha256_file(path) != entry.get("sha256"):
+            return False
+    return True
+
+
+def up_to_date(run_dir: Path, params: Any) -> bool:
+    """True when ``run_dir`` holds a completed run of ``params`` (nothing to do).
+
+    Raises:
+        snnbp.train.CheckpointMismatchError, snnbp.train.RunFolderError: a training run folder
+            holds a record or checkpoint of other params, or results without a record.
+    """
+    if isinstance(params, EvalParams):
+        return _evaluation_up_to_date(run_dir, params)
+    from snnbp.train import inspect_run, params_hash
+
+    return inspect_run(run_dir, params_hash(params_to_dict(params))).state == "completed"
+
+
+def execute_params(params_path: Path, *, output_dir: Path | None = None, progress: bool = True,
+                   report: Callable[[str], None] | None = None) -> Path:
+    """Run the notebook named in a params file through Papermill; return the executed notebook's path.
+
+    Everything is checked before a kernel starts: every params value (:func:`snnbp.config.load_params`),
+    the notebook, and the run folder, which is locked for the whole run; a folder holding another
+    run's record or checkpoint is refused, and one holding a completed run of the same params is
+    left exactly as it is (``report`` is told so). The YAML's top-level keys, ``profile`` (the
+    file's folder name) and ``output_dir`` (absolute) are injected as parameters; the executed
+    notebook is written into the run folder through a temporary file (:func:`execute_notebook`).
+    A relative ``output_dir`` (and ``SNNBP_DATA_DIR`` / ``SNNBP_DATA_ROOT``) is taken from the
+    current directory, not from the notebook's.
+
+    Raises:
+        ConfigError: a bad params file (naming file, key, value).
+        snnbp.train.RunFolderError: the run folder holds other results.
+        snnbp.io.RunLockedError: another run is writing into the folder.
+        papermill.exceptions.PapermillExecutionError: a cell of the notebook raised.
+    """
+    from snnbp.io import LOCK_ENV, remove_stale_temporaries, run_lock
+
+    params_path = Path(params_path)
     params = load_params(params_path)
     profile = params_path.resolve().parent.name
-    run_dir = Path(output_dir) if output_dir else run_dir_for(params_path, params.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(output_dir).resolve() if output_dir else run_dir_for(params_path, params.name)
     notebook = notebooks_dir() / params.notebook
     if not notebook.is_file():
         raise ConfigError(f"{params_path}: key 'notebook' names {notebook}, which does not exist")
-    injected = dict(read_yaml(params_path), profile=profile, output_dir=str(run_dir))
     output = run_dir / params.notebook
-    papermill.execute_notebook(str(notebook), str(output), parameters=injected, cwd=str(notebooks_dir()),
-                               progress_bar=progress, kernel_name="python3")
+    with run_lock(run_dir):
+        remove_stale_temporaries(run_dir)
+        output.with_name(f".{output.stem}.running.ipynb").unlink(missing_ok=True)
+        if up_to_date(run_dir, params):
+            if report is not None:
+                report(f"up to date: {run_dir} holds a completed run of these params; nothing changed")
+            return output
+        injected = dict(read_yaml(params_path), profile=profile, output_dir=str(run_dir))
+        with _environment(**{LOCK_ENV: str(run_dir)}, **_absolute_data_env()):
+            execute_notebook(notebook, output, injected, progress=progress)
     return output
 
 
@@ -43,24 +166,23 @@ def numbered_notebooks() -> list[Path]:
 
 
 def _cmd_smoke(args: argparse.Namespace) -> int:
-    import papermill
-
     target = results_dir() / "smoke"
     target.mkdir(parents=True, exist_ok=True)
     for notebook in numbered_notebooks():
         if args.only and not any(key in notebook.name for key in args.only):
             continue
         print(f"smoke: {notebook.name}", flush=True)
-        papermill.execute_notebook(str(notebook), str(target / notebook.name), cwd=str(notebooks_dir()),
-                                   progress_bar=False, kernel_name="python3")
-    return 0
+        with _environment(**_absolute_data_env()):
+            execute_notebook(notebook, target / notebook.name, progress=False)
+    return EXIT_OK
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     for path in args.params:
-        output = execute_params(Path(path), output_dir=Path(args.output_dir) if args.output_dir else None)
+        output = execute_params(Path(path), output_dir=Path(args.output_dir) if args.output_dir else None,
+                                report=print)
         print(f"executed notebook: {output}")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -69,7 +191,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate_checkpoint(args.checkpoint, split=args.split, device=args.device)
     print(f"checkpoint={args.checkpoint} epoch={result['epoch']} split={result['split']} samples={result['samples']}")
     print(f"accuracy={result['accuracy']:.6f}")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
@@ -114,11 +236,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+def report_error(error: BaseException) -> int:
+    """Print ``error`` as one line on stderr (no traceback); return the exit code it calls for."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(error, PapermillExecutionError):
+        where = getattr(error, "notebook_path", None)
+        suffix = f" (executed notebook: {where})" if where else ""
+        print(f"error: {error.ename}: {_one_line(error.evalue)}{suffix}", file=sys.stderr)
+        return EXIT_BAD_INPUT if error.ename in INPUT_ERRORS else EXIT_FAILED
+    if isinstance(error, KeyboardInterrupt):
+        where = getattr(error, "notebook_path", None)
+        print("error: interrupted" + (f" (executed notebook: {where})" if where else ""), file=sys.stderr)
+        return EXIT_FAILED
+    message = error.args[0] if isinstance(error, KeyError) and error.args else error
+    print(f"error: {_one_line(message)}", file=sys.stderr)
+    return EXIT_BAD_INPUT if type(error).__name__ in INPUT_ERRORS or isinstance(error, (ConfigError, KeyError,
+                                                                                        FileNotFoundError)) else EXIT_FAILED
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``snnbp`` command and of ``python -m snnbp``."""
+    """Entry point of the ``snnbp`` command and of ``python -m snnbp``.
+
+    Exit codes (:data:`EXIT_OK`, :data:`EXIT_FAILED`, :data:`EXIT_BAD_INPUT`): 0 done or nothing
+    to do; 1 a run started and failed (an error in the notebook, a non-finite loss, an
+    interruption); 2 bad input, refused before any work (a params file, a run folder holding other
+    results or in use, a missing, corrupt or unsafe checkpoint or data file). Errors are one line
+    on stderr; a failure inside a notebook is ``ename: evalue`` and the executed notebook's path.
+    """
+    from papermill.exceptions import PapermillExecutionError
+
+    from snnbp.io import RunLockedError
+    from snnbp.train import CorruptCheckpointError, RunFolderError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, KeyError, FileNotFoundError, RuntimeError, FloatingPointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except (ConfigError, RunFolderError, CorruptCheckpointError, RunLockedError, PapermillExecutionError,
+            KeyboardInterrupt, KeyError, OSError, RuntimeError, ValueError, FloatingPointError) as error:
+        return report_error(error)

@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import pickle
+import re
 import resource
 import sys
 import time
@@ -141,14 +142,17 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        detail = " ".join(str(exc).split("Check the documentation")[0].split())
-        if "weights only" in detail.lower() or "weights_only" in detail.lower():
-            found = detail.split("Unsupported global:")[-1].strip(" .") if "Unsupported global:" in detail else detail
+        text = str(exc)
+        unsafe = re.search(r"GLOBAL (\S+)|unrecognized function (\S+)|Unsupported class (\S+)", text)
+        if unsafe:
+            found = next(g for g in unsafe.groups() if g).strip(".,;")
             raise UnsafeCheckpointError(
-                f"{path}: refused: the file holds Python objects, not only tensors and plain data ({found[:200]}); "
+                f"{path}: refused: the file holds Python objects, not only tensors and plain data (it names {found}); "
                 "a checkpoint written by snnbp never does, and loading it could run code"
             ) from None
-        raise CorruptCheckpointError(f"{path}: cannot read the checkpoint ({detail[:200]}); move it away to start over") from None
+        detail = text.split("Unpickler error:")[-1]
+        detail = " ".join(detail.split("Check the documentation")[0].split())[:200]
+        raise CorruptCheckpointError(f"{path}: cannot read the checkpoint ({detail}); move it away to start over") from None
     except Exception as exc:  # torch raises many types for a damaged file
         raise CorruptCheckpointError(
             f"{path}: cannot read the checkpoint ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
@@ -524,6 +528,9 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "cp
     learner = build_learner(params, info, device)
     learner.load_state_dict(state["learner"])
     chosen = {"test": test_split, "train": train_split, "validation": validation_split}[split]
+    if len(chosen) == 0:
+        raise ConfigError(f"{path}: the run has no {split} split (train.validation is unset)" if split == "validation"
+                          else f"{path}: the {split} split of {params.data.dataset} is empty")
     batch = params.train.eval_batch_size or params.train.batch_size
     predictions = predict_split(learner, chosen, batch, split, progress)
     return {
