@@ -47,3 +47,54 @@ def test_data_notebook_runs_with_other_parameters(tmp_path):
                                parameters={"rate_steps": 50, "samples_shown": 5}, cwd=str(ROOT / "notebooks"),
                                progress_bar=False, kernel_name="python3")
     assert (tmp_path / "out.ipynb").is_file()
+
+
+def _recorded_corpora_present() -> bool:
+    from snnbp.data.caltech import default_folder as caltech_folder
+    from snnbp.data.emnist import packed_folder
+    from snnbp.data.nmnist import default_folder as nmnist_folder
+    from snnbp.paths import data_root
+
+    return all(p.is_dir() for p in (nmnist_folder(), packed_folder(), data_root() / "fsdd", caltech_folder()))
+
+
+def _text(cell) -> str:
+    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")) for o in cell.get("outputs", []))
+
+
+@needs_mnist
+def test_data_notebook_smoke_profile_reads_no_recorded_data(tmp_path, monkeypatch):
+    """The smoke profile (the committed outputs) prints the same without any data root."""
+    empty_root = tmp_path / "empty_data_root"
+    empty_root.mkdir()
+    monkeypatch.setenv("SNNBP_DATA_ROOT", str(empty_root))
+    out = tmp_path / "smoke.ipynb"
+    papermill.execute_notebook(str(ROOT / "notebooks" / "00_data.ipynb"), str(out), cwd=str(ROOT / "notebooks"),
+                               progress_bar=False, kernel_name="python3")
+    executed = json.loads(out.read_text())["cells"]
+    assert not any(o.get("output_type") == "error" for c in executed for o in c.get("outputs", []))
+    pointers = [c for c in executed if "not read in the smoke profile" in _text(c)]
+    assert len(pointers) == 4  # N-MNIST recordings, EMNIST, FSDD, Caltech
+
+
+@needs_mnist
+@pytest.mark.skipif(not _recorded_corpora_present(), reason="recorded corpora not under SNNBP_DATA_ROOT")
+def test_data_notebook_full_run_shows_every_recorded_corpus(tmp_path):
+    """recorded_data = True: every section that the smoke profile leaves empty now draws its figure."""
+    notebook = ROOT / "notebooks" / "00_data.ipynb"
+    out = tmp_path / "full.ipynb"
+    papermill.execute_notebook(str(notebook), str(out), parameters={"recorded_data": True}, cwd=str(ROOT / "notebooks"),
+                               progress_bar=False, kernel_name="python3")
+    smoke = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    full = [c for c in json.loads(out.read_text())["cells"] if c["cell_type"] == "code"
+            and "injected-parameters" not in c["metadata"].get("tags", [])]
+    assert len(smoke) == len(full)
+    silent_in_smoke = [i for i, c in enumerate(smoke) if not c.get("outputs") and "parameters" not in c["metadata"].get("tags", [])
+                       and "import " not in "".join(c["source"])]
+    assert len(silent_in_smoke) >= 7  # the recorded sections' figures and front-end cells
+    for i in silent_in_smoke:
+        assert full[i]["outputs"], f"code cell {i} shows nothing in the full run either: {''.join(full[i]['source'])[:80]}"
+    assert not any("not read in the smoke profile" in _text(c) for c in full)
+    names = "\n".join(_text(c) for c in full)
+    for name in ("N-MNIST (real, 1100-sample subset):", "EMNIST-ByMerge-test (re-split):", "FSDD spoken digits", "Caltech-101 face/motorbike"):
+        assert name in names
