@@ -1,4 +1,4 @@
-"""Shared data containers and the missing-dataset error."""
+"""Shared data containers, the missing-dataset error and the corrupt-data error."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import torch
 
 class MissingDatasetError(FileNotFoundError):
     """A dataset is not where it should be; the message names the path and the command that gets it."""
+
+
+class DataIntegrityError(ValueError):
+    """A data file is damaged or not the expected one (checksum, format, label range); the message names the file."""
 
 
 @dataclass(frozen=True)

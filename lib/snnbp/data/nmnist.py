@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from snnbp.data.base import DatasetInfo, LabelledSplit, MissingDatasetError
+from snnbp.data.base import DataIntegrityError, DatasetInfo, LabelledSplit, MissingDatasetError
 from snnbp.encoding.events import (
     NMNIST_BIN_US,
     NMNIST_CHANNELS,
@@ -88,13 +88,63 @@ def list_recordings(folder: Path, split: str) -> tuple[list[Path], np.ndarray]:
     return files, labels
 
 
+SUMS_NAME = "SHA256SUMS"
+
+
+def verify_recordings(folder: Path) -> int:
+    """Check the recordings under ``folder`` against ``folder/SHA256SUMS`` when the corpus ships one.
+
+    The file lists ``<sha256>  <Train|Test>/<digit>/<NNNNN>.bin`` (``sha256sum`` format). Every listed
+    file must be present and match; a recording in ``Train/`` or ``Test/`` that is not listed is refused.
+
+    Returns:
+        The number of files verified (0 without a ``SHA256SUMS``).
+
+    Raises:
+        DataIntegrityError: naming the file (or the line of ``SHA256SUMS``) that fails.
+    """
+    import hashlib
+
+    sums = folder / SUMS_NAME
+    if not sums.is_file():
+        return 0
+    listed: dict[str, str] = {}
+    for number, line in enumerate(sums.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64 or any(c not in "0123456789abcdef" for c in parts[0].lower()):
+            raise DataIntegrityError(f"{sums}: line {number} is not '<sha256>  <path>': {line[:80]!r}")
+        listed[parts[1].strip().lstrip("*")] = parts[0].lower()
+    for relative, expected in listed.items():
+        path = folder / relative
+        if not path.is_file():
+            raise DataIntegrityError(f"{path}: listed in {sums} but missing")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != expected:
+            raise DataIntegrityError(f"{path}: sha256 {digest} does not match {expected} in {sums} (damaged or replaced)")
+    for split in ("Train", "Test"):
+        for path in sorted((folder / split).glob("[0-9]/*.bin")):
+            if path.relative_to(folder).as_posix() not in listed:
+                raise DataIntegrityError(f"{path}: a recording not listed in {sums}")
+    return len(listed)
+
+
+def read_recording(path: Path) -> np.ndarray:
+    """:func:`snnbp.encoding.events.read_nmnist_bin`, with a format error naming the file."""
+    try:
+        return read_nmnist_bin(path)
+    except ValueError as exc:
+        raise DataIntegrityError(f"{path}: {exc}") from None
+
+
 def recordings_to_rasters(files: list[Path]) -> SparseRasters:
     """Read, stabilise and bin each recording (ALGORITHMS.md 1.10).
 
     Shape:
         - Output: ``[len(files), 540, 2312]``.
     """
-    flats = [nmnist_raster_indices(read_nmnist_bin(f)) for f in files]
+    flats = [nmnist_raster_indices(read_recording(f)) for f in files]
     return SparseRasters.from_lists(flats, NMNIST_TIME_STEPS, NMNIST_CHANNELS)
 
 
@@ -103,10 +153,16 @@ def load_nmnist(folder: Path | None = None) -> tuple[LabelledSplit, LabelledSpli
 
     The name says "subset" (and ``is_standin`` is True) unless the folder holds all 70000 files.
 
+    When the folder holds a ``SHA256SUMS``, every recording is checked against it first
+    (:func:`verify_recordings`).
+
     Raises:
         MissingDatasetError: when ``folder/Train`` or ``folder/Test`` has no recordings.
+        DataIntegrityError: a recording that fails its checksum or its format, naming the file.
     """
     folder = Path(folder) if folder is not None else default_folder()
+    list_recordings(folder, "Train")
+    verify_recordings(folder)
     splits = {}
     for split in ("Train", "Test"):
         files, labels = list_recordings(folder, split)
