@@ -22,6 +22,8 @@ from snnbp.hm2bp.params import ModelParams
 from snnbp.learner import Batch
 from snnbp.seeding import derive_seed, torch_generator
 
+ENGINES = ("auto", "event", "torch")
+
 
 def encode_fixed(images: torch.Tensor, indices: torch.Tensor, split: str, time_steps: int, *, seed: int,
                  scale: float) -> torch.Tensor:
@@ -69,13 +71,39 @@ def fit_raster(raster: torch.Tensor, time_steps: int) -> torch.Tensor:
     return raster.contiguous()
 
 
+def resolve_engine(name: str, device: str | torch.device) -> str:
+    """The engine ``model.engine`` names on ``device``: ``"event"`` or ``"torch"``.
+
+    ``auto`` takes the event engine on the CPU when numba imports, else the torch path.
+
+    Raises:
+        ValueError: an unknown name, or ``event`` off the CPU or without numba.
+    """
+    if name not in ENGINES:
+        raise ValueError(f"model.engine must be one of {', '.join(ENGINES)}, got {name!r}")
+    on_cpu = torch.device(device).type == "cpu"
+    if name == "torch" or (name == "auto" and not on_cpu):
+        return "torch"
+    if not on_cpu:
+        raise ValueError(f"model.engine 'event' runs on the CPU only (device {device}); use 'torch' or 'auto'")
+    try:
+        import snnbp.hm2bp.event  # noqa: F401  (numba)
+    except ImportError as exc:
+        if name == "event":
+            raise ValueError(f"model.engine 'event' needs numba ({exc}); pip install numba, or use 'torch'") from exc
+        return "torch"
+    return "event"
+
+
 class Hm2bpLearner:
     """HM2-BP on a spiking MLP or CNN; see the module docstring.
 
     Attributes:
         layers: the network's layers (:func:`snnbp.hm2bp.model.build_layers`).
         network: the network in the paper's notation, e.g. ``784-800-10``.
-        weights: weight tensor per layer (None for pooling layers).
+        engine: ``"event"`` (:mod:`snnbp.hm2bp.event`) or ``"torch"`` (:mod:`snnbp.hm2bp.model`).
+        weights: weight tensor per layer in the official layout (None for pooling layers); with
+            the event engine, views of the arrays it updates in place.
     """
 
     def __init__(self, model: ModelParams, info: DatasetInfo, *, seed: int, device: str = "cpu") -> None:
@@ -83,11 +111,13 @@ class Hm2bpLearner:
             raise ValueError(f"HM2-BP takes image or raster datasets, got kind {info.kind!r}")
         input_shape = tuple(info.input_shape) if info.kind == "image" else (info.input_shape[-1],)
         self.model, self.info, self.seed, self.device = model, info, seed, torch.device(device)
+        self.engine = resolve_engine(model.engine, self.device)
         self.dtype = torch_dtype(model)
         self.layers: list[Layer] = build_layers(model, input_shape, info.num_classes)
         self.network = describe(self.layers)
-        self.weights = init_weights(self.layers, model, torch_generator(seed, "hm2bp/init"), self.device)
-        self.adam = [None if w is None else AdamState(torch.zeros_like(w), torch.zeros_like(w)) for w in self.weights]
+        initial = init_weights(self.layers, model, torch_generator(seed, "hm2bp/init"), self.device)
+        self._set_parameters(initial, [None if w is None else (torch.zeros_like(w), torch.zeros_like(w), 0)
+                                       for w in initial])
         self.lr = learning_rate(model.lr, 0, model.lr_decay)
         self.encoding_generator = torch_generator(seed, "hm2bp/encoding/fresh")
         self.sample_weights = torch.ones(0, dtype=torch.float64)
@@ -95,6 +125,35 @@ class Hm2bpLearner:
         self.sample_wrong = torch.zeros(0, dtype=torch.bool)
         self.sample_seen = torch.zeros(0, dtype=torch.bool)
         self.epoch_sums: dict[str, float] = {}
+        self.ever_fired: list[torch.Tensor] = []
+
+    def _set_parameters(self, weights: list[torch.Tensor | None],
+                        adam: list[tuple[torch.Tensor, torch.Tensor, int] | None]) -> None:
+        """Install weights and Adam moments ``(m, v, step)`` (official layouts) in the engine's storage."""
+        if self.engine == "torch":
+            self.weights = [None if w is None else w.to(self.device, self.dtype) for w in weights]
+            self.adam = [None if a is None else AdamState(a[0].to(self.device, self.dtype), a[1].to(self.device, self.dtype),
+                                                          int(a[2])) for a in adam]
+            return
+        from snnbp.hm2bp import event
+
+        self.event_network = event.EventNetwork.of(self.layers, weights, event.numpy_dtype(self.model))
+        for k, (layer, state) in enumerate(zip(self.layers, adam)):
+            if state is not None:
+                self.event_network.first_moments[k][...] = event.kernel_layout(layer, state[0], self.event_network.weights[k].dtype)
+                self.event_network.second_moments[k][...] = event.kernel_layout(layer, state[1], self.event_network.weights[k].dtype)
+                self.event_network.steps[k] = int(state[2])
+        self.weights = [event.official_view(layer, w) for layer, w in zip(self.layers, self.event_network.weights)]
+
+    def _adam_states(self) -> list[tuple[torch.Tensor, torch.Tensor, int] | None]:
+        """Adam moments ``(m, v, step)`` per layer in the official layout."""
+        if self.engine == "torch":
+            return [None if a is None else (a.m, a.v, a.step) for a in self.adam]
+        from snnbp.hm2bp import event
+
+        net = self.event_network
+        return [None if m is None else (event.official_view(layer, m), event.official_view(layer, v), step)
+                for layer, m, v, step in zip(self.layers, net.first_moments, net.second_moments, net.steps)]
 
     # ------------------------------------------------------------------------------ forward
     def encode(self, batch: Batch) -> torch.Tensor:
@@ -109,9 +168,18 @@ class Hm2bpLearner:
             raster = encode_fresh(batch.inputs, m.time_steps, generator=self.encoding_generator, scale=m.rate_scale)
         return raster.to(device=self.device, dtype=self.dtype)
 
+    def _event_forward(self, batch: Batch) -> list:
+        """Every layer's spikes (:class:`snnbp.hm2bp.event.LayerSpikes`, input first) from the event engine."""
+        from snnbp.hm2bp import event
+
+        return event.forward(self.layers, self.event_network.weights, event.spikes_from_raster(self.encode(batch)),
+                             self.model)
+
     @torch.no_grad()
     def output_counts(self, batch: Batch) -> torch.Tensor:
         """Output spike counts ``[B, C]`` of ``batch`` (no learning)."""
+        if self.engine == "event":
+            return torch.from_numpy(self._event_forward(batch)[-1].counts).to(self.dtype)
         rasters, _ = forward(self.layers, self.weights, self.encode(batch), self.model)
         return rasters[-1].sum(dim=0)
 
@@ -136,8 +204,23 @@ class Hm2bpLearner:
         m = self.model
         indices = batch.indices.cpu()
         self._grow(int(indices.max()) + 1)
-        labels = batch.labels.to(self.device)
         boost = self.sample_weights[indices] if m.boost else torch.ones(len(indices), dtype=torch.float64)
+        if self.engine == "event":
+            cost, output_counts, hidden_counts = self._event_step(batch, boost)
+        else:
+            cost, output_counts, hidden_counts = self._torch_step(batch, boost)
+        labels = batch.labels.cpu()
+        wrong = output_counts.argmax(dim=1) != labels
+        self.sample_labels[indices] = labels
+        self.sample_wrong[indices] = wrong
+        self.sample_seen[indices] = True
+        self._accumulate(hidden_counts, output_counts, labels)
+        return {"loss": float(cost.mean()), "correct": float((~wrong).sum())}
+
+    def _torch_step(self, batch: Batch, boost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Torch path: forward, gradients, Adam; returns cost ``[B]``, output counts, hidden counts ``[B, N]``."""
+        m = self.model
+        labels = batch.labels.to(self.device)
         rasters, currents = forward(self.layers, self.weights, self.encode(batch), m)
         result = gradients(self.layers, self.weights, rasters, currents, labels, boost.to(self.device, self.dtype), m)
         for k, grad in enumerate(result.grads):
@@ -148,15 +231,26 @@ class Hm2bpLearner:
                                          f"weights {tuple(grad.shape)})")
             self.weights[k], self.adam[k] = adam_step(self.weights[k], grad, self.adam[k], self.lr, beta1=m.adam_beta1,
                                                       beta2=m.adam_beta2, eps=m.adam_eps)
-        wrong = (result.output_counts.argmax(dim=1) != labels).cpu()
-        self.sample_labels[indices] = batch.labels.cpu()
-        self.sample_wrong[indices] = wrong
-        self.sample_seen[indices] = True
-        self._accumulate(rasters, result.output_counts, labels)
-        return {"loss": float(result.cost.mean()), "correct": float((~wrong).sum())}
+        hidden = [r.sum(dim=0).reshape(r.shape[1], -1).cpu() for r in rasters[1:-1]]
+        return result.cost.cpu(), result.output_counts.cpu(), hidden
 
-    def _accumulate(self, rasters: list[torch.Tensor], counts: torch.Tensor, labels: torch.Tensor) -> None:
-        """Add the batch's firing statistics to the epoch sums."""
+    def _event_step(self, batch: Batch, boost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Event engine: forward, backward, regulariser + Adam in place; same returns as :meth:`_torch_step`."""
+        from snnbp.hm2bp import event
+
+        spikes = self._event_forward(batch)
+        result = event.backward(self.layers, self.event_network.weights, spikes, batch.labels.cpu().numpy(),
+                                boost.numpy(), self.model)
+        self.event_network.update(result.grad_sums, len(batch.labels), self.lr, self.model)
+        hidden = [torch.from_numpy(s.counts) for s in spikes[1:-1]]
+        return torch.from_numpy(result.cost), torch.from_numpy(result.output_counts).to(self.dtype), hidden
+
+    def _accumulate(self, hidden_counts: list[torch.Tensor], counts: torch.Tensor, labels: torch.Tensor) -> None:
+        """Add the batch's firing statistics to the epoch sums and the hidden neurons that fired to ``ever_fired``.
+
+        Shape:
+            - hidden_counts: per hidden layer ``[B, N]``; counts: output ``[B, C]``; labels: ``[B]``.
+        """
         batch = counts.shape[0]
         label_counts = counts.gather(1, labels[:, None]).squeeze(1)
         sums = {
@@ -165,10 +259,23 @@ class Hm2bpLearner:
             "output_spikes_other": float((counts.sum(dim=1) - label_counts).sum() / max(counts.shape[1] - 1, 1)),
             "silent_label": float((label_counts == 0).sum()),
         }
-        for k, raster in enumerate(rasters[1:-1]):
-            sums[f"rate_hz_{k}"] = float(raster.mean(dim=tuple(i for i in range(raster.dim()) if i != 1)).sum()) * 1000.0
+        steps = self.model.time_steps
+        if not self.ever_fired:
+            self.ever_fired = [torch.zeros(c.shape[1], dtype=torch.bool) for c in hidden_counts]
+        for k, layer_counts in enumerate(hidden_counts):
+            sums[f"rate_hz_{k}"] = float(layer_counts.sum()) / (steps * layer_counts.shape[1]) * 1000.0
+            self.ever_fired[k] |= layer_counts.sum(dim=0) > 0
         for key, value in sums.items():
             self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + value
+
+    def weight_row_norms(self) -> list[list[float]]:
+        """Minimum, median and maximum L2 norm of the fan-in rows of every trainable layer, input side first."""
+        norms = []
+        for w in self.weights:
+            if w is not None:
+                rows = w.detach().reshape(w.shape[0], -1).to(torch.float64).norm(dim=1)
+                norms.append([float(rows.min()), float(rows.median()), float(rows.max())])
+        return norms
 
     def end_epoch(self, epoch: int) -> dict[str, Any]:
         """Boost the epoch's misclassified samples, set the next epoch's learning rate, return statistics.
@@ -176,8 +283,9 @@ class Hm2bpLearner:
         Returns:
             ``lr`` (used in the epoch that ended), ``next_lr``, mean spike counts of the label and
             the other output neurons, the fraction of samples whose label neuron stayed silent,
-            the mean firing rate of every hidden layer (Hz, one step = 1 ms) and the boosting
-            weights' mean and maximum.
+            the mean firing rate of every hidden layer (Hz, one step = 1 ms), the fraction of every
+            hidden layer's neurons that never fired in the epoch, the weight-row norms
+            (:meth:`weight_row_norms`) and the boosting weights' mean and maximum.
         """
         if self.model.boost and bool(self.sample_seen.any()):
             seen = torch.nonzero(self.sample_seen).flatten()
@@ -194,20 +302,26 @@ class Hm2bpLearner:
             "output_spikes_other": self.epoch_sums.get("output_spikes_other", 0.0) / n,
             "silent_label_fraction": self.epoch_sums.get("silent_label", 0.0) / n,
             "hidden_rate_hz": [self.epoch_sums[key] / n for key in sorted(hidden, key=lambda s: int(s.rsplit("_", 1)[1]))],
+            "hidden_never_fired_fraction": [float((~fired).double().mean()) for fired in self.ever_fired],
+            "weight_row_norms": self.weight_row_norms(),
             "boost_weight_mean": float(self.sample_weights[self.sample_seen].mean()) if bool(self.sample_seen.any()) else 1.0,
             "boost_weight_max": float(self.sample_weights.max()) if self.sample_weights.numel() else 1.0,
         }
         self.epoch_sums = {}
+        self.ever_fired = []
         self.sample_seen.zero_()
         return stats
 
     # ---------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """Weights, Adam moments and step counts, learning rate, per-sample tables, encoding generator."""
+        """Weights, Adam moments and step counts, learning rate, per-sample tables, encoding generator.
+
+        Official layouts, contiguous, whichever engine trained: either engine resumes the other's state.
+        """
         return {
-            "weights": [None if w is None else w.detach().cpu().clone() for w in self.weights],
-            "adam": [None if a is None else {"m": a.m.cpu().clone(), "v": a.v.cpu().clone(), "step": a.step}
-                     for a in self.adam],
+            "weights": [None if w is None else w.detach().cpu().contiguous().clone() for w in self.weights],
+            "adam": [None if a is None else {"m": a[0].cpu().contiguous().clone(), "v": a[1].cpu().contiguous().clone(),
+                                             "step": a[2]} for a in self._adam_states()],
             "lr": self.lr,
             "sample_weights": self.sample_weights.clone(),
             "sample_labels": self.sample_labels.clone(),
@@ -219,9 +333,8 @@ class Hm2bpLearner:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
-        self.weights = [None if w is None else w.to(self.device, self.dtype) for w in state["weights"]]
-        self.adam = [None if a is None else AdamState(a["m"].to(self.device, self.dtype), a["v"].to(self.device, self.dtype),
-                                                      int(a["step"])) for a in state["adam"]]
+        self._set_parameters(list(state["weights"]),
+                             [None if a is None else (a["m"], a["v"], int(a["step"])) for a in state["adam"]])
         self.lr = float(state["lr"])
         self.sample_weights = state["sample_weights"].clone()
         self.sample_labels = state["sample_labels"].clone()

@@ -1,0 +1,556 @@
+"""Compiled loops of the event-driven HM2-BP engine (numba; see :mod:`snnbp.hm2bp.event`).
+
+Every function here is a plain loop over events or neurons, compiled once per dtype
+(``float32``/``float64``) and cached on disk. Spikes of one layer and batch travel as
+
+- ``flags``: ``uint8 [B, T, N]``, 1 where neuron ``n`` of sample ``b`` fired at step ``t``;
+- time-major event lists: ``ptr int64 [B * T + 1]`` and ``idx int32 [nnz]``; the neurons that
+  fired at step ``t`` of sample ``b`` are ``idx[ptr[b * T + t] : ptr[b * T + t + 1]]``, ascending.
+
+Parallel loops run over independent tasks (a sample and a block of neurons in the forward pass;
+a block of post neurons, looping over the samples, in the backward pass), so every sum is taken
+in a fixed order and the results do not depend on the thread count. Arithmetic is done in the
+dtype of the weights with the constants cast to it, in the order of the torch reference path
+(:mod:`snnbp.hm2bp.lif`), so that both engines fire the same spikes. No fast-math.
+
+Equations: LIF ALGORITHMS.md 1.2 and 1.9; S-PSP 1.3; errors and gradients 1.5-1.7 and 1.9;
+Adam 1.7. Notation as in :mod:`snnbp.hm2bp.backprop`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# ----------------------------------------------------------------------------------- events
+
+
+@njit(parallel=True, cache=True)
+def flags_to_events(flags):  # pragma: no cover - compiled
+    """Time-major event lists of a ``uint8 [B, T, N]`` flag array: ``(ptr [B*T+1], idx [nnz])``."""
+    batch, steps, neurons = flags.shape
+    counts = np.zeros(batch * steps + 1, np.int64)
+    for b in prange(batch):
+        for t in range(steps):
+            total = 0
+            for n in range(neurons):
+                total += flags[b, t, n]
+            counts[b * steps + t + 1] = total
+    ptr = np.cumsum(counts)
+    idx = np.empty(ptr[-1], np.int32)
+    for b in prange(batch):
+        for t in range(steps):
+            position = ptr[b * steps + t]
+            for n in range(neurons):
+                if flags[b, t, n]:
+                    idx[position] = n
+                    position += 1
+    return ptr, idx
+
+
+@njit(parallel=True, cache=True)
+def event_counts(ptr, idx, batch, steps, neurons):  # pragma: no cover - compiled
+    """Firing count of every neuron of every sample, ``int64 [B, N]``."""
+    counts = np.zeros((batch, neurons), np.int64)
+    for b in prange(batch):
+        for e in range(ptr[b * steps], ptr[(b + 1) * steps]):
+            counts[b, idx[e]] += 1
+    return counts
+
+
+@njit(cache=True)
+def flags_counts(flags):  # pragma: no cover - compiled
+    """Firing count of every neuron of every sample of a flag array, ``int64 [B, N]``."""
+    batch, steps, neurons = flags.shape
+    counts = np.zeros((batch, neurons), np.int64)
+    for b in range(batch):
+        for t in range(steps):
+            for n in range(neurons):
+                counts[b, n] += flags[b, t, n]
+    return counts
+
+
+# ------------------------------------------------------------------------------ forward pass
+
+
+@njit(cache=True, inline="always")
+def _decay(v, ep, current, width, tau_m, tau_s):  # pragma: no cover - compiled
+    """Leak and synaptic decay of neurons ``0 .. width-1``, and a zero input current (ALGORITHMS.md 1.2)."""
+    zero = current.dtype.type(0.0)
+    for k in range(width):
+        v[k] = v[k] - v[k] / tau_m
+        ep[k] = ep[k] - ep[k] / tau_s
+        current[k] = zero
+
+
+@njit(cache=True, inline="always")
+def _integrate_and_fire(v, ep, current, refractory, fired, width, threshold, tau_s, t_ref):  # pragma: no cover
+    """``ep += I``, ``v += ep / tau_s``, refractory clamp, threshold test and reset of neurons ``0 .. width-1``.
+
+    ``fired[k]`` is set to 1 where neuron ``k`` fires (ALGORITHMS.md 1.2); branch-free so that it vectorises.
+    """
+    zero = v.dtype.type(0.0)
+    for k in range(width):
+        ep[k] = ep[k] + current[k]
+        v[k] = v[k] + ep[k] / tau_s
+    for k in range(width):
+        clamped = refractory[k] > 0
+        potential = zero if clamped else v[k]
+        count = refractory[k] - 1 if clamped else refractory[k]
+        spike = potential > threshold
+        v[k] = zero if spike else potential
+        refractory[k] = t_ref if spike else count
+        fired[k] = 1 if spike else 0
+
+
+@njit(parallel=True, cache=True)
+def fc_forward(ptr, idx, weight_t, batch, steps, threshold, tau_m, tau_s, t_ref, lateral, block,
+               flags):  # pragma: no cover - compiled
+    """LIF layer driven by ``I_i(t) = sum_j w_ij s_j(t-1)`` (+ lateral inhibition), written into ``flags``.
+
+    ``weight_t`` is ``[N_in, N_out]`` (row ``j``: the fan-out of pre neuron ``j``). Tasks: one
+    sample and ``block`` post neurons (the whole layer when ``lateral != 0``, whose neurons are
+    coupled through ``lateral * sum_{l != i} s_l(t-1)``).
+    """
+    n_out = weight_t.shape[1]
+    blocks = (n_out + block - 1) // block
+    dtype = weight_t.dtype
+    for task in prange(batch * blocks):
+        b = task // blocks
+        lo = (task % blocks) * block
+        width = min(block, n_out - lo)
+        v = np.zeros(width, dtype)
+        ep = np.zeros(width, dtype)
+        current = np.zeros(width, dtype)
+        refractory = np.zeros(width, np.int32)
+        fired = np.zeros(width, np.uint8)
+        for t in range(1, steps):
+            _decay(v, ep, current, width, tau_m, tau_s)
+            for e in range(ptr[b * steps + t - 1], ptr[b * steps + t]):
+                row = weight_t[idx[e], lo:lo + width]
+                for k in range(width):
+                    current[k] += row[k]
+            if lateral != 0.0:
+                fired_before = 0
+                for k in range(width):
+                    fired_before += fired[k]
+                for k in range(width):
+                    current[k] = current[k] + lateral * (dtype.type(fired_before) - dtype.type(fired[k]))
+            _integrate_and_fire(v, ep, current, refractory, fired, width, threshold, tau_s, t_ref)
+            flags[b, t, lo:lo + width] = fired
+    return flags
+
+
+@njit(parallel=True, cache=True)
+def conv_forward(ptr, idx, kernel, in_height, in_width, batch, steps, threshold, tau_m, tau_s, t_ref,
+                 flags):  # pragma: no cover - compiled
+    """Spiking valid stride-1 convolution: each pre spike at ``t-1`` adds its kernel taps to ``I(t)`` (1.9).
+
+    ``kernel`` is ``[C_out, C_in, k, k]``; pre neuron ``n = (c * H + y) * W + x``, post neuron
+    ``(o * H' + y') * W' + x'``. Tasks: one sample and one output map.
+    """
+    maps, _, size, _ = kernel.shape
+    out_height, out_width = in_height - size + 1, in_width - size + 1
+    area, in_area = out_height * out_width, in_height * in_width
+    dtype = kernel.dtype
+    for task in prange(batch * maps):
+        b, o = task // maps, task % maps
+        v = np.zeros(area, dtype)
+        ep = np.zeros(area, dtype)
+        current = np.zeros(area, dtype)
+        refractory = np.zeros(area, np.int32)
+        fired = np.zeros(area, np.uint8)
+        for t in range(1, steps):
+            _decay(v, ep, current, area, tau_m, tau_s)
+            for e in range(ptr[b * steps + t - 1], ptr[b * steps + t]):
+                n = idx[e]
+                c, rest = n // in_area, n % in_area
+                y, x = rest // in_width, rest % in_width
+                for ky in range(max(0, y - out_height + 1), min(size, y + 1)):
+                    row = (y - ky) * out_width
+                    for kx in range(max(0, x - out_width + 1), min(size, x + 1)):
+                        current[row + x - kx] += kernel[o, c, ky, kx]
+            _integrate_and_fire(v, ep, current, refractory, fired, area, threshold, tau_s, t_ref)
+            flags[b, t, o * area:(o + 1) * area] = fired
+    return flags
+
+
+@njit(parallel=True, cache=True)
+def pool_forward(ptr, idx, channels, in_height, in_width, pool, batch, steps, threshold, tau_m, tau_s, t_ref,
+                 dtype_probe, flags):  # pragma: no cover - compiled
+    """Spiking ``pool x pool`` pooling with unit weights: ``I(t)`` = spikes in the window at ``t-1`` (1.9).
+
+    ``dtype_probe`` is a zero-size array of the compute dtype. Tasks: one sample and one channel.
+    """
+    out_width = in_width // pool
+    area, in_area = (in_height // pool) * out_width, in_height * in_width
+    dtype = dtype_probe.dtype
+    for task in prange(batch * channels):
+        b, c = task // channels, task % channels
+        v = np.zeros(area, dtype)
+        ep = np.zeros(area, dtype)
+        current = np.zeros(area, dtype)
+        refractory = np.zeros(area, np.int32)
+        fired = np.zeros(area, np.uint8)
+        for t in range(1, steps):
+            _decay(v, ep, current, area, tau_m, tau_s)
+            for e in range(ptr[b * steps + t - 1], ptr[b * steps + t]):
+                n = idx[e]
+                if n // in_area == c:
+                    rest = n % in_area
+                    current[(rest // in_width) // pool * out_width + (rest % in_width) // pool] += 1.0
+            _integrate_and_fire(v, ep, current, refractory, fired, area, threshold, tau_s, t_ref)
+            flags[b, t, c * area:(c + 1) * area] = fired
+    return flags
+
+
+# ------------------------------------------------------------------------------ S-PSP kernel
+
+
+@njit(cache=True)
+def post_kernel_block(flags, b, lo, width, table, s_low, window, t_ref, shift, out, scratch, active):  # pragma: no cover
+    """Post-side S-PSP kernel ``A[t', k]`` of post neurons ``lo .. lo+width-1`` of sample ``b`` (1.3).
+
+    ``A[t', i] = sum_f eps(s_f, tau_f - t' - shift)`` over the firings ``f`` of ``i`` with
+    ``max(1, tau_f - window) <= t' <= tau_f - max(shift, 1)``, ``s_f = tau_f - hat_tau_{f-1}``
+    (``hat_tau_0 = 1``, ``hat_tau_f = tau_f + t_ref``); ``table[(s - s_low) * (window + 1) + window - u]
+    = eps(s, u)`` (each row reversed in ``u``, so that the loop over ``t'`` reads it forwards).
+    So ``e_ij = sum_{t' in spikes of j} A[t', i]`` for a firing ``i``.
+
+    Only the firing neurons get a column: ``out[t', a] = A[t', active[a]]`` for ``a < firing``
+    (``out``: ``[T, >= width]``, ``active``: int64 ``[>= width]``, both overwritten); ``scratch``
+    (``[>= width, T]`` float64) is work space. Returns ``firing``, the number of firing neurons.
+    """
+    steps = flags.shape[1]
+    seen_from = max(shift, 1)
+    reset_end = np.ones(width, np.int64)
+    fired_any = np.zeros(width, np.bool_)
+    for t in range(steps):
+        row_flags = flags[b, t, lo:lo + width]
+        for k in range(width):
+            if row_flags[k]:
+                if not fired_any[k]:
+                    fired_any[k] = True
+                    scratch[k, :steps] = 0.0
+                row = (t - reset_end[k] - s_low) * (window + 1) + window - t + shift
+                for earlier in range(max(1, t - window), t - seen_from + 1):
+                    scratch[k, earlier] += table[row + earlier]
+                reset_end[k] = t + t_ref
+    firing = 0
+    for k in range(width):
+        if fired_any[k]:
+            active[firing] = k
+            firing += 1
+    for t in range(steps):
+        for a in range(firing):
+            out[t, a] = scratch[active[a], t]
+    return firing
+
+
+# ----------------------------------------------------------------------------- backward pass
+
+
+@njit(parallel=True, cache=True)
+def fc_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, weight_t, delta, lam, vth, probe,
+                silent_ratio, use_side_effect, use_effect_ratio, need_pre_delta, table, s_low, window, t_ref, shift,
+                block, grad_t, pre_delta_parts):  # pragma: no cover - compiled
+    """Weight gradient (summed over the batch) and pre-delta of a fully connected layer (1.3, 1.6, 1.7).
+
+    Per sample and post neuron ``i``: ``e_ij = sum_{t' in spikes of j} A[t', i]`` (probe where
+    ``i`` is silent and ``j`` fired), ``sigma_i = sum_j w_ij e_ij / (o_i vth)`` (silent:
+    ``silent_ratio sum_j w_ij / vth``), ``grad_ji += delta_i (1 + sigma_i) lambda_i e_ij``, and
+    ``pre_delta_parts[block, b, j] += delta_i w_ij rho_ij`` with ``rho_ij = e_ij / o_j`` where both
+    fired, else 1. Only firing post neurons need the contraction; silent ones are closed-form.
+    Tasks: blocks of ``block`` post neurons, each looping over the samples.
+
+    Shape:
+        - pre_counts: ``[B, N_in]``; post_flags: ``uint8 [B, T, N_out]``; post_counts, delta,
+          lam: ``[B, N_out]``; weight_t, grad_t: ``[N_in, N_out]`` (grad_t accumulated into);
+          pre_delta_parts: ``[blocks, B, N_in]`` (zeroed by the caller).
+    """
+    batch, steps, n_out = post_flags.shape
+    n_in = weight_t.shape[0]
+    blocks = (n_out + block - 1) // block
+    dtype = weight_t.dtype
+    for task in prange(blocks):
+        lo = task * block
+        width = min(block, n_out - lo)
+        kernel = np.zeros((steps, width), dtype)
+        scratch = np.zeros((width, steps), np.float64)
+        active = np.zeros(width, np.int64)
+        e = np.zeros((n_in, width), dtype)
+        scale = np.zeros(width, dtype)
+        weighted = np.zeros(width, dtype)
+        fan_in_sum = np.zeros(width, dtype)
+        for j in range(n_in):
+            for k in range(width):
+                fan_in_sum[k] += weight_t[j, lo + k]
+        for b in range(batch):
+            firing = post_kernel_block(post_flags, b, lo, width, table, s_low, window, t_ref, shift, kernel, scratch,
+                                       active)
+            e[:, :firing] = 0.0
+            for t in range(steps):
+                row = kernel[t]
+                for ev in range(pre_ptr[b * steps + t], pre_ptr[b * steps + t + 1]):
+                    target = e[pre_idx[ev]]
+                    for a in range(firing):
+                        target[a] += row[a]
+            for k in range(width):  # silent post neurons: sigma from the fan-in sum (e = probe does not enter)
+                sigma = silent_ratio * fan_in_sum[k] / vth if use_side_effect else dtype.type(0.0)
+                scale[k] = delta[b, lo + k] * (1.0 + sigma) * lam[b, lo + k]
+            for a in range(firing):
+                weighted[a] = 0.0
+            if use_side_effect:
+                for j in range(n_in):
+                    for a in range(firing):
+                        weighted[a] += e[j, a] * weight_t[j, lo + active[a]]
+            for a in range(firing):
+                i = lo + active[a]
+                sigma = weighted[a] / dtype.type(post_counts[b, i]) / vth if use_side_effect else dtype.type(0.0)
+                scale[active[a]] = delta[b, i] * (1.0 + sigma) * lam[b, i]
+            silent_scale = np.zeros(width, dtype)  # scale of silent neurons only (their e is probe or 0)
+            for k in range(width):
+                silent_scale[k] = scale[k]
+            for a in range(firing):
+                silent_scale[active[a]] = 0.0
+            for j in range(n_in):
+                target = grad_t[j, lo:lo + width]
+                if pre_counts[b, j] > 0:
+                    for k in range(width):
+                        target[k] += silent_scale[k] * probe
+                for a in range(firing):
+                    target[active[a]] += scale[active[a]] * e[j, a]
+            if need_pre_delta:
+                for j in range(n_in):
+                    count = pre_counts[b, j]
+                    fan_out = weight_t[j, lo:lo + width]
+                    total = dtype.type(0.0)
+                    for k in range(width):
+                        total += delta[b, lo + k] * fan_out[k]
+                    if use_effect_ratio and count > 0:  # rho = e / o_j instead of 1 where both fired
+                        for a in range(firing):
+                            k = active[a]
+                            total += delta[b, lo + k] * fan_out[k] * (e[j, a] / dtype.type(count) - 1.0)
+                    pre_delta_parts[task, b, j] += total
+    return grad_t
+
+
+@njit(cache=True)
+def _slots(active, firing, width, slot):  # pragma: no cover - compiled
+    """``slot[k]`` = column of neuron ``k`` in the compact kernel, or -1 for a silent neuron."""
+    for k in range(width):
+        slot[k] = -1
+    for a in range(firing):
+        slot[active[a]] = a
+
+
+@njit(parallel=True, cache=True)
+def conv_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, kernel_weights, in_height, in_width, delta,
+                  vth, probe, silent_ratio, use_side_effect, use_effect_ratio, need_pre_delta, table, s_low, window,
+                  t_ref, shift, grad, pre_delta_parts):  # pragma: no cover - compiled
+    """Kernel gradient (summed over the batch) and pre-delta of a spiking convolution (1.9).
+
+    ``e[l, K]``: S-PSP of output position ``l`` of map ``o`` and its receptive-field tap
+    ``K = (c, ky, kx)``; ``sigma_l`` over the taps; ``grad[o, K] += sum_l delta_l (1 + sigma_l)
+    e[l, K]``; ``pre_delta_parts[o, b, n] += delta_l w_K rho_{l,K}`` for the input neuron ``n``
+    under tap ``K`` of ``l``. Tasks: one output map, looping over the samples.
+
+    Shape:
+        - kernel_weights: ``[C_out, C_in, k, k]``; grad: ``[C_out, C_in * k * k]``;
+          pre_counts: ``[B, C_in * H * W]``; post_counts, delta: ``[B, C_out * H' * W']``;
+          pre_delta_parts: ``[C_out, B, C_in * H * W]``.
+    """
+    batch, steps, _ = post_flags.shape
+    maps, in_maps, size, _ = kernel_weights.shape
+    out_height, out_width = in_height - size + 1, in_width - size + 1
+    area, in_area, taps = out_height * out_width, in_height * in_width, in_maps * size * size
+    dtype = kernel_weights.dtype
+    for o in prange(maps):
+        kernel = np.zeros((steps, area), dtype)
+        scratch = np.zeros((area, steps), np.float64)
+        active = np.zeros(area, np.int64)
+        slot = np.zeros(area, np.int64)
+        e = np.zeros((area, taps), dtype)
+        weights = kernel_weights[o].reshape(taps)
+        for b in range(batch):
+            firing = post_kernel_block(post_flags, b, o * area, area, table, s_low, window, t_ref, shift, kernel,
+                                       scratch, active)
+            _slots(active, firing, area, slot)
+            e[:, :] = 0.0
+            if firing > 0:
+                for t in range(steps):
+                    for ev in range(pre_ptr[b * steps + t], pre_ptr[b * steps + t + 1]):
+                        n = pre_idx[ev]
+                        c, rest = n // in_area, n % in_area
+                        y, x = rest // in_width, rest % in_width
+                        for ky in range(max(0, y - out_height + 1), min(size, y + 1)):
+                            for kx in range(max(0, x - out_width + 1), min(size, x + 1)):
+                                l = (y - ky) * out_width + x - kx
+                                if slot[l] >= 0:
+                                    e[l, (c * size + ky) * size + kx] += kernel[t, slot[l]]
+            for l in range(area):
+                oy, ox = l // out_width, l % out_width
+                post = o * area + l
+                count = post_counts[b, post]
+                if count == 0:
+                    for c in range(in_maps):
+                        for ky in range(size):
+                            for kx in range(size):
+                                n = c * in_area + (oy + ky) * in_width + ox + kx
+                                e[l, (c * size + ky) * size + kx] = probe if pre_counts[b, n] > 0 else 0.0
+                sigma = dtype.type(0.0)
+                if use_side_effect:
+                    acc = dtype.type(0.0)
+                    if count > 0:
+                        for kk in range(taps):
+                            acc += e[l, kk] * weights[kk]
+                        sigma = acc / dtype.type(count) / vth
+                    else:
+                        for kk in range(taps):
+                            acc += weights[kk]
+                        sigma = silent_ratio * acc / vth
+                scale = delta[b, post] * (1.0 + sigma)
+                for kk in range(taps):
+                    grad[o, kk] += scale * e[l, kk]
+                if need_pre_delta:
+                    for c in range(in_maps):
+                        for ky in range(size):
+                            for kx in range(size):
+                                n = c * in_area + (oy + ky) * in_width + ox + kx
+                                kk = (c * size + ky) * size + kx
+                                rho = dtype.type(1.0)
+                                if use_effect_ratio and count > 0 and pre_counts[b, n] > 0:
+                                    rho = e[l, kk] / dtype.type(pre_counts[b, n])
+                                pre_delta_parts[o, b, n] += delta[b, post] * weights[kk] * rho
+    return grad
+
+
+@njit(parallel=True, cache=True)
+def pool_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, channels, in_height, in_width, pool, delta,
+                  probe, use_effect_ratio, divide_by_area, table, s_low, window, t_ref, shift,
+                  pre_delta):  # pragma: no cover - compiled
+    """Error routed through a spiking pooling layer: ``(delta_o / p^2) rho_{o,in}`` (1.9).
+
+    ``rho = e_{o|in} / o_in`` where both fired, else 1; ``e`` from the pooled neuron's post kernel
+    over the window member's spikes. Tasks: one channel, looping over the samples.
+
+    Shape:
+        - pre_counts, pre_delta: ``[B, C * H * W]``; post_counts, delta: ``[B, C * H/p * W/p]``.
+    """
+    batch, steps, _ = post_flags.shape
+    out_width = in_width // pool
+    area, in_area, members = (in_height // pool) * out_width, in_height * in_width, pool * pool
+    dtype = pre_delta.dtype
+    divisor = dtype.type(members if divide_by_area else 1.0)
+    for c in prange(channels):
+        kernel = np.zeros((steps, area), dtype)
+        scratch = np.zeros((area, steps), np.float64)
+        active = np.zeros(area, np.int64)
+        slot = np.zeros(area, np.int64)
+        e = np.zeros((area, members), dtype)
+        for b in range(batch):
+            e[:, :] = 0.0
+            if use_effect_ratio:
+                firing = post_kernel_block(post_flags, b, c * area, area, table, s_low, window, t_ref, shift, kernel,
+                                           scratch, active)
+                _slots(active, firing, area, slot)
+                if firing > 0:
+                    for t in range(steps):
+                        for ev in range(pre_ptr[b * steps + t], pre_ptr[b * steps + t + 1]):
+                            n = pre_idx[ev]
+                            if n // in_area == c:
+                                rest = n % in_area
+                                y, x = rest // in_width, rest % in_width
+                                l = (y // pool) * out_width + x // pool
+                                if slot[l] >= 0:
+                                    e[l, (y % pool) * pool + x % pool] += kernel[t, slot[l]]
+            for rest in range(in_area):
+                y, x = rest // in_width, rest % in_width
+                l = (y // pool) * out_width + x // pool
+                n = c * in_area + rest
+                rho = dtype.type(1.0)
+                if use_effect_ratio and post_counts[b, c * area + l] > 0 and pre_counts[b, n] > 0:
+                    rho = e[l, (y % pool) * pool + x % pool] / dtype.type(pre_counts[b, n])
+                pre_delta[b, n] = delta[b, c * area + l] * rho / divisor
+    return pre_delta
+
+
+@njit(cache=True)
+def lateral_factor(flags, counts, labels, vth, strength, table, s_low, window, t_ref, shift):  # pragma: no cover
+    """Output-layer lateral-inhibition loop factor ``lambda_j`` of every sample (ALGORITHMS.md 1.7).
+
+    ``lambda_j = 1 / (1 - w0^2 sum_{l != j} rho_jl d_l rho_lj d_j)``, ``d_x = 1 / vth`` when ``x``
+    fired or is the target, ``rho_jl = e_{l|j} / o_j`` where both fired (else 1), ``e_{l|j}``
+    the S-PSP of output ``l`` from output ``j``'s own spikes (the raster before injection).
+
+    Shape:
+        - flags: ``uint8 [B, T, C]``; counts: ``[B, C]``; labels: ``[B]``; output ``[B, C]`` float64.
+    """
+    batch, steps, classes = flags.shape
+    result = np.ones((batch, classes), np.float64)
+    kernel = np.zeros((steps, classes), np.float64)
+    scratch = np.zeros((classes, steps), np.float64)
+    active = np.zeros(classes, np.int64)
+    for b in range(batch):
+        firing = post_kernel_block(flags, b, 0, classes, table, s_low, window, t_ref, shift, kernel, scratch, active)
+        e = np.zeros((classes, classes), np.float64)  # e[l, j] = e_{l|j}
+        for t in range(steps):
+            for j in range(classes):
+                if flags[b, t, j]:
+                    for a in range(firing):
+                        e[active[a], j] += kernel[t, a]
+        d = np.zeros(classes, np.float64)
+        for x in range(classes):
+            if counts[b, x] > 0 or x == labels[b]:
+                d[x] = 1.0 / vth
+        for j in range(classes):
+            loop = 0.0
+            for l in range(classes):
+                if l == j:
+                    continue
+                both = counts[b, j] > 0 and counts[b, l] > 0
+                rho_jl = e[l, j] / counts[b, j] if both else 1.0
+                rho_lj = e[j, l] / counts[b, l] if both else 1.0
+                loop += rho_jl * d[l] * rho_lj * d[j]
+            result[b, j] = 1.0 / (1.0 - strength * strength * loop)
+    return result
+
+
+# ----------------------------------------------------------------------------------- update
+
+
+@njit(parallel=True, cache=True)
+def regularised_adam(weight, grad_sum, m, v, inv_batch, post_axis, lambda_reg, beta_reg, limit, lr, beta1, beta2, eps,
+                     bias1, bias2):  # pragma: no cover - compiled
+    """In place: ``g = grad_sum / B + R(w)``, then one Adam step on ``weight`` (ALGORITHMS.md 1.7).
+
+    ``R(w_ij) = lambda_reg beta_reg (w_ij / L) exp(beta_reg (S_i - 1))`` with ``S_i`` the mean of
+    ``(w / L)^2`` over post neuron ``i``'s fan-in; post neurons run along ``post_axis`` of the 2-D
+    arrays (fully connected ``[N_in, N_out]``: axis 1; convolution ``[C_out, C_in k k]``: axis 0).
+    Adam: ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g g``,
+    ``w <- w - lr (m / bias1) / (sqrt(v / bias2) + eps)``.
+    """
+    rows, columns = weight.shape
+    dtype = weight.dtype
+    posts = columns if post_axis == 1 else rows
+    fan_in = rows if post_axis == 1 else columns
+    squares = np.zeros(posts, np.float64)
+    if lambda_reg != 0.0:
+        for r in range(rows):
+            for c in range(columns):
+                scaled = weight[r, c] / limit
+                squares[c if post_axis == 1 else r] += scaled * scaled
+    factor = np.zeros(posts, dtype)
+    for i in range(posts):
+        if lambda_reg != 0.0:
+            factor[i] = lambda_reg * beta_reg * np.exp(beta_reg * (dtype.type(squares[i] / fan_in) - 1.0)) / limit
+    one_minus_beta1, one_minus_beta2 = dtype.type(1.0) - beta1, dtype.type(1.0) - beta2
+    for r in prange(rows):
+        for c in range(columns):
+            post_factor = factor[c] if post_axis == 1 else factor[r]
+            g = grad_sum[r, c] * inv_batch + weight[r, c] * post_factor
+            first = beta1 * m[r, c] + one_minus_beta1 * g
+            second = beta2 * v[r, c] + one_minus_beta2 * g * g
+            m[r, c] = first
+            v[r, c] = second
+            weight[r, c] = weight[r, c] - lr * (first / bias1) / (np.sqrt(second / bias2) + eps)
