@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import os
+
 import numba
 import numpy as np
 import torch
@@ -30,6 +32,10 @@ from snnbp.hm2bp import event_kernels as kernels
 from snnbp.hm2bp.model import Gradients, Layer
 from snnbp.hm2bp.params import ModelParams
 from snnbp.hm2bp.spsp import _first_term_table, _s_low
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    # Workers that sleep when idle: an OpenMP pool next to torch's own spins and starves it.
+    numba.config.THREADING_LAYER = "workqueue"
 
 FC_BLOCK = 64
 
