@@ -18,7 +18,7 @@ SUFFIXES = {".py", ".ipynb", ".yaml", ".yml", ".md"}
 
 NUMBER = r"\d+(?:\.\d+)?"
 # "ALGORITHMS.md 1.3", "ALGORITHMS.md section 1.10", "ALGORITHMS.md 1.3-1.7, 1.9", "ALGORITHMS.md 2.4/2.5"
-REFERENCE = re.compile(rf"(?P<doc>ALGORITHMS|TARGETS)\.md,?\s+(?:sections?\s+|§\s*)?(?P<refs>{NUMBER}(?:\s*(?:,|-|–|/|and)\s*{NUMBER})*)")
+REFERENCE = re.compile(rf"(?P<doc>ALGORITHMS|TARGETS)\.md[`'\"]?,?\s+(?:sections?\s+|§\s*)?(?P<refs>{NUMBER}(?:\s*(?:,|-|–|/|and)\s*{NUMBER})*)")
 # anything that looks like a numbered reference, to check that REFERENCE misses none
 LOOSE = re.compile(r"(?:ALGORITHMS|TARGETS)\.md\W{1,3}(?:sections?\s+|§\s*)?\d")
 HEADING = re.compile(r"^#{1,6}\s+(\d+(?:\.\d+)?)\.?\s", re.MULTILINE)
@@ -71,7 +71,7 @@ def _sections(doc: str) -> set[str]:
 
 def test_the_reference_parser_reads_every_form_in_use():
     text = ("see ALGORITHMS.md 1.3-1.5, 1.9 and ALGORITHMS.md section 1.10 (ALGORITHMS.md 2.4/2.5); "
-            "ALGORITHMS.md 2.8: 3 or 5; ALGORITHMS.md 2.3 and finite differences; TARGETS.md 4.")
+            "ALGORITHMS.md 2.8: 3 or 5; ALGORITHMS.md 2.3 and finite differences; `TARGETS.md`, section 4.")
     refs = [s for m in REFERENCE.finditer(text) for s in _expand(m["refs"])]
     assert refs == ["1.3", "1.4", "1.5", "1.9", "1.10", "2.4", "2.5", "2.8", "2.3", "4"]
     assert len(LOOSE.findall(text)) == 6
