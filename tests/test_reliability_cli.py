@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -183,26 +182,46 @@ def test_a_run_then_a_rerun_that_changes_nothing(tmp_path):
 
 
 def test_the_committed_runs_are_up_to_date():
-    """Re-running a committed params file (even one whose checkpoint is not committed) changes nothing."""
+    """Re-running a committed params file whose recorded run is complete (even one whose checkpoint is
+    too large to commit) changes nothing."""
     from snnbp.cli import run_dir_for, up_to_date
-    from snnbp.config import load_params
+    from snnbp.config import RunParams, load_params, params_to_dict
+    from snnbp.train import params_hash
 
-    for name in ("hm2bp_nmnist_subset", "stdbp_mnist_fc", "ann_mnist_fc"):
-        path = ROOT / "params" / "cpu" / f"{name}.yaml"
-        assert up_to_date(run_dir_for(path, load_params(path).name), load_params(path)), name
+    checked = []
+    for path in sorted((ROOT / "params" / "cpu").glob("*.yaml")):
+        params = load_params(path)
+        record_path = run_dir_for(path, params.name) / "run.json"
+        if not isinstance(params, RunParams) or not record_path.is_file():
+            continue
+        record = json.loads(record_path.read_text())
+        if record.get("status") == "completed" and record.get("params_hash") == params_hash(params_to_dict(params)):
+            assert up_to_date(record_path.parent, params), path
+            checked.append(path.stem)
+    assert checked
 
 
-def test_an_evaluation_with_other_inputs_is_left_to_the_study(tmp_path):
+def test_an_evaluation_is_up_to_date_only_with_the_same_inputs(tmp_path):
     from snnbp.cli import up_to_date
-    from snnbp.config import load_params
+    from snnbp.config import eval_params_from_dict, params_to_dict
 
-    params = load_params(ROOT / "params" / "cpu" / "yoso_mnist.yaml")
-    committed = ROOT / "results" / "cpu" / "yoso_mnist"
-    assert up_to_date(committed, params)
-    copy = tmp_path / "yoso"
-    copy.mkdir()
-    record = json.loads((committed / "run.json").read_text())
-    record["inputs"]["yoso_params"]["sha256"] = "0" * 64
-    (copy / "run.json").write_text(json.dumps(record))
-    shutil.copy(committed / "metrics.json", copy / "metrics.json")
-    assert not up_to_date(copy, params)
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"weights")
+    content = {"name": "yoso_t", "method": "yoso", "notebook": "30_yoso.ipynb", "seed": 1,
+               "stdbp_checkpoint": str(model), "hm2bp_checkpoint": str(model)}
+    params = eval_params_from_dict(content, "test")
+    import hashlib
+
+    digest = hashlib.sha256(b"weights").hexdigest()
+    record = {"status": "completed", "params": params_to_dict(params),
+              "inputs": {"stdbp_checkpoint": {"path": str(model), "sha256": digest},
+                         "hm2bp_checkpoint": {"path": str(model), "sha256": digest}}}
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps(record))
+    assert up_to_date(folder, params)
+    model.write_bytes(b"retrained")  # changed inputs: the study itself decides (and refuses)
+    assert not up_to_date(folder, params)
+    model.write_bytes(b"weights")
+    other = eval_params_from_dict({**content, "hm2bp_images": 7}, "test")
+    assert not up_to_date(folder, other)

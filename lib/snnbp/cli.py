@@ -97,8 +97,11 @@ def _evaluation_up_to_date(run_dir: Path, params: EvalParams) -> bool:
     stored = record.get("params")
     if not isinstance(stored, dict) or {k: v for k, v in stored.items() if k != "notebook"} != resolved:
         return False
-    for entry in (record.get("inputs") or {}).values():
-        path = notebooks_dir() / entry.get("path", "")
+    inputs = record.get("inputs") or {}
+    for entry in inputs.values() if isinstance(inputs, dict) else [None]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            return False
+        path = notebooks_dir() / entry["path"]
         if not path.is_file() or sha256_file(path) != entry.get("sha256"):
             return False
     return True
