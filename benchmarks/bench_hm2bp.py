@@ -2,7 +2,7 @@
 
 Every system trains the same network on the same inputs: 784-800-10 (and the spiking CNN
 28x28-15C5-P2-40C5-P2-300-10), ``T`` = 400 one-millisecond steps, real MNIST training batches
-(the first ``batch x (steps + 1)`` images, in order), Bernoulli rate code with probability
+(the first ``batch x (1 + timed steps)`` images, in order), Bernoulli rate code with probability
 ``pixel / (5.5 * 255)`` per step for ``t = 1 .. T-1``, target 35 spikes for the label neuron
 and 5 for the others.
 
@@ -32,8 +32,10 @@ own), with the thread count set through ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``
 ``NUMBA_NUM_THREADS`` and ``torch.set_num_threads`` before anything computes, and
 ``OMP_WAIT_POLICY=PASSIVE`` (the machine is shared). One warm-up step, then the timed steps;
 the configurations run in interleaved rounds (A B C A B C ...) and the result is the median
-over the rounds of each round's median step. A system that raises while it is built or on its
-first step is reported as unavailable with its error, and the run goes on.
+over the rounds of each round's median step, the peak memory the largest over the rounds. Before
+the rounds, the numba-compiled engine runs once on a tiny batch, unrecorded, so that its on-disk
+cache is current and no measured process compiles. A system that raises while it is built or on
+its first step is reported as unavailable with its error, and the run goes on.
 
 Run: ``.venv/bin/python benchmarks/bench_hm2bp.py [--quick] [--threads 1 2] [--rounds 3]``.
 The full run writes ``benchmarks/results/bench_hm2bp.json`` and ``.md`` and regenerates the
@@ -96,7 +98,7 @@ class Config:
         steps: simulation length ``T``.
         threads: torch / OpenMP / numba threads.
         timed: timed training steps (after one warm-up step).
-        purpose: ``"speed"`` or ``"memory"`` (the ``T`` sweep).
+        purpose: ``"speed"``, ``"memory"`` (the ``T`` sweep) or ``"prime"`` (unrecorded, see :func:`prime`).
     """
 
     system: str
@@ -316,8 +318,17 @@ def plan(quick: bool, threads: list[int], timed: int, cnn_timed: int) -> list[Co
     return configs
 
 
+def prime(configs: list[Config]) -> None:
+    """Run every compiled system once on a tiny batch, unrecorded, so that numba's on-disk cache is
+    current and no measured process pays (in time or in peak memory) for compiling its kernels."""
+    for system, net in sorted({(c.system, c.net) for c in configs if c.system == "snnbp-event"}):
+        result = measure(Config(system, net, batch=1, steps=20, threads=1, timed=1, purpose="prime"))
+        print(f"primed {system}/{net}: {result['status']}", file=sys.stderr, flush=True)
+
+
 def run_rounds(configs: list[Config], rounds: int) -> dict[str, list[dict[str, Any]]]:
     """``rounds`` interleaved passes over ``configs``; a configuration that did not run is not retried."""
+    prime(configs)
     measured: dict[str, list[dict[str, Any]]] = {config.key: [] for config in configs}
     for round_index in range(rounds):
         for config in configs:
@@ -422,12 +433,31 @@ def versions() -> dict[str, str]:
     return found
 
 
+def snnbp_source() -> Path | None:
+    """The folder the workers import ``snnbp`` from (found, not imported)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("snnbp")
+    return Path(spec.origin).resolve().parent if spec and spec.origin else None
+
+
 def git_commit() -> str:
-    """``HEAD``'s short hash, with ``+dirty`` when the work tree has changes."""
+    """``HEAD``'s short hash, with ``+dirty`` when the measured code (``lib/``, this script) has
+    uncommitted changes; the library is only checked when the workers import it from ``lib/``."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
 
-    return git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    source = snnbp_source()
+    paths = ["benchmarks/bench_hm2bp.py"] + (["lib"] if source and source.is_relative_to(ROOT / "lib") else [])
+    return git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain", "--", *paths) else "")
+
+
+def command_line() -> str:
+    """How this run was started, with the environment variables that change what is measured."""
+    python = Path(sys.executable)
+    shown_python = f".venv/bin/{python.name}" if python.parent == ROOT / ".venv" / "bin" else sys.executable
+    settings = [f"{name}={os.environ[name]}" for name in ("PYTHONPATH", "SNNBP_DATA_DIR") if os.environ.get(name)]
+    return " ".join([*settings, shown_python, "benchmarks/bench_hm2bp.py", *sys.argv[1:]])
 
 
 # ------------------------------------------------------------------------------ the report
@@ -450,7 +480,8 @@ def markdown(results: dict[str, Any]) -> str:
     """The results as Markdown: summary tables, ratios, memory over ``T``, goals, every configuration."""
     entries, by_key = results["entries"], {e["key"]: e for e in results["entries"]}
     meta = results["meta"]
-    lines = [f"Command: `{meta['command']}` ({meta['mode']} mode), {meta['finished']} UTC, commit {meta['commit']}.",
+    lines = [f"Command: `{meta['command']}` ({meta['mode']} mode), {meta['finished']} UTC, commit {meta['commit']}"
+             f" (snnbp from `{meta['snnbp_source']}`).",
              f"Machine: {meta['machine']}; {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}.",
              f"Threads per configuration: {', '.join(map(str, meta['threads']))} (`torch.set_num_threads`, "
              f"`OMP_NUM_THREADS`, `NUMBA_NUM_THREADS`), `OMP_WAIT_POLICY={meta['omp_wait_policy']}`. "
@@ -554,7 +585,7 @@ def main() -> None:
                         help="batch 1 and 32, batch 1 CNN, T = 100 for memory, 1 thread, 1 round, 1 timed step")
     parser.add_argument("--threads", type=int, nargs="+", help="thread counts (default 1 2; quick: 1)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick: 1)")
-    parser.add_argument("--timed", type=int, help="timed steps per configuration and round (default 3; quick: 1)")
+    parser.add_argument("--timed", type=int, help="timed steps per configuration and round (default 2; quick: 1)")
     parser.add_argument("--cnn-timed", type=int, default=1, help="timed CNN steps per configuration and round (1)")
     parser.add_argument("--render", type=Path, metavar="JSON",
                         help="measure nothing: regenerate the Markdown (and README section) from a result file")
@@ -568,12 +599,10 @@ def main() -> None:
         return
     threads = args.threads or ([1] if args.quick else [1, 2])
     rounds = args.rounds or (1 if args.quick else 3)
-    timed = args.timed or (1 if args.quick else 3)
+    timed = args.timed or (1 if args.quick else 2)
     configs = plan(args.quick, threads, timed, args.cnn_timed)
-    python = Path(sys.executable)
-    shown_python = f".venv/bin/{python.name}" if python.parent == ROOT / ".venv" / "bin" else sys.executable
     meta: dict[str, Any] = {
-        "command": " ".join([shown_python, "benchmarks/bench_hm2bp.py", *sys.argv[1:]]),
+        "command": command_line(), "snnbp_source": str(snnbp_source()),
         "mode": "quick" if args.quick else "full", "commit": git_commit(), "machine": machine(), "versions": versions(),
         "threads": threads, "rounds": rounds, "timed": timed, "cnn_timed": args.cnn_timed,
         "omp_wait_policy": thread_environment(1)["OMP_WAIT_POLICY"], "loadavg_start": loadavg(),
