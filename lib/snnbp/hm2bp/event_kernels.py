@@ -25,7 +25,7 @@ from numba import njit, prange
 # ----------------------------------------------------------------------------------- events
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def flags_to_events(flags):  # pragma: no cover - compiled
     """Time-major event lists of a ``uint8 [B, T, N]`` flag array: ``(ptr [B*T+1], idx [nnz])``."""
     batch, steps, neurons = flags.shape
@@ -48,7 +48,7 @@ def flags_to_events(flags):  # pragma: no cover - compiled
     return ptr, idx
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def event_counts(ptr, idx, batch, steps, neurons):  # pragma: no cover - compiled
     """Firing count of every neuron of every sample, ``int64 [B, N]``."""
     counts = np.zeros((batch, neurons), np.int64)
@@ -58,7 +58,7 @@ def event_counts(ptr, idx, batch, steps, neurons):  # pragma: no cover - compile
     return counts
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def flags_counts(flags):  # pragma: no cover - compiled
     """Firing count of every neuron of every sample of a flag array, ``int64 [B, N]``."""
     batch, steps, neurons = flags.shape
@@ -73,7 +73,7 @@ def flags_counts(flags):  # pragma: no cover - compiled
 # ------------------------------------------------------------------------------ forward pass
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _decay(v, ep, current, width, tau_m, tau_s):  # pragma: no cover - compiled
     """Leak and synaptic decay of neurons ``0 .. width-1``, and a zero input current (ALGORITHMS.md 1.2)."""
     zero = current.dtype.type(0.0)
@@ -83,7 +83,7 @@ def _decay(v, ep, current, width, tau_m, tau_s):  # pragma: no cover - compiled
         current[k] = zero
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _integrate_and_fire(v, ep, current, refractory, fired, width, threshold, tau_s, t_ref):  # pragma: no cover
     """``ep += I``, ``v += ep / tau_s``, refractory clamp, threshold test and reset of neurons ``0 .. width-1``.
 
@@ -103,7 +103,7 @@ def _integrate_and_fire(v, ep, current, refractory, fired, width, threshold, tau
         fired[k] = 1 if spike else 0
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def fc_forward(ptr, idx, weight_t, batch, steps, threshold, tau_m, tau_s, t_ref, lateral, block,
                flags):  # pragma: no cover - compiled
     """LIF layer driven by ``I_i(t) = sum_j w_ij s_j(t-1)`` (+ lateral inhibition), written into ``flags``.
@@ -141,7 +141,7 @@ def fc_forward(ptr, idx, weight_t, batch, steps, threshold, tau_m, tau_s, t_ref,
     return flags
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def conv_forward(ptr, idx, kernel, in_height, in_width, batch, steps, threshold, tau_m, tau_s, t_ref,
                  flags):  # pragma: no cover - compiled
     """Spiking valid stride-1 convolution: each pre spike at ``t-1`` adds its kernel taps to ``I(t)`` (1.9).
@@ -175,7 +175,7 @@ def conv_forward(ptr, idx, kernel, in_height, in_width, batch, steps, threshold,
     return flags
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def pool_forward(ptr, idx, channels, in_height, in_width, pool, batch, steps, threshold, tau_m, tau_s, t_ref,
                  dtype_probe, flags):  # pragma: no cover - compiled
     """Spiking ``pool x pool`` pooling with unit weights: ``I(t)`` = spikes in the window at ``t-1`` (1.9).
@@ -207,7 +207,7 @@ def pool_forward(ptr, idx, channels, in_height, in_width, pool, batch, steps, th
 # ------------------------------------------------------------------------------ S-PSP kernel
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def post_kernel_block(flags, b, lo, width, table, s_low, window, t_ref, shift, out, scratch, active):  # pragma: no cover
     """Post-side S-PSP kernel ``A[t', k]`` of post neurons ``lo .. lo+width-1`` of sample ``b`` (1.3).
 
@@ -250,7 +250,7 @@ def post_kernel_block(flags, b, lo, width, table, s_low, window, t_ref, shift, o
 # ----------------------------------------------------------------------------- backward pass
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def fc_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, weight_t, delta, lam, vth, probe,
                 silent_ratio, use_side_effect, use_effect_ratio, need_pre_delta, table, s_low, window, t_ref, shift,
                 block, grad_t, pre_delta_parts):  # pragma: no cover - compiled
@@ -335,7 +335,7 @@ def fc_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, weight_t,
     return grad_t
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _slots(active, firing, width, slot):  # pragma: no cover - compiled
     """``slot[k]`` = column of neuron ``k`` in the compact kernel, or -1 for a silent neuron."""
     for k in range(width):
@@ -344,7 +344,7 @@ def _slots(active, firing, width, slot):  # pragma: no cover - compiled
         slot[active[a]] = a
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def conv_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, kernel_weights, in_height, in_width, delta,
                   vth, probe, silent_ratio, use_side_effect, use_effect_ratio, need_pre_delta, table, s_low, window,
                   t_ref, shift, grad, pre_delta_parts):  # pragma: no cover - compiled
@@ -425,7 +425,7 @@ def conv_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, kernel_
     return grad
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def pool_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, channels, in_height, in_width, pool, delta,
                   probe, use_effect_ratio, divide_by_area, table, s_low, window, t_ref, shift,
                   pre_delta):  # pragma: no cover - compiled
@@ -475,7 +475,7 @@ def pool_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, channel
     return pre_delta
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def lateral_factor(flags, counts, labels, vth, strength, table, s_low, window, t_ref, shift):  # pragma: no cover
     """Output-layer lateral-inhibition loop factor ``lambda_j`` of every sample (ALGORITHMS.md 1.7).
 
@@ -519,7 +519,7 @@ def lateral_factor(flags, counts, labels, vth, strength, table, s_low, window, t
 # ----------------------------------------------------------------------------------- update
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def regularised_adam(weight, grad_sum, m, v, inv_batch, post_axis, lambda_reg, beta_reg, limit, lr, beta1, beta2, eps,
                      bias1, bias2):  # pragma: no cover - compiled
     """In place: ``g = grad_sum / B + R(w)``, then one Adam step on ``weight`` (ALGORITHMS.md 1.7).
