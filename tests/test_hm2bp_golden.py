@@ -145,3 +145,24 @@ def test_forward_after_our_update_matches_official_test_rasters():
     rasters, _ = model.forward(layers, updated, input_spikes(torch.float32), params)
     for name, raster, official in zip(LAYER_NAMES, rasters[1:], read_rasters("test")):
         assert int((raster[:, 0] != official).sum()) == 0, name
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+def test_event_engine_reproduces_the_golden_rasters_and_signs(dtype_name):
+    """The event-driven engine on the same sample: every official spike, every official update sign."""
+    from snnbp.hm2bp import event
+
+    params, layers = network(dtype_name)
+    dtype = model.torch_dtype(params)
+    weights = read_weights(False, dtype)
+    arrays = [event.kernel_layout(layer, w, event.numpy_dtype(params)) for layer, w in zip(layers, weights)]
+    spikes = event.forward(layers, arrays, event.spikes_from_raster(input_spikes(dtype)), params)
+    rasters = [input_spikes(dtype)]
+    for name, layer, ours, official in zip(LAYER_NAMES, layers, spikes[1:], read_rasters("train")):
+        dense = event.raster_from_spikes(ours, layer.out_shape, dtype)
+        rasters.append(dense)
+        assert int((dense[:, 0].float() != official).sum()) == 0, name
+    result = event.gradients(layers, weights, rasters, torch.tensor([LABEL]), torch.ones(1, dtype=torch.float64), params)
+    for name, grad, official in zip(LAYER_NAMES, result.grads, official_update_signs(dtype)):
+        if grad is not None:
+            assert int((-torch.sign(grad) != official).sum()) == 0, name
