@@ -172,3 +172,20 @@ def test_engine_choice():
         resolve_engine("event", "cuda")
     with pytest.raises(ValueError, match="model.engine"):
         resolve_engine("fast", "cpu")
+
+
+@pytest.mark.parametrize("kind", ["fixed", "fresh", "raster"])
+def test_input_flags_are_the_raster(kind):
+    generator = torch.Generator().manual_seed(8)
+    if kind == "raster":
+        info = DatasetInfo("toy rasters", "toy", 6, (90, 50), "raster", True)
+        inputs = (torch.rand(3, 90, 50, generator=generator) < 0.1).to(torch.uint8)
+    else:
+        info = DatasetInfo("toy", "toy", 6, (50,), "image", True)
+        inputs = torch.randint(0, 256, (3, 50), generator=generator).to(torch.uint8)
+    params = dataclasses.replace(MLP, fixed_encoding=kind == "fixed")
+    a, b = (build_learner(params, info, seed=1) for _ in range(2))
+    batch = Batch(inputs, torch.zeros(3, dtype=torch.long), torch.arange(3), "train")
+    raster, flags = a.encode(batch), b.encode(batch, flags=True)
+    assert flags.dtype == torch.uint8 and raster.sum() > 0
+    assert torch.equal(flags.permute(1, 0, 2).to(raster.dtype), raster)

@@ -26,44 +26,68 @@ ENGINES = ("auto", "event", "torch")
 
 
 def encode_fixed(images: torch.Tensor, indices: torch.Tensor, split: str, time_steps: int, *, seed: int,
-                 scale: float) -> torch.Tensor:
+                 scale: float, flags: bool = False) -> torch.Tensor:
     """Bernoulli rate code with a generator per sample derived from ``(seed, split, index)``.
 
     A sample therefore gets the same spike trains every time it is presented (the official MLP
     encodes the data set once at load time). Only the nonzero pixels are drawn (black pixels never
     fire), which keeps the cost proportional to the ink.
 
+    Args:
+        flags: return the event engine's ``uint8 [B, T, H * W]`` flags instead of the raster.
+
     Shape:
-        - images: ``[B, H, W]`` uint8; indices: ``[B]``; output ``[T, B, H * W]`` float32.
+        - images: ``[B, H, W]`` uint8; indices: ``[B]``; output ``[T, B, H * W]`` float32 (or the flags).
     """
     flat = images.reshape(images.shape[0], -1)
-    spikes = torch.zeros(time_steps, *flat.shape, dtype=torch.float32)
+    spikes = _empty_code(time_steps, flat.shape, flags)
     for row, (pixels, index) in enumerate(zip(flat, indices.tolist())):
         generator = torch.Generator().manual_seed(derive_seed(seed, f"hm2bp/encoding/{split}/{index}"))
         ink = torch.nonzero(pixels).flatten()
-        spikes[:, row, ink] = bernoulli_rate_code(pixels[ink][None], time_steps, generator=generator, scale=scale)[:, 0]
+        trains = bernoulli_rate_code(pixels[ink][None], time_steps, generator=generator, scale=scale)[:, 0]
+        if flags:
+            spikes[row][:, ink] = trains.to(torch.uint8)
+        else:
+            spikes[:, row, ink] = trains
     return spikes
 
 
-def encode_fresh(images: torch.Tensor, time_steps: int, *, generator: torch.Generator, scale: float) -> torch.Tensor:
+def encode_fresh(images: torch.Tensor, time_steps: int, *, generator: torch.Generator, scale: float,
+                 flags: bool = False) -> torch.Tensor:
     """Bernoulli rate code drawn from a running generator (new trains at every presentation).
 
     Shape:
-        - images: ``[B, H, W]`` uint8; output ``[T, B, H * W]`` float32.
+        - images: ``[B, H, W]`` uint8; output ``[T, B, H * W]`` float32 (``flags``: ``uint8 [B, T, H * W]``).
     """
     flat = images.reshape(images.shape[0], -1)
-    spikes = torch.zeros(time_steps, *flat.shape, dtype=torch.float32)
+    spikes = _empty_code(time_steps, flat.shape, flags)
     ink = torch.nonzero(flat.amax(dim=0)).flatten()
-    spikes[:, :, ink] = bernoulli_rate_code(flat[:, ink], time_steps, generator=generator, scale=scale)
+    trains = bernoulli_rate_code(flat[:, ink], time_steps, generator=generator, scale=scale)
+    if flags:
+        spikes[:, :, ink] = trains.permute(1, 0, 2).to(torch.uint8)
+    else:
+        spikes[:, :, ink] = trains
     return spikes
 
 
-def fit_raster(raster: torch.Tensor, time_steps: int) -> torch.Tensor:
+def _empty_code(time_steps: int, shape: torch.Size, flags: bool) -> torch.Tensor:
+    """Zero raster ``[T, B, N]`` float32, or zero flags ``uint8 [B, T, N]``."""
+    if flags:
+        return torch.zeros(shape[0], time_steps, shape[1], dtype=torch.uint8)
+    return torch.zeros(time_steps, *shape, dtype=torch.float32)
+
+
+def fit_raster(raster: torch.Tensor, time_steps: int, flags: bool = False) -> torch.Tensor:
     """Time-major raster of exactly ``time_steps`` steps (cut, or padded with silence).
 
     Shape:
-        - raster: ``[B, T_data, N]``; output ``[time_steps, B, N]`` float32.
+        - raster: ``[B, T_data, N]``; output ``[time_steps, B, N]`` float32 (``flags``: ``uint8 [B, T, N]``).
     """
+    if flags:
+        fitted = torch.zeros(raster.shape[0], time_steps, raster.shape[2], dtype=torch.uint8)
+        kept = min(time_steps, raster.shape[1])
+        fitted[:, :kept] = raster[:, :kept] != 0
+        return fitted
     raster = raster.to(torch.float32).permute(1, 0, 2)[:time_steps]
     if raster.shape[0] < time_steps:
         pad = torch.zeros(time_steps - raster.shape[0], *raster.shape[1:], dtype=raster.dtype)
@@ -156,24 +180,29 @@ class Hm2bpLearner:
                 for layer, m, v, step in zip(self.layers, net.first_moments, net.second_moments, net.steps)]
 
     # ------------------------------------------------------------------------------ forward
-    def encode(self, batch: Batch) -> torch.Tensor:
-        """Input raster ``[T, B, N_in]`` of ``batch`` in the compute dtype, on the device."""
+    def encode(self, batch: Batch, flags: bool = False) -> torch.Tensor:
+        """Input raster ``[T, B, N_in]`` of ``batch`` in the compute dtype, on the device.
+
+        Args:
+            flags: return the event engine's ``uint8 [B, T, N_in]`` flags (CPU) instead.
+        """
         m = self.model
         if self.info.kind == "raster":
-            raster = fit_raster(batch.inputs, m.time_steps)
+            raster = fit_raster(batch.inputs, m.time_steps, flags)
         elif m.fixed_encoding or batch.split != "train":
             raster = encode_fixed(batch.inputs, batch.indices, batch.split, m.time_steps, seed=self.seed,
-                                  scale=m.rate_scale)
+                                  scale=m.rate_scale, flags=flags)
         else:
-            raster = encode_fresh(batch.inputs, m.time_steps, generator=self.encoding_generator, scale=m.rate_scale)
-        return raster.to(device=self.device, dtype=self.dtype)
+            raster = encode_fresh(batch.inputs, m.time_steps, generator=self.encoding_generator, scale=m.rate_scale,
+                                  flags=flags)
+        return raster if flags else raster.to(device=self.device, dtype=self.dtype)
 
     def _event_forward(self, batch: Batch) -> list:
         """Every layer's spikes (:class:`snnbp.hm2bp.event.LayerSpikes`, input first) from the event engine."""
         from snnbp.hm2bp import event
 
-        return event.forward(self.layers, self.event_network.weights, event.spikes_from_raster(self.encode(batch)),
-                             self.model)
+        inputs = event.spikes_from_flags(self.encode(batch, flags=True).numpy())
+        return event.forward(self.layers, self.event_network.weights, inputs, self.model)
 
     @torch.no_grad()
     def output_counts(self, batch: Batch) -> torch.Tensor:
