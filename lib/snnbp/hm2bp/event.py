@@ -18,10 +18,10 @@ official layouts are views of the same memory.
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
-
 import os
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -118,16 +118,43 @@ def engine_available() -> bool:
     return True
 
 
+class Workspace:
+    """Zeroed buffers reused from step to step (spike flags, gradient sums, pre-delta parts), so that a
+    training step at a fixed batch size allocates no large array (and takes no fresh page faults)."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def zeros(self, key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """The buffer ``key`` of ``shape`` and ``dtype``, filled with zeros (allocated on first use or a new shape)."""
+        buffer = self._buffers.get(key)
+        if buffer is None or buffer.shape != tuple(shape) or buffer.dtype != dtype:
+            buffer = self._buffers[key] = np.zeros(shape, dtype)
+        else:
+            buffer.fill(0)
+        return buffer
+
+
+def _zeros(workspace: Workspace | None, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """Zeros from ``workspace`` when given, else a new array."""
+    return np.zeros(shape, dtype) if workspace is None else workspace.zeros(key, shape, np.dtype(dtype))
+
+
 # ------------------------------------------------------------------------------ forward pass
 
 
 def layer_forward(layer: Layer, weight: np.ndarray | None, pre: LayerSpikes, params: ModelParams,
-                  dtype: np.dtype) -> LayerSpikes:
-    """Output spikes of one layer (ALGORITHMS.md 1.2, 1.9); ``weight`` in the kernel layout."""
+                  dtype: np.dtype, flags: np.ndarray | None = None) -> LayerSpikes:
+    """Output spikes of one layer (ALGORITHMS.md 1.2, 1.9); ``weight`` in the kernel layout.
+
+    Args:
+        flags: zeroed ``uint8 [B, T, N_out]`` to write the spikes into (None: a new array).
+    """
     scalar = dtype.type
     threshold = scalar(layer.vth - layer.margin)
     tau_m, tau_s, t_ref = scalar(params.tau_m), scalar(params.tau_s), int(params.t_ref)
-    flags = np.zeros((pre.batch, pre.steps, math.prod(layer.out_shape)), np.uint8)
+    if flags is None:
+        flags = np.zeros((pre.batch, pre.steps, math.prod(layer.out_shape)), np.uint8)
     if layer.kind == "fc":
         block = flags.shape[2] if layer.lateral != 0.0 else FC_BLOCK
         kernels.fc_forward(pre.ptr, pre.idx, weight, pre.batch, pre.steps, threshold, tau_m, tau_s, t_ref,
@@ -142,13 +169,14 @@ def layer_forward(layer: Layer, weight: np.ndarray | None, pre: LayerSpikes, par
 
 
 def forward(layers: list[Layer], weights: list[np.ndarray | None], inputs: LayerSpikes,
-            params: ModelParams) -> list[LayerSpikes]:
+            params: ModelParams, workspace: Workspace | None = None) -> list[LayerSpikes]:
     """Spikes of every layer, input first (``len(layers) + 1`` entries); weights in the kernel layout."""
     use_threads()
     dtype = numpy_dtype(params)
     spikes = [inputs]
-    for layer, weight in zip(layers, weights):
-        spikes.append(layer_forward(layer, weight, spikes[-1], params, dtype))
+    for k, (layer, weight) in enumerate(zip(layers, weights)):
+        flags = _zeros(workspace, f"flags{k}", (inputs.batch, inputs.steps, math.prod(layer.out_shape)), np.uint8)
+        spikes.append(layer_forward(layer, weight, spikes[-1], params, dtype, flags))
     return spikes
 
 
@@ -175,6 +203,12 @@ class KernelTable:
         values = np.ascontiguousarray(grid.flip(1).numpy()).reshape(-1)  # rows reversed in u
         return KernelTable(values, _s_low(params.t_ref), window, int(params.t_ref), int(shift))
 
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def cached(params: ModelParams, steps: int) -> KernelTable:
+        """:meth:`of`, computed once per ``(params, steps)``."""
+        return KernelTable.of(params, steps)
+
     def arguments(self) -> tuple:
         """The table arguments of the compiled kernels."""
         return self.values, self.s_low, self.window, self.t_ref, self.shift
@@ -200,13 +234,15 @@ def inject_target(spikes: LayerSpikes, labels: np.ndarray, desired: float) -> La
 
 def layer_backward(layer: Layer, weight: np.ndarray | None, pre: LayerSpikes, post: LayerSpikes, delta: np.ndarray,
                    params: ModelParams, table: KernelTable, *, lam: np.ndarray | None = None,
-                   need_pre_delta: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+                   need_pre_delta: bool = True, workspace: Workspace | None = None,
+                   key: str = "") -> tuple[np.ndarray | None, np.ndarray | None]:
     """Summed-over-batch weight gradient (kernel layout, no regulariser) and pre-delta of one layer.
 
     Args:
         delta: for trainable layers the error already divided by the layer's threshold; for
             pooling layers the error of the pooled neurons. ``[B, N_out]``.
         lam: output lateral factor ``[B, N_out]`` (None: 1).
+        workspace, key: reusable buffers, and this layer's name among them.
 
     Returns:
         ``(grad_sum, pre_delta [B, N_in])``; ``grad_sum`` is None for pooling layers and
@@ -224,15 +260,15 @@ def layer_backward(layer: Layer, weight: np.ndarray | None, pre: LayerSpikes, po
     vth = dtype.type(layer.vth)
     if layer.kind == "fc":
         blocks = -(-post.flags.shape[2] // FC_BLOCK)
-        grad = np.zeros_like(weight)
-        parts = np.zeros((blocks if need_pre_delta else 1, batch, n_in), dtype)
+        grad = _zeros(workspace, f"grad{key}", weight.shape, dtype)
+        parts = _zeros(workspace, f"parts{key}", (blocks if need_pre_delta else 1, batch, n_in), dtype)
         lam = np.ones_like(delta) if lam is None else lam.astype(dtype, copy=False)
         kernels.fc_backward(pre.ptr, pre.idx, pre.counts, post.flags, post.counts, weight, delta, lam, vth, probe,
                             silent_ratio, params.use_side_effect, params.use_effect_ratio, need_pre_delta,
                             *table.arguments(), FC_BLOCK, grad, parts)
     else:
-        grad = np.zeros((weight.shape[0], math.prod(weight.shape[1:])), dtype)
-        parts = np.zeros((weight.shape[0] if need_pre_delta else 1, batch, n_in), dtype)
+        grad = _zeros(workspace, f"grad{key}", (weight.shape[0], math.prod(weight.shape[1:])), dtype)
+        parts = _zeros(workspace, f"parts{key}", (weight.shape[0] if need_pre_delta else 1, batch, n_in), dtype)
         kernels.conv_backward(pre.ptr, pre.idx, pre.counts, post.flags, post.counts, weight, layer.in_shape[1],
                               layer.in_shape[2], delta, vth, probe, silent_ratio, params.use_side_effect,
                               params.use_effect_ratio, need_pre_delta, *table.arguments(), grad, parts)
@@ -250,7 +286,7 @@ class BackwardResult:
 
 
 def backward(layers: list[Layer], weights: list[np.ndarray | None], spikes: list[LayerSpikes], labels: np.ndarray,
-             sample_weights: np.ndarray, params: ModelParams) -> BackwardResult:
+             sample_weights: np.ndarray, params: ModelParams, workspace: Workspace | None = None) -> BackwardResult:
     """The HM2-BP backward pass (ALGORITHMS.md 1.5-1.7, 1.9), as in :func:`snnbp.hm2bp.model.gradients`.
 
     Shape:
@@ -259,7 +295,7 @@ def backward(layers: list[Layer], weights: list[np.ndarray | None], spikes: list
     use_threads()
     dtype = numpy_dtype(params)
     output = spikes[-1]
-    table = KernelTable.of(params, output.steps)
+    table = KernelTable.cached(params, output.steps)
     counts = torch.from_numpy(output.counts.astype(dtype))
     d, cost = backprop.margin_error(counts, torch.from_numpy(labels), desired=params.desired,
                                     undesired=params.undesired, margin=params.margin)
@@ -276,7 +312,8 @@ def backward(layers: list[Layer], weights: list[np.ndarray | None], spikes: list
         if layer.kind != "pool":
             delta = delta / dtype.type(layer.vth)
         grads[k], delta = layer_backward(layer, weights[k], spikes[k], spikes[k + 1], delta, params, table,
-                                         lam=lam if k == len(layers) - 1 else None, need_pre_delta=k > 0)
+                                         lam=lam if k == len(layers) - 1 else None, need_pre_delta=k > 0,
+                                         workspace=workspace, key=str(k))
     return BackwardResult(grads, cost.numpy(), output.counts)
 
 
@@ -324,6 +361,7 @@ class EventNetwork:
         layers: the network's layers.
         weights, first_moments, second_moments: per layer, kernel layout (None for pooling).
         steps: Adam steps taken per layer.
+        workspace: the buffers a training step reuses.
     """
 
     layers: list[Layer]
@@ -331,6 +369,7 @@ class EventNetwork:
     first_moments: list[np.ndarray | None]
     second_moments: list[np.ndarray | None]
     steps: list[int]
+    workspace: Workspace = field(default_factory=Workspace)
 
     @staticmethod
     def of(layers: list[Layer], weights: list[torch.Tensor | None], dtype: np.dtype) -> EventNetwork:

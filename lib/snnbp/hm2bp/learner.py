@@ -202,7 +202,7 @@ class Hm2bpLearner:
         from snnbp.hm2bp import event
 
         inputs = event.spikes_from_flags(self.encode(batch, flags=True).numpy())
-        return event.forward(self.layers, self.event_network.weights, inputs, self.model)
+        return event.forward(self.layers, self.event_network.weights, inputs, self.model, self.event_network.workspace)
 
     @torch.no_grad()
     def output_counts(self, batch: Batch) -> torch.Tensor:
@@ -269,7 +269,7 @@ class Hm2bpLearner:
 
         spikes = self._event_forward(batch)
         result = event.backward(self.layers, self.event_network.weights, spikes, batch.labels.cpu().numpy(),
-                                boost.numpy(), self.model)
+                                boost.numpy(), self.model, self.event_network.workspace)
         self.event_network.update(result.grad_sums, len(batch.labels), self.lr, self.model)
         hidden = [torch.from_numpy(s.counts) for s in spikes[1:-1]]
         return torch.from_numpy(result.cost), torch.from_numpy(result.output_counts).to(self.dtype), hidden
