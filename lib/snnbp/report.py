@@ -3,7 +3,7 @@
 A trained accuracy or a loss is not a deterministic function of the code and the seed alone: the
 CPU's kernel set (AVX2 or AVX-512 reductions, ``ATEN_CPU_CAPABILITY``), the thread count and the
 library versions change the last bits of every sum, and training amplifies them (the STDBP smoke
-run ends at 0.7980 on one machine and 0.8020 on another). ``pytest --nbval`` compares printed text,
+run ends at 0.7980 with AVX2 kernels and at 0.8020 with AVX-512 ones). ``pytest --nbval`` compares printed text,
 so a cell whose output is pinned prints such a value as a **tolerance verdict** against a stated
 reference instead of its digits::
 
@@ -20,7 +20,8 @@ changes (so nbval fails) when it leaves it. The convention for notebooks:
   trained accuracies: about three standard deviations of the smoke run over seeds, so that rounding
   noise never trips it and a broken method does);
 * they apply only to the smoke profile (the profile whose outputs are committed); other profiles
-  print the measured digits (:func:`snnbp.runs.summary_lines`);
+  print the measured digits (``pinned_summary(metrics, {})``, the lines of
+  :func:`snnbp.runs.summary_lines`);
 * the digits of the run on this machine may be shown too, in a separate cell tagged
   ``nbval-ignore-output``.
 
