@@ -1,0 +1,87 @@
+"""Short HM2-BP runs on a fixed MNIST subset that test one hypothesis each about the training dynamics.
+
+The official MNIST recipe (batch 1, Adam lr 1e-3, boosting, the fixed encoding; the params
+defaults) is trained for one pass over the first ``--train`` training images and evaluated on the
+first ``--test`` test images, under one change at a time:
+
+- ``--order full``: a fresh random permutation every epoch (this library's loop);
+  ``--order swaps``: the official loader's order, the file order perturbed by 5,000 random swaps
+  per epoch (``cuMatrixVector::shuffle(5000, ...)`` of jinyyy666/mm-bp-snn);
+- ``--seed``: the initial weights, the encoding and the order.
+
+Reported per run: test and running train accuracy, mean cost, the fraction of hidden neurons whose
+fan-in row norm fell below 0.01 (dead), and the hidden firing rate. One JSON line per run is
+appended to ``--out``.
+
+Run: ``.venv/bin/python benchmarks/probe_hm2bp_recipe.py --order swaps --seed 1 --out FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from snnbp.data.base import DatasetInfo
+from snnbp.data.mnist import load_mnist
+from snnbp.hm2bp.learner import build_learner
+from snnbp.hm2bp.params import ModelParams
+from snnbp.learner import Batch
+
+OFFICIAL_SWAPS = 5000
+
+
+def training_order(count: int, epoch: int, order: str, generator: torch.Generator, previous: list[int]) -> list[int]:
+    """Sample order of one epoch: a permutation, or the previous order perturbed by random swaps."""
+    if order == "full":
+        return torch.randperm(count, generator=generator).tolist()
+    current = list(previous) if previous else list(range(count))
+    pairs = torch.randint(0, count, (OFFICIAL_SWAPS, 2), generator=generator).tolist()
+    for a, b in pairs:
+        current[a], current[b] = current[b], current[a]
+    return current
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--order", choices=("full", "swaps"), default="full", help="sample order per epoch")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the weights, the encoding and the order")
+    parser.add_argument("--train", type=int, default=10000, help="first N training images")
+    parser.add_argument("--test", type=int, default=2000, help="first N test images")
+    parser.add_argument("--epochs", type=int, default=1, help="passes over the training subset")
+    parser.add_argument("--out", type=Path, required=True, help="JSON-lines file to append the result to")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    train, test, _ = load_mnist()
+    learner = build_learner(ModelParams(engine="event"), DatasetInfo("MNIST", "mnist", 10, (28, 28), "image"),
+                            seed=args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+    order: list[int] = []
+    started = time.time()
+    for epoch in range(1, args.epochs + 1):
+        order = training_order(args.train, epoch, args.order, generator, order)
+        correct, cost = 0.0, 0.0
+        for index in order:
+            part = torch.tensor([index])
+            stats = learner.train_step(Batch(train.inputs[part], train.labels[part], part, "train"))
+            correct += stats["correct"]
+            cost += stats["loss"]
+        epoch_stats = learner.end_epoch(epoch)
+    part = torch.arange(args.test)
+    predictions = torch.cat([learner.predict(Batch(test.inputs[p], test.labels[p], p, "test")) for p in part.split(100)])
+    rows = learner.weights[0].reshape(learner.weights[0].shape[0], -1).norm(dim=1)
+    record = {"order": args.order, "seed": args.seed, "train_images": args.train, "test_images": args.test,
+              "epochs": args.epochs, "test_accuracy": float((predictions == test.labels[:args.test]).double().mean()),
+              "train_accuracy_running": correct / args.train, "train_cost": cost / args.train,
+              "dead_hidden_fraction": float((rows < 0.01).double().mean()),
+              "hidden_rate_hz": epoch_stats["hidden_rate_hz"], "seconds": time.time() - started}
+    with args.out.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    print(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main()
