@@ -67,9 +67,10 @@ class LayerSpikes:
 
 
 def spikes_from_flags(flags: np.ndarray) -> LayerSpikes:
-    """:class:`LayerSpikes` of a ``uint8 [B, T, N]`` flag array (events and counts derived)."""
-    ptr, idx = kernels.flags_to_events(flags)
-    return LayerSpikes(flags, ptr, idx, kernels.event_counts(ptr, idx, flags.shape[0], flags.shape[1], flags.shape[2]))
+    """:class:`LayerSpikes` of a C-contiguous ``uint8 [B, T, N]`` flag array (events and counts derived)."""
+    packed = flags.shape[2] // 8 * 8
+    words = flags[:, :, :packed].view(np.uint64)
+    return LayerSpikes(flags, *kernels.flags_to_events(flags, words))
 
 
 def spikes_from_raster(raster: torch.Tensor) -> LayerSpikes:
@@ -193,6 +194,7 @@ class KernelTable:
     window: int
     t_ref: int
     shift: int
+    decay: float
 
     @staticmethod
     def of(params: ModelParams, steps: int) -> KernelTable:
@@ -201,7 +203,8 @@ class KernelTable:
         shift = params.t_ref if params.spsp_pre_shift is None else params.spsp_pre_shift
         grid = _first_term_table(steps, params.tau_m, params.tau_s, params.t_ref, window, "cpu").reshape(-1, window + 1)
         values = np.ascontiguousarray(grid.flip(1).numpy()).reshape(-1)  # rows reversed in u
-        return KernelTable(values, _s_low(params.t_ref), window, int(params.t_ref), int(shift))
+        return KernelTable(values, _s_low(params.t_ref), window, int(params.t_ref), int(shift),
+                           math.exp(-1.0 / params.tau_s))
 
     @staticmethod
     @functools.lru_cache(maxsize=8)
@@ -211,7 +214,7 @@ class KernelTable:
 
     def arguments(self) -> tuple:
         """The table arguments of the compiled kernels."""
-        return self.values, self.s_low, self.window, self.t_ref, self.shift
+        return self.values, self.s_low, self.window, self.t_ref, self.shift, self.decay
 
 
 def inject_target(spikes: LayerSpikes, labels: np.ndarray, desired: float) -> LayerSpikes:

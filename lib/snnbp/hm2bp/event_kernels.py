@@ -26,48 +26,44 @@ from numba import njit, prange
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def flags_to_events(flags):  # pragma: no cover - compiled
-    """Time-major event lists of a ``uint8 [B, T, N]`` flag array: ``(ptr [B*T+1], idx [nnz])``."""
+def flags_to_events(flags, words):  # pragma: no cover - compiled
+    """Time-major event lists and firing counts of a ``uint8 [B, T, N]`` flag array.
+
+    ``words`` is the same memory read eight flags at a time (``uint64 [B, T, N // 8]``), so that
+    silent stretches are skipped a word at a time. Returns ``(ptr [B*T+1], idx [nnz], counts [B, N])``.
+    """
     batch, steps, neurons = flags.shape
+    packed = words.shape[2] * 8
     counts = np.zeros(batch * steps + 1, np.int64)
     for b in prange(batch):
         for t in range(steps):
             total = 0
-            for n in range(neurons):
+            for w in range(words.shape[2]):
+                if words[b, t, w] != 0:
+                    for n in range(w * 8, w * 8 + 8):
+                        total += flags[b, t, n]
+            for n in range(packed, neurons):
                 total += flags[b, t, n]
             counts[b * steps + t + 1] = total
     ptr = np.cumsum(counts)
     idx = np.empty(ptr[-1], np.int32)
+    fired = np.zeros((batch, neurons), np.int64)
     for b in prange(batch):
         for t in range(steps):
             position = ptr[b * steps + t]
-            for n in range(neurons):
+            for w in range(words.shape[2]):
+                if words[b, t, w] != 0:
+                    for n in range(w * 8, w * 8 + 8):
+                        if flags[b, t, n]:
+                            idx[position] = n
+                            position += 1
+                            fired[b, n] += 1
+            for n in range(packed, neurons):
                 if flags[b, t, n]:
                     idx[position] = n
                     position += 1
-    return ptr, idx
-
-
-@njit(parallel=True, cache=True, error_model="numpy")
-def event_counts(ptr, idx, batch, steps, neurons):  # pragma: no cover - compiled
-    """Firing count of every neuron of every sample, ``int64 [B, N]``."""
-    counts = np.zeros((batch, neurons), np.int64)
-    for b in prange(batch):
-        for e in range(ptr[b * steps], ptr[(b + 1) * steps]):
-            counts[b, idx[e]] += 1
-    return counts
-
-
-@njit(cache=True, error_model="numpy")
-def flags_counts(flags):  # pragma: no cover - compiled
-    """Firing count of every neuron of every sample of a flag array, ``int64 [B, N]``."""
-    batch, steps, neurons = flags.shape
-    counts = np.zeros((batch, neurons), np.int64)
-    for b in range(batch):
-        for t in range(steps):
-            for n in range(neurons):
-                counts[b, n] += flags[b, t, n]
-    return counts
+                    fired[b, n] += 1
+    return ptr, idx, fired
 
 
 # ------------------------------------------------------------------------------ forward pass
@@ -208,7 +204,8 @@ def pool_forward(ptr, idx, channels, in_height, in_width, pool, batch, steps, th
 
 
 @njit(cache=True, error_model="numpy")
-def post_kernel_block(flags, b, lo, width, table, s_low, window, t_ref, shift, out, scratch, active):  # pragma: no cover
+def post_kernel_block(flags, b, lo, width, table, s_low, window, t_ref, shift, decay, out, scratch,
+                      active):  # pragma: no cover - compiled
     """Post-side S-PSP kernel ``A[t', k]`` of post neurons ``lo .. lo+width-1`` of sample ``b`` (1.3).
 
     ``A[t', i] = sum_f eps(s_f, tau_f - t' - shift)`` over the firings ``f`` of ``i`` with
@@ -217,9 +214,16 @@ def post_kernel_block(flags, b, lo, width, table, s_low, window, t_ref, shift, o
     = eps(s, u)`` (each row reversed in ``u``, so that the loop over ``t'`` reads it forwards).
     So ``e_ij = sum_{t' in spikes of j} A[t', i]`` for a firing ``i``.
 
+    Where ``u <= s_f`` (the pre spike arrived after the previous reset) ``eps`` is read from the
+    table; where ``u > s_f`` it is ``eps(s_f, s_f + 1) decay^(u - s_f - 1)`` with ``decay =
+    exp(-1 / tau_s)``, and those geometric tails of all firings are summed in one backward sweep
+    over ``t'`` (a tail enters at its latest ``t'`` and leaves below ``tau_f - window``). The cost
+    is ``O(T)`` per firing neuron instead of ``O(o_i window)``.
+
     Only the firing neurons get a column: ``out[t', a] = A[t', active[a]]`` for ``a < firing``
     (``out``: ``[T, >= width]``, ``active``: int64 ``[>= width]``, both overwritten); ``scratch``
-    (``[>= width, T]`` float64) is work space. Returns ``firing``, the number of firing neurons.
+    (float64 ``[>= 3 width, T]``: sums, tail entries, tail exits) is work space. Returns
+    ``firing``, the number of firing neurons.
     """
     steps = flags.shape[1]
     seen_from = max(shift, 1)
@@ -232,13 +236,28 @@ def post_kernel_block(flags, b, lo, width, table, s_low, window, t_ref, shift, o
                 if not fired_any[k]:
                     fired_any[k] = True
                     scratch[k, :steps] = 0.0
+                    scratch[width + k, :steps] = 0.0
+                    scratch[2 * width + k, :steps] = 0.0
                 row = (t - reset_end[k] - s_low) * (window + 1) + window - t + shift
-                for earlier in range(max(1, t - window), t - seen_from + 1):
+                first = max(1, t - window)
+                last = t - seen_from
+                near_from = max(first, reset_end[k] - shift)
+                for earlier in range(near_from, last + 1):
                     scratch[k, earlier] += table[row + earlier]
+                tail_last = min(last, near_from - 1)
+                if tail_last >= first:  # geometric tail on first .. tail_last, entered at tail_last
+                    entry = table[row + tail_last]
+                    scratch[width + k, tail_last] += entry
+                    if first > 1:
+                        scratch[2 * width + k, first - 1] += entry * decay ** (tail_last - first + 1)
                 reset_end[k] = t + t_ref
     firing = 0
     for k in range(width):
         if fired_any[k]:
+            tail = 0.0
+            for earlier in range(steps - 1, 0, -1):
+                tail = tail * decay - scratch[2 * width + k, earlier] + scratch[width + k, earlier]
+                scratch[k, earlier] += tail
             active[firing] = k
             firing += 1
     for t in range(steps):
@@ -253,7 +272,7 @@ def post_kernel_block(flags, b, lo, width, table, s_low, window, t_ref, shift, o
 @njit(parallel=True, cache=True, error_model="numpy")
 def fc_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, weight_t, delta, lam, vth, probe,
                 silent_ratio, use_side_effect, use_effect_ratio, need_pre_delta, table, s_low, window, t_ref, shift,
-                block, grad_t, pre_delta_parts):  # pragma: no cover - compiled
+                decay, block, grad_t, pre_delta_parts):  # pragma: no cover - compiled
     """Weight gradient (summed over the batch) and pre-delta of a fully connected layer (1.3, 1.6, 1.7).
 
     Per sample and post neuron ``i``: ``e_ij = sum_{t' in spikes of j} A[t', i]`` (probe where
@@ -276,7 +295,7 @@ def fc_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, weight_t,
         lo = task * block
         width = min(block, n_out - lo)
         kernel = np.zeros((steps, width), dtype)
-        scratch = np.zeros((width, steps), np.float64)
+        scratch = np.zeros((3 * width, steps), np.float64)
         active = np.zeros(width, np.int64)
         e = np.zeros((n_in, width), dtype)
         scale = np.zeros(width, dtype)
@@ -286,8 +305,8 @@ def fc_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, weight_t,
             for k in range(width):
                 fan_in_sum[k] += weight_t[j, lo + k]
         for b in range(batch):
-            firing = post_kernel_block(post_flags, b, lo, width, table, s_low, window, t_ref, shift, kernel, scratch,
-                                       active)
+            firing = post_kernel_block(post_flags, b, lo, width, table, s_low, window, t_ref, shift, decay, kernel,
+                                       scratch, active)
             e[:, :firing] = 0.0
             for t in range(steps):
                 row = kernel[t]
@@ -347,7 +366,7 @@ def _slots(active, firing, width, slot):  # pragma: no cover - compiled
 @njit(parallel=True, cache=True, error_model="numpy")
 def conv_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, kernel_weights, in_height, in_width, delta,
                   vth, probe, silent_ratio, use_side_effect, use_effect_ratio, need_pre_delta, table, s_low, window,
-                  t_ref, shift, grad, pre_delta_parts):  # pragma: no cover - compiled
+                  t_ref, shift, decay, grad, pre_delta_parts):  # pragma: no cover - compiled
     """Kernel gradient (summed over the batch) and pre-delta of a spiking convolution (1.9).
 
     ``e[l, K]``: S-PSP of output position ``l`` of map ``o`` and its receptive-field tap
@@ -365,18 +384,26 @@ def conv_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, kernel_
     out_height, out_width = in_height - size + 1, in_width - size + 1
     area, in_area, taps = out_height * out_width, in_height * in_width, in_maps * size * size
     dtype = kernel_weights.dtype
+    offsets = np.zeros(taps, np.int64)  # input neuron under tap K of output position (0, 0)
+    for c in range(in_maps):
+        for ky in range(size):
+            for kx in range(size):
+                offsets[(c * size + ky) * size + kx] = c * in_area + ky * in_width + kx
     for o in prange(maps):
         kernel = np.zeros((steps, area), dtype)
-        scratch = np.zeros((area, steps), np.float64)
+        scratch = np.zeros((3 * area, steps), np.float64)
         active = np.zeros(area, np.int64)
         slot = np.zeros(area, np.int64)
-        e = np.zeros((area, taps), dtype)
+        e = np.zeros((area, taps), dtype)  # rows: the firing positions, in the order of ``active``
         weights = kernel_weights[o].reshape(taps)
+        weight_sum = dtype.type(0.0)
+        for kk in range(taps):
+            weight_sum += weights[kk]
         for b in range(batch):
-            firing = post_kernel_block(post_flags, b, o * area, area, table, s_low, window, t_ref, shift, kernel,
+            firing = post_kernel_block(post_flags, b, o * area, area, table, s_low, window, t_ref, shift, decay, kernel,
                                        scratch, active)
             _slots(active, firing, area, slot)
-            e[:, :] = 0.0
+            e[:firing, :] = 0.0
             if firing > 0:
                 for t in range(steps):
                     for ev in range(pre_ptr[b * steps + t], pre_ptr[b * steps + t + 1]):
@@ -385,49 +412,48 @@ def conv_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, kernel_
                         y, x = rest // in_width, rest % in_width
                         for ky in range(max(0, y - out_height + 1), min(size, y + 1)):
                             for kx in range(max(0, x - out_width + 1), min(size, x + 1)):
-                                l = (y - ky) * out_width + x - kx
-                                if slot[l] >= 0:
-                                    e[l, (c * size + ky) * size + kx] += kernel[t, slot[l]]
+                                a = slot[(y - ky) * out_width + x - kx]
+                                if a >= 0:
+                                    e[a, (c * size + ky) * size + kx] += kernel[t, a]
             for l in range(area):
-                oy, ox = l // out_width, l % out_width
                 post = o * area + l
-                count = post_counts[b, post]
-                if count == 0:
-                    for c in range(in_maps):
-                        for ky in range(size):
-                            for kx in range(size):
-                                n = c * in_area + (oy + ky) * in_width + ox + kx
-                                e[l, (c * size + ky) * size + kx] = probe if pre_counts[b, n] > 0 else 0.0
+                error = delta[b, post]
+                if error == 0.0:
+                    continue  # no gradient and no pre-delta from this position
+                base = (l // out_width) * in_width + l % out_width
+                a = slot[l]
+                if a < 0:  # silent: e = probe where the tap's input fired, rho = 1
+                    sigma = silent_ratio * weight_sum / vth if use_side_effect else dtype.type(0.0)
+                    scale = error * (1.0 + sigma)
+                    for kk in range(taps):
+                        n = base + offsets[kk]
+                        if pre_counts[b, n] > 0:
+                            grad[o, kk] += scale * probe
+                        if need_pre_delta:
+                            pre_delta_parts[o, b, n] += error * weights[kk]
+                    continue
                 sigma = dtype.type(0.0)
                 if use_side_effect:
                     acc = dtype.type(0.0)
-                    if count > 0:
-                        for kk in range(taps):
-                            acc += e[l, kk] * weights[kk]
-                        sigma = acc / dtype.type(count) / vth
-                    else:
-                        for kk in range(taps):
-                            acc += weights[kk]
-                        sigma = silent_ratio * acc / vth
-                scale = delta[b, post] * (1.0 + sigma)
+                    for kk in range(taps):
+                        acc += e[a, kk] * weights[kk]
+                    sigma = acc / dtype.type(post_counts[b, post]) / vth
+                scale = error * (1.0 + sigma)
                 for kk in range(taps):
-                    grad[o, kk] += scale * e[l, kk]
+                    grad[o, kk] += scale * e[a, kk]
                 if need_pre_delta:
-                    for c in range(in_maps):
-                        for ky in range(size):
-                            for kx in range(size):
-                                n = c * in_area + (oy + ky) * in_width + ox + kx
-                                kk = (c * size + ky) * size + kx
-                                rho = dtype.type(1.0)
-                                if use_effect_ratio and count > 0 and pre_counts[b, n] > 0:
-                                    rho = e[l, kk] / dtype.type(pre_counts[b, n])
-                                pre_delta_parts[o, b, n] += delta[b, post] * weights[kk] * rho
+                    for kk in range(taps):
+                        n = base + offsets[kk]
+                        rho = dtype.type(1.0)
+                        if use_effect_ratio and pre_counts[b, n] > 0:
+                            rho = e[a, kk] / dtype.type(pre_counts[b, n])
+                        pre_delta_parts[o, b, n] += error * weights[kk] * rho
     return grad
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def pool_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, channels, in_height, in_width, pool, delta,
-                  probe, use_effect_ratio, divide_by_area, table, s_low, window, t_ref, shift,
+                  probe, use_effect_ratio, divide_by_area, table, s_low, window, t_ref, shift, decay,
                   pre_delta):  # pragma: no cover - compiled
     """Error routed through a spiking pooling layer: ``(delta_o / p^2) rho_{o,in}`` (1.9).
 
@@ -444,15 +470,15 @@ def pool_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, channel
     divisor = dtype.type(members if divide_by_area else 1.0)
     for c in prange(channels):
         kernel = np.zeros((steps, area), dtype)
-        scratch = np.zeros((area, steps), np.float64)
+        scratch = np.zeros((3 * area, steps), np.float64)
         active = np.zeros(area, np.int64)
         slot = np.zeros(area, np.int64)
         e = np.zeros((area, members), dtype)
         for b in range(batch):
             e[:, :] = 0.0
             if use_effect_ratio:
-                firing = post_kernel_block(post_flags, b, c * area, area, table, s_low, window, t_ref, shift, kernel,
-                                           scratch, active)
+                firing = post_kernel_block(post_flags, b, c * area, area, table, s_low, window, t_ref, shift, decay,
+                                           kernel, scratch, active)
                 _slots(active, firing, area, slot)
                 if firing > 0:
                     for t in range(steps):
@@ -476,7 +502,7 @@ def pool_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, channel
 
 
 @njit(cache=True, error_model="numpy")
-def lateral_factor(flags, counts, labels, vth, strength, table, s_low, window, t_ref, shift):  # pragma: no cover
+def lateral_factor(flags, counts, labels, vth, strength, table, s_low, window, t_ref, shift, decay):  # pragma: no cover
     """Output-layer lateral-inhibition loop factor ``lambda_j`` of every sample (ALGORITHMS.md 1.7).
 
     ``lambda_j = 1 / (1 - w0^2 sum_{l != j} rho_jl d_l rho_lj d_j)``, ``d_x = 1 / vth`` when ``x``
@@ -489,10 +515,11 @@ def lateral_factor(flags, counts, labels, vth, strength, table, s_low, window, t
     batch, steps, classes = flags.shape
     result = np.ones((batch, classes), np.float64)
     kernel = np.zeros((steps, classes), np.float64)
-    scratch = np.zeros((classes, steps), np.float64)
+    scratch = np.zeros((3 * classes, steps), np.float64)
     active = np.zeros(classes, np.int64)
     for b in range(batch):
-        firing = post_kernel_block(flags, b, 0, classes, table, s_low, window, t_ref, shift, kernel, scratch, active)
+        firing = post_kernel_block(flags, b, 0, classes, table, s_low, window, t_ref, shift, decay, kernel, scratch,
+                                   active)
         e = np.zeros((classes, classes), np.float64)  # e[l, j] = e_{l|j}
         for t in range(steps):
             for j in range(classes):
