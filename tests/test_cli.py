@@ -60,11 +60,48 @@ def test_table_joins_metrics_with_paper_numbers(tmp_path):
     evaluation = tmp_path / "cpu" / "yoso_mnist"
     evaluation.mkdir()
     (evaluation / "metrics.json").write_text(json.dumps({"method": "yoso", "test_accuracy": 0.97, "power_mw": 5.0}))
-    frame, text = build_table(tmp_path)
+    frame, text = build_table(tmp_path, write=True)
     assert list(frame["run"]) == ["hm2bp_mnist_fc"]  # evaluations are not training rows
     assert frame.loc[0, "paper_best"] == pytest.approx(0.9893)
     assert "97.50 %" in text and "98.93 %" in text and "V (best, log)" in text
     assert (tmp_path / "summary.csv").is_file() and (tmp_path / "summary.md").is_file()
+
+
+def _fake_run(root: Path, profile: str, name: str, status: str = "completed", accuracy: float = 0.9) -> None:
+    run = root / profile / name
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({
+        "method": "stdbp", "dataset": "MNIST", "dataset_key": "mnist", "network": "784-100-10", "epochs": 1,
+        "test_accuracy": accuracy, "best_test_accuracy": accuracy}))
+    (run / "run.json").write_text(json.dumps({"status": status, "git": {"commit": "0123456789ab", "dirty": False}}))
+
+
+def test_table_writes_the_tracked_summaries_only_when_asked_and_never_smoke_rows(tmp_path):
+    _fake_run(tmp_path, "cpu", "kept_run", accuracy=0.9512)
+    _fake_run(tmp_path, "cpu", "running_run", status="running", accuracy=0.4321)
+    _fake_run(tmp_path, "smoke", "smoke_run", accuracy=0.1234)
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:start -->\nold table\n<!-- results:end -->\nrest\n")
+    frame, text = build_table(tmp_path)  # the default prints every row and writes nothing
+    assert set(frame["run"]) == {"kept_run", "running_run", "smoke_run"} and "12.34 %" in text
+    assert not (tmp_path / "summary.csv").exists() and not (tmp_path / "summary.md").exists()
+    assert "old table" in readme.read_text()
+    build_table(tmp_path, write=True, readme=readme)
+    for written in (tmp_path / "summary.md", tmp_path / "summary.csv", readme):
+        content = written.read_text()
+        assert "kept_run" in content and "smoke_run" not in content and "running_run" not in content, written
+    assert "old table" not in readme.read_text() and readme.read_text().endswith("<!-- results:end -->\nrest\n")
+
+
+def test_the_table_command_writes_only_with_its_flag(tmp_path):
+    _fake_run(tmp_path, "cpu", "kept_run")
+    _fake_run(tmp_path, "smoke", "smoke_run")
+    done = _snnbp("table", "--results", str(tmp_path))
+    assert done.returncode == 0 and "smoke_run" in done.stdout, done.stderr
+    assert not (tmp_path / "summary.md").exists()
+    done = _snnbp("table", "--results", str(tmp_path), "--write-readme")
+    assert done.returncode == 0 and "written: summary.csv" in done.stdout, done.stderr
+    assert "smoke_run" not in (tmp_path / "summary.md").read_text() and "kept_run" in (tmp_path / "summary.csv").read_text()
 
 
 def test_python_dash_m_and_help():

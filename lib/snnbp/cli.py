@@ -1,4 +1,4 @@
-"""Command line: ``snnbp run PARAMS.yaml``, ``snnbp smoke``, ``snnbp evaluate CHECKPOINT``, ``snnbp table``, ``snnbp fetch``."""
+"""Command line: ``snnbp run PARAMS.yaml``, ``snnbp smoke``, ``snnbp evaluate CHECKPOINT``, ``snnbp table``, ``snnbp figures RUN_DIR``, ``snnbp fetch``."""
 
 from __future__ import annotations
 
@@ -199,13 +199,26 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_table(args: argparse.Namespace) -> int:
     from snnbp.paths import PROJECT_ROOT
-    from snnbp.table import build_table, markdown_table, update_readme
+    from snnbp.table import build_table
 
-    frame, text = build_table(Path(args.results) if args.results else None)
+    readme = PROJECT_ROOT / "README.md" if args.write_readme and not args.results else None
+    _, text = build_table(Path(args.results) if args.results else None, write=args.write_readme, readme=readme)
     print(text, end="")
-    if not args.results:
-        update_readme(PROJECT_ROOT / "README.md", markdown_table(frame[frame["profile"] != "smoke"]))
+    if args.write_readme:
+        print(f"written: summary.csv, summary.md{' and README.md' if readme else ''} (completed runs, no smoke rows)")
     return 0
+
+
+def _cmd_figures(args: argparse.Namespace) -> int:
+    from snnbp.figures import render_run
+
+    for run_dir in args.run_dirs:
+        report = render_run(Path(run_dir), evaluate=args.evaluate)
+        for path in report.written:
+            print(f"written: {path}")
+        for name, why in report.skipped.items():
+            print(f"kept as it is: {Path(run_dir) / 'figures' / name}: {why}")
+    return EXIT_OK
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
@@ -232,7 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=_cmd_evaluate)
     table = sub.add_parser("table", help="join every metrics.json with the papers' numbers (results/summary.csv, .md)")
     table.add_argument("--results", help="results folder (default: the project's results/)")
+    table.add_argument("--write-readme", action="store_true",
+                       help="also write the tracked summaries (results/summary.csv, .md) and README.md's results "
+                            "section: completed runs only, never smoke rows (default: print only)")
     table.set_defaults(func=_cmd_table)
+    figures = sub.add_parser("figures", help="redraw a run's figures from its recorded metrics and predictions (no training)")
+    figures.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="training run folder, e.g. results/cpu/alpha_mnist_fc")
+    figures.add_argument("--evaluate", action="store_true",
+                         help="when a run stored no test predictions, evaluate its saved model once (inference only, "
+                              "checked against the recorded accuracy) and store them")
+    figures.set_defaults(func=_cmd_figures)
     fetch = sub.add_parser("fetch", help="fetch MNIST / Fashion-MNIST into the data folder (sha256-verified)")
     fetch.add_argument("datasets", nargs="*")
     fetch.set_defaults(func=_cmd_fetch)
