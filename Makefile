@@ -45,10 +45,10 @@ smoke: env data ## run every numbered notebook with its smoke defaults (Papermil
 
 reproduce: env data ## run every params/$(PROFILE)/*.yaml through its notebook (PROFILE=cpu|paper)
 	$(PY) -m snnbp run params/$(PROFILE)/*.yaml
-	$(PY) -m snnbp table
+	$(PY) -m snnbp table --write-readme
 
-table: env ## join every results/*/*/metrics.json with the papers' numbers (results/summary.csv, .md)
-	$(PY) -m snnbp table
+table: env ## join every completed results/*/*/metrics.json with the papers' numbers (results/summary.csv, .md, README; no smoke rows)
+	$(PY) -m snnbp table --write-readme
 
 test: env data unit nbval ## unit tests, then the notebooks' stored outputs as a regression test (pytest --nbval)
 

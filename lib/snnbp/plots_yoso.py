@@ -1,5 +1,5 @@
 """Figures of the YOSO study (``notebooks/30_yoso.ipynb``); each takes a frame of
-:mod:`snnbp.yoso.study` and a title that names the dataset. Energy in uJ, time in ms, power in mW."""
+:mod:`snnbp.yoso.study` and a title that names the dataset. Energy in µJ, time in ms, power in mW."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ GROUP_LABELS = {
 
 
 def energy_breakdown(breakdown_uj: Mapping[str, float], title: str) -> plt.Figure:
-    """Horizontal bars: energy per image of each group (uJ), labelled with its share."""
+    """Horizontal bars: energy per image of each group (µJ), labelled with its share."""
     groups = list(GROUP_LABELS)
     values = np.array([breakdown_uj[g] for g in groups])
     total = values.sum()
@@ -34,18 +34,18 @@ def energy_breakdown(breakdown_uj: Mapping[str, float], title: str) -> plt.Figur
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {100 * value / total:.1f} %", va="center", fontsize=9)
     ax.invert_yaxis()
     ax.set_xlim(0, values.max() * 1.18)
-    ax.set(xlabel="energy per image (uJ)", title=f"{title}\ntotal {total:.3g} uJ per image")
+    ax.set(xlabel="energy per image (µJ)", title=f"{title}\ntotal {total:.3g} µJ per image")
     fig.tight_layout()
     return fig
 
 
 def mesh_sweep(frame: pd.DataFrame, title: str) -> plt.Figure:
-    """Energy per image (uJ), latency (ms) and power (mW) against the mesh's PE count, one line per
+    """Energy per image (µJ), latency (ms) and power (mW) against the mesh's PE count, one line per
     placement (compact: the fewest PEs that hold the network; spread: the whole mesh)."""
     fits = frame[frame["fits"]]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, column, label in zip(axes, ("energy_per_image_uj", "latency_ms", "power_mw"),
-                                 ("energy per image (uJ)", "latency per image (ms)", "power (mW)")):
+                                 ("energy per image (µJ)", "latency per image (ms)", "power (mW)")):
         for placement, part in fits.groupby("placement", sort=False):
             part = part.sort_values("n_pes")
             ax.plot(part["n_pes"], part[column], marker="o", label=f"{placement} mapping")
@@ -61,10 +61,10 @@ def mesh_sweep(frame: pd.DataFrame, title: str) -> plt.Figure:
 
 
 def size_sweep(frame: pd.DataFrame, title: str) -> plt.Figure:
-    """Energy per image (uJ), latency (ms) and accelerator accuracy (%) against the hidden width."""
+    """Energy per image (µJ), latency (ms) and accelerator accuracy (%) against the hidden width."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, column, label, scale in zip(axes, ("energy_per_image_uj", "latency_ms", "accuracy"),
-                                        ("energy per image (uJ)", "latency per image (ms)", "accuracy (%)"), (1, 1, 100)):
+                                        ("energy per image (µJ)", "latency per image (ms)", "accuracy (%)"), (1, 1, 100)):
         ax.plot(frame["hidden"], scale * frame[column], marker="o")
         ax.set(xlabel="hidden neurons (truncated trained network)", ylabel=label)
         ax.set_xscale("log", base=2)
@@ -75,14 +75,14 @@ def size_sweep(frame: pd.DataFrame, title: str) -> plt.Figure:
 
 
 def spike_scatter(frame: pd.DataFrame, title: str) -> plt.Figure:
-    """Energy per image (uJ) against its input spikes and its hidden spikes (processed before the
+    """Energy per image (µJ) against its input spikes and its hidden spikes (processed before the
     first output spike); misclassified images in red."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     colours = np.where(frame["correct"].to_numpy(), "tab:blue", "tab:red")
     for ax, column, label in zip(axes, ("input_spikes_processed", "hidden_spikes"),
                                  ("input spikes processed per image", "hidden spikes per image")):
         ax.scatter(frame[column], frame["energy_uj"], c=colours, s=8, alpha=0.6, linewidths=0)
-        ax.set(xlabel=label, ylabel="energy per image (uJ)")
+        ax.set(xlabel=label, ylabel="energy per image (µJ)")
     axes[0].scatter([], [], c="tab:blue", s=8, label="correct")
     axes[0].scatter([], [], c="tab:red", s=8, label="misclassified")
     axes[0].legend()
@@ -93,7 +93,7 @@ def spike_scatter(frame: pd.DataFrame, title: str) -> plt.Figure:
 
 def rate_vs_temporal(frame: pd.DataFrame, title: str) -> plt.Figure:
     """The temporal and the rate-coded network: each group's share of the energy per image
-    (stacked to 100 %) and the total energy per image (uJ, log scale)."""
+    (stacked to 100 %) and the total energy per image (µJ, log scale)."""
     groups = list(GROUP_LABELS)
     codings = frame["coding"].tolist()
     totals = frame["energy_per_image_uj"].to_numpy(float)
@@ -107,10 +107,10 @@ def rate_vs_temporal(frame: pd.DataFrame, title: str) -> plt.Figure:
     ax_share.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     bars = ax_total.bar(codings, totals, color=["0.55", "0.3"])
     for bar, value in zip(bars, totals):
-        ax_total.text(bar.get_x() + bar.get_width() / 2, value, f"{value:.3g} uJ", ha="center", va="bottom", fontsize=9)
+        ax_total.text(bar.get_x() + bar.get_width() / 2, value, f"{value:.3g} µJ", ha="center", va="bottom", fontsize=9)
     ax_total.set_yscale("log")
     ax_total.set_ylim(totals.min() / 4, totals.max() * 3)
-    ax_total.set(ylabel="energy per image (uJ, log scale)", title=f"total: rate / temporal = {totals[1] / totals[0]:.3g} x")
+    ax_total.set(ylabel="energy per image (µJ, log scale)", title=f"total: rate / temporal = {totals[1] / totals[0]:.3g} x")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -35,6 +35,47 @@ TARGETS = (
     PaperTarget("stdbp", "Caltech face/motorbike", "DoG + SNN", 0.99, "", "~"),
 )
 
+@dataclass(frozen=True)
+class ChipFigure:
+    """Energy and latency per classified MNIST image that a publication reports for one chip.
+
+    A range (``low`` < ``high``) is what the source gives when the figure depends on the network or
+    the operating point; ``None`` where the source gives no number.
+
+    Attributes:
+        chip: the chip (and, where it matters, its coding).
+        energy_uj: ``(low, high)`` energy per image in µJ.
+        latency_ms: ``(low, high)`` latency per image in ms, or None.
+        source: where the numbers come from.
+        provenance: ``V``, ``R``, ``~`` or ``derived`` (computed from numbers of the same source).
+    """
+
+    chip: str
+    energy_uj: tuple[float, float]
+    latency_ms: tuple[float, float] | None
+    source: str
+    provenance: str
+
+
+RENNER_2024 = "Renner et al., Nat. Commun. 2024, Table 1"
+"""The survey table of neuromorphic MNIST classifiers that the other chips' numbers come from."""
+YOSO_PAPER = "ReL-PSP/STDBP paper, abstract"
+
+OTHER_CHIPS = (
+    ChipFigure("TrueNorth", (0.27, 108.0), (1.0, 1.0), RENNER_2024, "R"),
+    ChipFigure("SpiNNaker", (3300.0, 3300.0), (11.0, 11.0), RENNER_2024, "R"),
+    ChipFigure("Loihi", (2.5, 2470.0), None, RENNER_2024, "R"),
+    ChipFigure("BrainScaleS-2 (TTFS)", (8.4, 8.4), (0.048, 0.048), RENNER_2024, "R"),
+    ChipFigure("SPOON", (0.31, 0.31), (0.12, 0.12), RENNER_2024, "R"),
+    ChipFigure("ODIN", (0.015, 0.015), None, RENNER_2024, "R"),
+)
+"""Published MNIST energy and latency per image of other neuromorphic chips (docs/TARGETS.md 3)."""
+
+YOSO_PAPER_CHIP = ChipFigure("YOSO + STDBP (paper)", (35.83, 35.83), (47.71, 47.71), YOSO_PAPER, "derived")
+"""0.751 mW x 47.71 ms (V, the abstract) = 35.8 µJ per image, assuming the power is the average over a
+classification (derived)."""
+
+
 # dataset key of a run -> the paper dataset it stands for
 PAPER_DATASET = {
     "mnist": "MNIST",

@@ -420,7 +420,9 @@ def fit(
             if len(predictions) == 0:
                 predictions = predict_split(learner, test_split, eval_batch, "test", progress)
             metrics = _summary(params, info, learner, history)
+            metrics["test_samples"] = len(test_split)
             atomic_write_json(run_dir / METRICS_NAME, metrics)
+            _store_predictions(run_dir, predictions, test_split.labels)
             done = {"epochs_trained": len(history) - start_epoch}
             if len(history) >= params.train.epochs:
                 record.finish(metrics={k: v for k, v in metrics.items() if k != "history"}, attempt=done)
@@ -431,6 +433,14 @@ def fit(
             record.fail(error, attempt={"epochs_trained": max(len(history) - start_epoch, 0)})
             raise
     return FitResult(history, metrics, learner, run_dir, start_epoch, predictions, test_split.labels, info)
+
+
+def _store_predictions(run_dir: Path, predictions: torch.Tensor, labels: torch.Tensor) -> None:
+    """The run model's test predictions beside its metrics, so that its confusion matrix can be redrawn
+    without the model or the data (``snnbp figures``)."""
+    from snnbp.figures import write_predictions
+
+    write_predictions(run_dir, predictions.tolist(), labels.tolist())
 
 
 def _completed(params: RunParams, run_dir: Path, folder: RunFolder, device: str, progress: bool,
