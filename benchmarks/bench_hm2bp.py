@@ -441,6 +441,11 @@ def snnbp_source() -> Path | None:
     return Path(spec.origin).resolve().parent if spec and spec.origin else None
 
 
+def shown_path(path: Path | None) -> str:
+    """``path`` relative to the project root when it lies inside it."""
+    return "n/a" if path is None else str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def git_commit() -> str:
     """``HEAD``'s short hash, with ``+dirty`` when the measured code (``lib/``, this script) has
     uncommitted changes; the library is only checked when the workers import it from ``lib/``."""
@@ -456,7 +461,8 @@ def command_line() -> str:
     """How this run was started, with the environment variables that change what is measured."""
     python = Path(sys.executable)
     shown_python = f".venv/bin/{python.name}" if python.parent == ROOT / ".venv" / "bin" else sys.executable
-    settings = [f"{name}={os.environ[name]}" for name in ("PYTHONPATH", "SNNBP_DATA_DIR") if os.environ.get(name)]
+    settings = [f"{name}={os.environ[name].replace(str(ROOT), '$PWD')}" for name in ("PYTHONPATH", "SNNBP_DATA_DIR")
+                if os.environ.get(name)]
     return " ".join([*settings, shown_python, "benchmarks/bench_hm2bp.py", *sys.argv[1:]])
 
 
@@ -476,12 +482,13 @@ def _epoch(minutes: float) -> str:
     return f"{minutes:.1f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
 
 
-def markdown(results: dict[str, Any]) -> str:
-    """The results as Markdown: summary tables, ratios, memory over ``T``, goals, every configuration."""
+def markdown(results: dict[str, Any], *, every: bool = True) -> str:
+    """The results as Markdown: summary tables, ratios, memory over ``T``, goals and (``every``) a
+    table of every configuration."""
     entries, by_key = results["entries"], {e["key"]: e for e in results["entries"]}
     meta = results["meta"]
     lines = [f"Command: `{meta['command']}` ({meta['mode']} mode), {meta['finished']} UTC, commit {meta['commit']}"
-             f" (snnbp from `{meta['snnbp_source']}`).",
+             f" (snnbp from `{meta.get('snnbp_source', 'lib/snnbp')}`).",
              f"Machine: {meta['machine']}; {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}.",
              f"Threads per configuration: {', '.join(map(str, meta['threads']))} (`torch.set_num_threads`, "
              f"`OMP_NUM_THREADS`, `NUMBA_NUM_THREADS`), `OMP_WAIT_POLICY={meta['omp_wait_policy']}`. "
@@ -534,23 +541,30 @@ def markdown(results: dict[str, Any]) -> str:
     if unavailable:
         lines += ["", "**Not measured** (the error of the build or first step; the full text is in the JSON file)", ""]
         lines += [f"- {e['key']}: {e['status']}: {(e['error'].splitlines() or [''])[0]}" for e in unavailable]
+    if not every:
+        return "\n".join([*lines, "", "Every configuration, with epoch estimates and warm-up times: "
+                           "[`results/bench_hm2bp.md`](results/bench_hm2bp.md)."]) + "\n"
     lines += ["", "**Every configuration**", "", "| system | network | batch | T | threads | samples/s | epoch (60,000) "
-              "| peak RSS MB | warm-up s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "| peak RSS MB | warm-up s | samples/s per round |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for e in entries:
         if e["status"] == "ok":
-            warmup = statistics.median(r["warmup_s"] for r in e["rounds"] if r["status"] == "ok")
+            done = [r for r in e["rounds"] if r["status"] == "ok"]
+            warmup = statistics.median(r["warmup_s"] for r in done)
+            per_round = ", ".join(_speed({"status": "ok", **r}) for r in done)
             lines.append(f"| {e['system']} | {e['net']} | {e['batch']} | {e['steps']} | {e['threads']} | {_speed(e)} | "
-                         f"{_epoch(e['epoch_minutes'])} | {e['peak_rss_mb']:.0f} | {warmup:.2f} |")
+                         f"{_epoch(e['epoch_minutes'])} | {e['peak_rss_mb']:.0f} | {warmup:.2f} | {per_round} |")
     return "\n".join(lines) + "\n"
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path`` (keeping its mode)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+    os.chmod(handle.name, mode)
     os.replace(handle.name, path)
 
 
@@ -573,7 +587,7 @@ def publish(meta: dict[str, Any], entries: list[dict[str, Any]]) -> str:
     write_atomic(RESULTS / f"{stem}.json", json.dumps(results, indent=1) + "\n")
     write_atomic(RESULTS / f"{stem}.md", f"# HM2-BP against snntorch and spikingjelly\n\n{text}")
     if meta["mode"] != "quick":
-        update_readme(text)
+        update_readme(markdown(results, every=False))
     return text
 
 
@@ -602,7 +616,7 @@ def main() -> None:
     timed = args.timed or (1 if args.quick else 2)
     configs = plan(args.quick, threads, timed, args.cnn_timed)
     meta: dict[str, Any] = {
-        "command": command_line(), "snnbp_source": str(snnbp_source()),
+        "command": command_line(), "snnbp_source": shown_path(snnbp_source()),
         "mode": "quick" if args.quick else "full", "commit": git_commit(), "machine": machine(), "versions": versions(),
         "threads": threads, "rounds": rounds, "timed": timed, "cnn_timed": args.cnn_timed,
         "omp_wait_policy": thread_environment(1)["OMP_WAIT_POLICY"], "loadavg_start": loadavg(),
