@@ -189,3 +189,21 @@ def test_input_flags_are_the_raster(kind):
     raster, flags = a.encode(batch), b.encode(batch, flags=True)
     assert flags.dtype == torch.uint8 and raster.sum() > 0
     assert torch.equal(flags.permute(1, 0, 2).to(raster.dtype), raster)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    import numba
+
+    params, layers, weights, inputs, labels, boost, rasters, _ = random_case("mlp", "float32", 2, seed=21)
+    outcomes = []
+    for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        torch.set_num_threads(threads)
+        arrays = [event.kernel_layout(layer, w, np.dtype("float32")) for layer, w in zip(layers, weights)]
+        spikes = event.forward(layers, arrays, event.spikes_from_raster(inputs), params)
+        outcomes.append(([s.flags.copy() for s in spikes], event.gradients(layers, weights, rasters, labels, boost,
+                                                                           params).grads))
+    torch.set_num_threads(1)
+    for a, b in zip(outcomes[0][0], outcomes[1][0]):
+        assert np.array_equal(a, b)
+    for a, b in zip(outcomes[0][1], outcomes[1][1]):
+        assert torch.equal(a, b)

@@ -37,7 +37,8 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
     # Workers that sleep when idle: an OpenMP pool next to torch's own spins and starves it.
     numba.config.THREADING_LAYER = "workqueue"
 
-FC_BLOCK = 64
+BACKWARD_BLOCK_MAX = 256
+"""Largest block of post neurons one backward task holds (its kernel and ``e`` stay in cache)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,23 @@ def _zeros(workspace: Workspace | None, key: str, shape: tuple[int, ...], dtype)
     return np.zeros(shape, dtype) if workspace is None else workspace.zeros(key, shape, np.dtype(dtype))
 
 
+def forward_block(neurons: int, batch: int) -> int:
+    """Post neurons per forward task: whole layers when the samples alone keep every thread busy,
+    else the layer split in as many blocks as threads (fewer, larger blocks: less work per event).
+    Spikes do not depend on it: every neuron's current is summed over its events in order."""
+    splits = -(-numba.get_num_threads() // batch)
+    return -(-neurons // splits)
+
+
+def backward_block(neurons: int) -> int:
+    """Post neurons per backward task: equal blocks of at most :data:`BACKWARD_BLOCK_MAX`.
+
+    Independent of the thread count, so that the pre-delta (summed over blocks) is too.
+    """
+    blocks = -(-neurons // BACKWARD_BLOCK_MAX)
+    return -(-neurons // blocks)
+
+
 # ------------------------------------------------------------------------------ forward pass
 
 
@@ -157,7 +175,7 @@ def layer_forward(layer: Layer, weight: np.ndarray | None, pre: LayerSpikes, par
     if flags is None:
         flags = np.zeros((pre.batch, pre.steps, math.prod(layer.out_shape)), np.uint8)
     if layer.kind == "fc":
-        block = flags.shape[2] if layer.lateral != 0.0 else FC_BLOCK
+        block = flags.shape[2] if layer.lateral != 0.0 else forward_block(flags.shape[2], pre.batch)
         kernels.fc_forward(pre.ptr, pre.idx, weight, pre.batch, pre.steps, threshold, tau_m, tau_s, t_ref,
                            scalar(layer.lateral), block, flags)
     elif layer.kind == "conv":
@@ -262,13 +280,14 @@ def layer_backward(layer: Layer, weight: np.ndarray | None, pre: LayerSpikes, po
         return None, pre_delta
     vth = dtype.type(layer.vth)
     if layer.kind == "fc":
-        blocks = -(-post.flags.shape[2] // FC_BLOCK)
+        block = backward_block(post.flags.shape[2])
+        blocks = -(-post.flags.shape[2] // block)
         grad = _zeros(workspace, f"grad{key}", weight.shape, dtype)
         parts = _zeros(workspace, f"parts{key}", (blocks if need_pre_delta else 1, batch, n_in), dtype)
         lam = np.ones_like(delta) if lam is None else lam.astype(dtype, copy=False)
         kernels.fc_backward(pre.ptr, pre.idx, pre.counts, post.flags, post.counts, weight, delta, lam, vth, probe,
                             silent_ratio, params.use_side_effect, params.use_effect_ratio, need_pre_delta,
-                            *table.arguments(), FC_BLOCK, grad, parts)
+                            *table.arguments(), block, grad, parts)
     else:
         grad = _zeros(workspace, f"grad{key}", (weight.shape[0], math.prod(weight.shape[1:])), dtype)
         parts = _zeros(workspace, f"parts{key}", (weight.shape[0] if need_pre_delta else 1, batch, n_in), dtype)
