@@ -255,7 +255,7 @@ def chips_table(runs: Sequence[RecordedRun]) -> pd.DataFrame:
         energy, latency = float(m["energy_per_image_uj"]), m.get("latency_ms")
         name = f"YOSO model, simulated ({m.get('network', '?')}, {run.profile}/{run.run_dir.name})"
         chip = ChipFigure(name, (energy, energy), None if latency is None else (float(latency), float(latency)),
-                          f"{run.run_dir.name}/metrics.json", "measured")
+                          f"{run.run_dir.name}/metrics.json", "simulated")
         rows.append(_chip_row(chip, "simulated", m.get("test_accuracy")))
     return pd.DataFrame(rows, columns=CHIP_COLUMNS)
 
@@ -279,10 +279,13 @@ def format_runs(frame: pd.DataFrame) -> str:
 
 def format_chips(frame: pd.DataFrame) -> str:
     """:func:`chips_table` as fixed-width text (µJ and ms, three significant digits)."""
+    def number(value: float) -> str:
+        return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
     def span(low: Any, high: Any) -> str:
         if low is None or pd.isna(low):
             return "not given"
-        return f"{low:.3g}" if low == high else f"{low:.3g}-{high:.3g}"
+        return number(low) if low == high else f"{number(low)}-{number(high)}"
 
     shown = pd.DataFrame({
         "chip": frame["chip"],
