@@ -39,7 +39,7 @@ def learning_curves(history: Sequence[dict[str, Any]], title: str, *, loss_name:
             the history has a validation curve); marked on both panels.
     """
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10.5, 4.0), layout="constrained")
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     ax_loss.plot(epochs, [h["train_loss"] for h in history], marker="o")
     ax_loss.set(xlabel="epoch", ylabel=_wrap(f"training loss: {loss_name}" if loss_name else "training loss", 45),
                 title="training loss")
@@ -76,8 +76,8 @@ def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor, num_classe
     counts.index_put_((labels, predictions), torch.ones(len(labels), dtype=torch.float64), accumulate=True)
     normalised = counts / counts.sum(dim=1, keepdim=True).clamp_min(1)
     names = list(class_names) if class_names is not None and len(class_names) == num_classes else [str(i) for i in range(num_classes)]
-    side = 4.6 if num_classes <= 12 else min(12.0, 2.6 + 0.2 * num_classes)
-    fig, ax = plt.subplots(figsize=(side + 1.4, side + 0.6), layout="constrained")
+    size = (5.5, 4.6) if num_classes <= 12 else (min(13.0, 3.5 + 0.2 * num_classes), min(12.0, 2.6 + 0.2 * num_classes))
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
     sns.heatmap(normalised.numpy(), ax=ax, cmap="viridis", vmin=0, vmax=1, square=True, xticklabels=names,
                 yticklabels=names, cbar_kws={"label": "fraction of the true class", "shrink": 0.8})
     fontsize = 9 if num_classes <= 12 else 7
@@ -110,7 +110,7 @@ def label_counts(labels_by_split: dict[str, torch.Tensor], title: str, class_nam
     size = max((int(labels.max()) + 1 for labels in labels_by_split.values() if len(labels)), default=0)
     if class_names is not None:
         size = max(size, len(class_names))
-    fig, ax = plt.subplots(figsize=(max(8.0, 0.22 * size * max(1, len(labels_by_split))), 3.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8.0 if size <= 26 else 0.2 * size * max(1, len(labels_by_split)), 3.0), layout="constrained")
     width = 0.8 / max(1, len(labels_by_split))
     for offset, (split, labels) in enumerate(labels_by_split.items()):
         counts = torch.bincount(labels.long(), minlength=size).numpy()
