@@ -180,7 +180,7 @@ def layer_forward(layer: Layer, weight: np.ndarray | None, pre: LayerSpikes, par
                            scalar(layer.lateral), block, flags)
     elif layer.kind == "conv":
         kernels.conv_forward(pre.ptr, pre.idx, weight, layer.in_shape[1], layer.in_shape[2], pre.batch, pre.steps,
-                             threshold, tau_m, tau_s, t_ref, flags)
+                             threshold, tau_m, tau_s, t_ref, forward_block(weight.shape[0], pre.batch), flags)
     else:
         kernels.pool_forward(pre.ptr, pre.idx, layer.in_shape[0], layer.in_shape[1], layer.in_shape[2], layer.size,
                              pre.batch, pre.steps, threshold, tau_m, tau_s, t_ref, np.zeros(0, dtype), flags)

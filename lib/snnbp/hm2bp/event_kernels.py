@@ -69,6 +69,23 @@ def flags_to_events(flags, words):  # pragma: no cover - compiled
 # ------------------------------------------------------------------------------ forward pass
 
 
+@njit(cache=True, error_model="numpy")
+def event_coordinates(idx, in_area, in_width):  # pragma: no cover - compiled
+    """Channel, row and column of every event's neuron ``n = (c * H + y) * W + x`` (computed once per layer)."""
+    channel = np.empty(idx.shape[0], np.int32)
+    row = np.empty(idx.shape[0], np.int32)
+    column = np.empty(idx.shape[0], np.int32)
+    for e in range(idx.shape[0]):
+        n = idx[e]
+        channel[e] = n // in_area
+        rest = n % in_area
+        row[e] = rest // in_width
+        column[e] = rest % in_width
+    return channel, row, column
+
+
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def _decay(v, ep, current, width, tau_m, tau_s):  # pragma: no cover - compiled
     """Leak and synaptic decay of neurons ``0 .. width-1``, and a zero input current (ALGORITHMS.md 1.2)."""
@@ -138,36 +155,52 @@ def fc_forward(ptr, idx, weight_t, batch, steps, threshold, tau_m, tau_s, t_ref,
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def conv_forward(ptr, idx, kernel, in_height, in_width, batch, steps, threshold, tau_m, tau_s, t_ref,
+def conv_forward(ptr, idx, kernel, in_height, in_width, batch, steps, threshold, tau_m, tau_s, t_ref, group,
                  flags):  # pragma: no cover - compiled
     """Spiking valid stride-1 convolution: each pre spike at ``t-1`` adds its kernel taps to ``I(t)`` (1.9).
 
     ``kernel`` is ``[C_out, C_in, k, k]``; pre neuron ``n = (c * H + y) * W + x``, post neuron
-    ``(o * H' + y') * W' + x'``. Tasks: one sample and one output map.
+    ``(o * H' + y') * W' + x'``. Tasks: one sample and ``group`` output maps, whose currents are
+    held position-major (``[H' W', group]``) so that one tap of one pre spike updates all the
+    group's maps in one contiguous run. Each neuron still sums its inputs in event order.
     """
-    maps, _, size, _ = kernel.shape
+    maps, in_maps, size, _ = kernel.shape
     out_height, out_width = in_height - size + 1, in_width - size + 1
     area, in_area = out_height * out_width, in_height * in_width
     dtype = kernel.dtype
-    for task in prange(batch * maps):
-        b, o = task // maps, task % maps
-        v = np.zeros(area, dtype)
-        ep = np.zeros(area, dtype)
-        current = np.zeros(area, dtype)
-        refractory = np.zeros(area, np.int32)
-        fired = np.zeros(area, np.uint8)
+    channel, rows, columns = event_coordinates(idx, in_area, in_width)
+    taps = np.empty((in_maps, size, size, maps), dtype)  # the kernel with the output maps innermost
+    for o in range(maps):
+        for c in range(in_maps):
+            for ky in range(size):
+                for kx in range(size):
+                    taps[c, ky, kx, o] = kernel[o, c, ky, kx]
+    groups = (maps + group - 1) // group
+    for task in prange(batch * groups):
+        b, first = task // groups, (task % groups) * group
+        width = min(group, maps - first)
+        neurons = area * width
+        v = np.zeros(neurons, dtype)
+        ep = np.zeros(neurons, dtype)
+        current = np.zeros(neurons, dtype)
+        refractory = np.zeros(neurons, np.int32)
+        fired = np.zeros(neurons, np.uint8)
         for t in range(1, steps):
-            _decay(v, ep, current, area, tau_m, tau_s)
+            _decay(v, ep, current, neurons, tau_m, tau_s)
             for e in range(ptr[b * steps + t - 1], ptr[b * steps + t]):
-                n = idx[e]
-                c, rest = n // in_area, n % in_area
-                y, x = rest // in_width, rest % in_width
+                c, y, x = channel[e], rows[e], columns[e]
                 for ky in range(max(0, y - out_height + 1), min(size, y + 1)):
                     row = (y - ky) * out_width
                     for kx in range(max(0, x - out_width + 1), min(size, x + 1)):
-                        current[row + x - kx] += kernel[o, c, ky, kx]
-            _integrate_and_fire(v, ep, current, refractory, fired, area, threshold, tau_s, t_ref)
-            flags[b, t, o * area:(o + 1) * area] = fired
+                        start = (row + x - kx) * width
+                        weights = taps[c, ky, kx, first:first + width]
+                        for m in range(width):
+                            current[start + m] += weights[m]
+            _integrate_and_fire(v, ep, current, refractory, fired, neurons, threshold, tau_s, t_ref)
+            for m in range(width):
+                base = (first + m) * area
+                for l in range(area):
+                    flags[b, t, base + l] = fired[l * width + m]
     return flags
 
 
@@ -181,6 +214,7 @@ def pool_forward(ptr, idx, channels, in_height, in_width, pool, batch, steps, th
     out_width = in_width // pool
     area, in_area = (in_height // pool) * out_width, in_height * in_width
     dtype = dtype_probe.dtype
+    channel, rows, columns = event_coordinates(idx, in_area, in_width)
     for task in prange(batch * channels):
         b, c = task // channels, task % channels
         v = np.zeros(area, dtype)
@@ -191,10 +225,8 @@ def pool_forward(ptr, idx, channels, in_height, in_width, pool, batch, steps, th
         for t in range(1, steps):
             _decay(v, ep, current, area, tau_m, tau_s)
             for e in range(ptr[b * steps + t - 1], ptr[b * steps + t]):
-                n = idx[e]
-                if n // in_area == c:
-                    rest = n % in_area
-                    current[(rest // in_width) // pool * out_width + (rest % in_width) // pool] += 1.0
+                if channel[e] == c:
+                    current[rows[e] // pool * out_width + columns[e] // pool] += 1.0
             _integrate_and_fire(v, ep, current, refractory, fired, area, threshold, tau_s, t_ref)
             flags[b, t, c * area:(c + 1) * area] = fired
     return flags
@@ -384,6 +416,7 @@ def conv_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, kernel_
     out_height, out_width = in_height - size + 1, in_width - size + 1
     area, in_area, taps = out_height * out_width, in_height * in_width, in_maps * size * size
     dtype = kernel_weights.dtype
+    channel, rows, columns = event_coordinates(pre_idx, in_area, in_width)
     offsets = np.zeros(taps, np.int64)  # input neuron under tap K of output position (0, 0)
     for c in range(in_maps):
         for ky in range(size):
@@ -407,9 +440,7 @@ def conv_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, kernel_
             if firing > 0:
                 for t in range(steps):
                     for ev in range(pre_ptr[b * steps + t], pre_ptr[b * steps + t + 1]):
-                        n = pre_idx[ev]
-                        c, rest = n // in_area, n % in_area
-                        y, x = rest // in_width, rest % in_width
+                        c, y, x = channel[ev], rows[ev], columns[ev]
                         for ky in range(max(0, y - out_height + 1), min(size, y + 1)):
                             for kx in range(max(0, x - out_width + 1), min(size, x + 1)):
                                 a = slot[(y - ky) * out_width + x - kx]
@@ -468,6 +499,7 @@ def pool_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, channel
     area, in_area, members = (in_height // pool) * out_width, in_height * in_width, pool * pool
     dtype = pre_delta.dtype
     divisor = dtype.type(members if divide_by_area else 1.0)
+    channel, rows, columns = event_coordinates(pre_idx, in_area, in_width)
     for c in prange(channels):
         kernel = np.zeros((steps, area), dtype)
         scratch = np.zeros((3 * area, steps), np.float64)
@@ -483,10 +515,8 @@ def pool_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, channel
                 if firing > 0:
                     for t in range(steps):
                         for ev in range(pre_ptr[b * steps + t], pre_ptr[b * steps + t + 1]):
-                            n = pre_idx[ev]
-                            if n // in_area == c:
-                                rest = n % in_area
-                                y, x = rest // in_width, rest % in_width
+                            if channel[ev] == c:
+                                y, x = rows[ev], columns[ev]
                                 l = (y // pool) * out_width + x // pool
                                 if slot[l] >= 0:
                                     e[l, (y % pool) * pool + x % pool] += kernel[t, slot[l]]
