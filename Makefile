@@ -16,7 +16,7 @@ export JUPYTER_RUNTIME_DIR := $(CURDIR)/.build/jupyter/runtime
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help env data smoke reproduce table test unit nbval lab bench clean-smoke
+.PHONY: help env data smoke reproduce table test unit nbval lab bench docs clean-smoke
 
 help: ## list the targets
 	@echo "snnbp targets (make <target>):"
@@ -74,6 +74,11 @@ $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
 
 lab: env data ## start JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+docs: env ## API documentation from the docstrings (pdoc) into .build/docs/; any pdoc warning is an error
+	rm -rf .build/docs
+	$(PY) -W error -W "ignore::DeprecationWarning" -W "ignore::PendingDeprecationWarning" -m pdoc --docformat google -o .build/docs snnbp
+	@echo "API documentation: .build/docs/index.html"
 
 clean-smoke: ## remove results/smoke/
 	rm -rf results/smoke

@@ -33,7 +33,7 @@ def test_good_file_loads_into_frozen_dataclasses(tmp_path):
     assert isinstance(params, EvalParams) and isinstance(params.study, StudyParams)
     assert params.name == "yoso_t" and params.seed == 2 and params.notebook == "30_yoso.ipynb"
     assert params.study.mesh_sizes == ((2, 3),) and params.study.hidden_sizes == (4, 8)
-    assert params.study.yoso_params == "../params/yoso/default.yaml"  # the default
+    assert params.study.yoso_params == "params/yoso/default.yaml"  # the default, relative to the project root
     with pytest.raises(Exception):
         params.study.test_images = 5  # frozen
 
@@ -107,17 +107,93 @@ def test_notebook_parameters_validate_the_same_way():
 
 
 def test_the_committed_yoso_params_file_is_valid_and_points_at_the_training_runs():
+    from snnbp.paths import resolve
+
     path = ROOT / "params" / "cpu" / "yoso_mnist.yaml"
     params = load_params(path)
     assert isinstance(params, EvalParams) and params.method == "yoso" and params.study.test_images is None
+    assert params.profile == "cpu"
     assert (ROOT / "notebooks" / params.notebook).is_file()
-    notebooks = ROOT / "notebooks"
-    assert (notebooks / params.study.yoso_params).resolve() == (ROOT / "params" / "yoso" / "default.yaml").resolve()
+    assert resolve(params.study.yoso_params) == ROOT / "params" / "yoso" / "default.yaml"
     for key, training in (("stdbp_checkpoint", "stdbp_mnist_fc"), ("hm2bp_checkpoint", "hm2bp_mnist_fc")):
         run = load_params(ROOT / "params" / "cpu" / f"{training}.yaml")
         model_file = "best.pt" if run.train.validation else "checkpoint.pt"  # the run's model (snnbp.train)
-        expected = ROOT / "results" / "cpu" / run.name / model_file
-        assert (notebooks / getattr(params.study, key)).resolve() == expected.resolve()
+        assert not getattr(params.study, key).startswith("..")  # relative to the repository root, not to notebooks/
+        assert resolve(getattr(params.study, key)) == ROOT / "results" / "cpu" / run.name / model_file
+
+
+def test_root_relative_paths_keep_the_identity_of_the_committed_yoso_run():
+    """The params file moved from notebooks/-relative paths (``../results/...``) to root-relative ones;
+    the run's identity (params hash over the params and its recorded inputs) is unchanged, so the
+    committed run is up to date whenever its input files are the ones it recorded."""
+    import hashlib
+    import json
+
+    from snnbp.yoso.study import identity_params
+
+    params = load_params(ROOT / "params" / "cpu" / "yoso_mnist.yaml")
+    record = json.loads((ROOT / "results" / "cpu" / "yoso_mnist" / "run.json").read_text())
+    stored = {k: v for k, v in record["params"].items() if k not in ("notebook", "profile")}
+    assert identity_params(params) == stored
+    digest = hashlib.sha256(json.dumps({"params": identity_params(params), "inputs": record["inputs"]},
+                                       sort_keys=True).encode()).hexdigest()
+    assert digest == record["params_hash"] == json.loads((ROOT / "results" / "cpu" / "yoso_mnist" / "metrics.json").read_text())["params_hash"]
+
+
+def test_study_paths_resolve_from_the_project_root_whatever_the_working_directory(tmp_path, monkeypatch):
+    from snnbp.yoso.study import existing_file
+
+    monkeypatch.chdir(tmp_path)
+    assert existing_file("params/yoso/default.yaml", "accelerator params file") == ROOT / "params" / "yoso" / "default.yaml"
+    absolute = tmp_path / "model.pt"
+    absolute.write_bytes(b"x")
+    assert existing_file(str(absolute), "checkpoint") == absolute
+    with pytest.raises(FileNotFoundError, match=str(ROOT / "results" / "nowhere.pt")):
+        existing_file("results/nowhere.pt", "STDBP checkpoint")
+
+
+def test_a_params_file_under_params_names_its_profile(tmp_path):
+    from snnbp.config import profile_of
+
+    for path in sorted((ROOT / "params").glob("*/*.yaml")):
+        if path.parent.name == "yoso":  # the accelerator's constants, not a run
+            continue
+        params = load_params(path)
+        assert params.profile == path.parent.name, path
+    outside = _write(tmp_path, GOOD)  # outside params/: optional, the folder's name by default
+    assert load_params(outside).profile is None and profile_of(load_params(outside), outside) == tmp_path.name
+    assert load_params(_write(tmp_path, {**GOOD, "profile": "mine"})).profile == "mine"
+    with pytest.raises(ConfigError, match="key 'profile' must be one folder name"):
+        load_params(_write(tmp_path, {**GOOD, "profile": "../cpu"}))
+
+
+def test_a_params_file_under_params_with_another_or_no_profile_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    project = tmp_path / "clone"
+    for part in ("notebooks", "params/cpu"):
+        (project / part).mkdir(parents=True)
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    monkeypatch.setenv("SNNBP_ROOT", str(project))
+    path = project / "params" / "cpu" / "yoso.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "profile": "paper"}))
+    with pytest.raises(ConfigError, match=r"key 'profile' must be 'cpu', the name of the file's folder params/cpu/, got 'paper'"):
+        load_params(path)
+    path.write_text(yaml.safe_dump(GOOD))
+    with pytest.raises(ConfigError, match=r"missing key 'profile' \(a params file under params/cpu/ names its profile"):
+        load_params(path)
+    path.write_text(yaml.safe_dump({**GOOD, "profile": "cpu"}))
+    assert load_params(path).profile == "cpu"
+
+
+def test_profile_stays_out_of_the_identity():
+    from snnbp.train import params_hash
+
+    training = {"name": "t", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 3,
+                "data": {"dataset": "mnist"}, "train": {"epochs": 1, "batch_size": 4}, "model": {}}
+    plain, named = params_from_dict(training, "a"), params_from_dict({**training, "profile": "cpu"}, "b")
+    assert "profile" not in params_to_dict(plain) and params_to_dict(named)["profile"] == "cpu"
+    assert params_hash(params_to_dict(plain)) == params_hash(params_to_dict(named))
 
 
 def test_execute_params_reads_an_evaluation_file_up_to_its_notebook(tmp_path):

@@ -1,4 +1,8 @@
-"""Command line: ``snnbp run PARAMS.yaml``, ``snnbp smoke``, ``snnbp evaluate CHECKPOINT``, ``snnbp table``, ``snnbp figures RUN_DIR``, ``snnbp fetch``."""
+"""Command line: ``snnbp run PARAMS.yaml``, ``snnbp smoke``, ``snnbp evaluate CHECKPOINT``, ``snnbp table``, ``snnbp figures RUN_DIR``, ``snnbp fetch``.
+
+Every command works on the project root (:func:`snnbp.paths.project_root`: ``$SNNBP_ROOT``, the
+clone snnbp is installed from, or the working directory).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from snnbp.config import ConfigError, EvalParams, load_params, params_to_dict, read_yaml
+from snnbp.config import NOT_IDENTITY, ConfigError, EvalParams, load_params, params_to_dict, profile_of, read_yaml
 from snnbp.paths import notebooks_dir, results_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -20,15 +25,34 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 INPUT_ERRORS = frozenset({
     "ConfigError", "RunFolderError", "CheckpointMismatchError", "CorruptCheckpointError", "UnsafeCheckpointError",
     "RunLockedError", "ResultsMismatchError", "MissingDatasetError", "DataIntegrityError", "FileNotFoundError",
+    "ProjectRootError", "NoNotebooksError",
 })
 """Errors raised inside a notebook that mean bad input (exit code 2) rather than a failed run."""
 
 DATA_ENV = ("SNNBP_DATA_DIR", "SNNBP_DATA_ROOT")
 
 
-def run_dir_for(params_path: Path, name: str) -> Path:
-    """``results/<profile>/<name>`` where the profile is the params file's folder name."""
-    return results_dir() / params_path.resolve().parent.name / name
+HEADLINES = {"yoso": ("test_accuracy", "energy_per_image_uj", "power_mw", "latency_ms")}
+"""The metrics ``snnbp run`` prints at the end, per method (the first is the headline; default ``test_accuracy``)."""
+
+
+def run_dir_for(params_path: Path, name: str, profile: str | None = None) -> Path:
+    """``results/<profile>/<name>``; the profile defaults to the params file's folder name."""
+    return results_dir() / (profile or Path(params_path).resolve().parent.name) / name
+
+
+def headline(run_dir: Path, method: str) -> str | None:
+    """``test_accuracy=0.9731`` (and, for an evaluation, its other headline numbers) from the run
+    folder's ``metrics.json``; None when the folder holds no such value."""
+    try:
+        metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict):
+        return None
+    parts = [f"{key}={metrics[key]:.4f}" for key in HEADLINES.get(method, ("test_accuracy",))
+             if isinstance(metrics.get(key), (int, float)) and not isinstance(metrics.get(key), bool)]
+    return " ".join(parts) or None
 
 
 @contextlib.contextmanager
@@ -51,13 +75,39 @@ def _absolute_data_env() -> dict[str, str]:
     return {key: str(Path(os.environ[key]).resolve()) for key in DATA_ENV if os.environ.get(key)}
 
 
+@contextlib.contextmanager
+def _kernel_manager() -> Iterator[type]:
+    """A kernel manager class whose kernels talk over local (IPC) sockets in a private temporary
+    folder, not over TCP without encryption (and so do not warn about it); TCP where IPC sockets
+    do not exist (Windows)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    if os.name != "posix":
+        yield AsyncKernelManager
+        return
+    with tempfile.TemporaryDirectory(prefix="snnbp-kernel-") as sockets:
+        class IpcKernelManager(AsyncKernelManager):
+            def __init__(self, **kwargs: Any) -> None:
+                kwargs.setdefault("transport", "ipc")
+                kwargs.setdefault("ip", os.path.join(sockets, "kernel"))
+                super().__init__(**kwargs)
+
+        yield IpcKernelManager
+
+
 def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any] | None = None, *,
-                     progress: bool = True) -> Path:
+                     progress: bool = True, stream: Any = None) -> Path:
     """Execute ``notebook`` with Papermill into ``output``, through a temporary file.
 
     The executed notebook is written as ``.<name>.running.ipynb`` beside ``output`` and moved over
     ``output`` only when every cell ran; on an error it is kept as ``<stem>.failed.ipynb`` (its
-    path is the error's ``notebook_path``) and ``output`` is left as it was.
+    path is the error's ``notebook_path``) and ``output`` is left as it was. The kernel runs in
+    ``notebooks/`` (as in JupyterLab) over IPC sockets (:func:`_kernel_manager`).
+
+    Args:
+        progress: Papermill's bar over the cells.
+        stream: a file that receives what the notebook writes to stderr while it runs (the
+            per-epoch lines), e.g. ``sys.stdout``; None: nothing is streamed.
 
     Raises:
         papermill.exceptions.PapermillExecutionError: a cell raised (``ename``, ``evalue``).
@@ -68,8 +118,10 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any] | 
     partial = output.with_name(f".{output.stem}.running.ipynb")
     failed = output.with_name(f"{output.stem}.failed.ipynb")
     try:
-        papermill.execute_notebook(str(notebook), str(partial), parameters=parameters or {}, cwd=str(notebooks_dir()),
-                                   progress_bar=progress, kernel_name="python3")
+        with _kernel_manager() as manager:
+            papermill.execute_notebook(str(notebook), str(partial), parameters=parameters or {},
+                                       cwd=str(notebooks_dir()), progress_bar=progress, kernel_name="python3",
+                                       kernel_manager_class=manager, stderr_file=stream)
     except BaseException as error:
         if partial.exists():
             os.replace(partial, failed)
@@ -85,7 +137,8 @@ def _evaluation_up_to_date(run_dir: Path, params: EvalParams) -> bool:
 
     Anything else is left to the evaluation itself, which refuses other params or changed inputs.
     """
-    from snnbp.yoso.study import sha256_file
+    from snnbp.paths import from_record
+    from snnbp.yoso.study import identity_params, sha256_file
 
     try:
         record = json.loads((run_dir / "run.json").read_text())
@@ -93,15 +146,15 @@ def _evaluation_up_to_date(run_dir: Path, params: EvalParams) -> bool:
         return False
     if not isinstance(record, dict) or record.get("status") != "completed":
         return False
-    resolved = {k: v for k, v in params_to_dict(params).items() if k != "notebook"}
     stored = record.get("params")
-    if not isinstance(stored, dict) or {k: v for k, v in stored.items() if k != "notebook"} != resolved:
-        return False
+    same = ({k: v for k, v in params_to_dict(params).items() if k not in NOT_IDENTITY}, identity_params(params))
+    if not isinstance(stored, dict) or {k: v for k, v in stored.items() if k not in NOT_IDENTITY} not in same:
+        return False  # the params, with their paths as the file writes them or in the records' form
     inputs = record.get("inputs") or {}
     for entry in inputs.values() if isinstance(inputs, dict) else [None]:
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
             return False
-        path = notebooks_dir() / entry["path"]
+        path = from_record(entry["path"])
         if not path.is_file() or sha256_file(path) != entry.get("sha256"):
             return False
     return True
@@ -122,17 +175,19 @@ def up_to_date(run_dir: Path, params: Any) -> bool:
 
 
 def execute_params(params_path: Path, *, output_dir: Path | None = None, progress: bool = True,
-                   report: Callable[[str], None] | None = None) -> Path:
+                   report: Callable[[str], None] | None = None, stream: Any = None) -> Path:
     """Run the notebook named in a params file through Papermill; return the executed notebook's path.
 
     Everything is checked before a kernel starts: every params value (:func:`snnbp.config.load_params`),
     the notebook, and the run folder, which is locked for the whole run; a folder holding another
     run's record or checkpoint is refused, and one holding a completed run of the same params is
     left exactly as it is (``report`` is told so). The YAML's top-level keys, ``profile`` (the
-    file's folder name) and ``output_dir`` (absolute) are injected as parameters; the executed
-    notebook is written into the run folder through a temporary file (:func:`execute_notebook`).
-    A relative ``output_dir`` (and ``SNNBP_DATA_DIR`` / ``SNNBP_DATA_ROOT``) is taken from the
-    current directory, not from the notebook's.
+    file's ``profile``, else its folder name) and ``output_dir`` (absolute) are injected as
+    parameters; the executed notebook is written into the run folder through a temporary file
+    (:func:`execute_notebook`), with ``stream`` receiving the notebook's per-epoch lines while it
+    runs (the kernel gets ``TQDM_DISABLE=1``: no bars in the stored notebook). A relative
+    ``output_dir`` (and ``SNNBP_DATA_DIR`` / ``SNNBP_DATA_ROOT``) is taken from the current
+    directory, not from the notebook's.
 
     Raises:
         ConfigError: a bad params file (naming file, key, value).
@@ -144,8 +199,8 @@ def execute_params(params_path: Path, *, output_dir: Path | None = None, progres
 
     params_path = Path(params_path)
     params = load_params(params_path)
-    profile = params_path.resolve().parent.name
-    run_dir = Path(output_dir).resolve() if output_dir else run_dir_for(params_path, params.name)
+    profile = profile_of(params, params_path)
+    run_dir = Path(output_dir).resolve() if output_dir else run_dir_for(params_path, params.name, profile)
     notebook = notebooks_dir() / params.notebook
     if not notebook.is_file():
         raise ConfigError(f"{params_path}: key 'notebook' names {notebook}, which does not exist")
@@ -158,8 +213,8 @@ def execute_params(params_path: Path, *, output_dir: Path | None = None, progres
                 report(f"up to date: {run_dir} holds a completed run of these params; nothing changed")
             return output
         injected = dict(read_yaml(params_path), profile=profile, output_dir=str(run_dir))
-        with _environment(**{LOCK_ENV: str(run_dir)}, **_absolute_data_env()):
-            execute_notebook(notebook, output, injected, progress=progress)
+        with _environment(**{LOCK_ENV: str(run_dir), "TQDM_DISABLE": "1"}, **_absolute_data_env()):
+            execute_notebook(notebook, output, injected, progress=progress and stream is None, stream=stream)
     return output
 
 
@@ -168,12 +223,22 @@ def numbered_notebooks() -> list[Path]:
     return sorted(p for p in notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
 
 
+class NoNotebooksError(FileNotFoundError):
+    """``snnbp smoke`` found no notebook to run."""
+
+
 def _cmd_smoke(args: argparse.Namespace) -> int:
+    notebooks = numbered_notebooks()
+    if not notebooks:
+        raise NoNotebooksError(f"no notebooks found in {notebooks_dir()} (notebooks/NN_*.ipynb); run snnbp inside a "
+                               "clone of the repository or set SNNBP_ROOT to one")
+    chosen = [nb for nb in notebooks if not args.only or any(key in nb.name for key in args.only)]
+    if not chosen:
+        raise NoNotebooksError(f"no notebook in {notebooks_dir()} matches {' '.join(args.only)} "
+                               f"(notebooks: {', '.join(nb.name for nb in notebooks)})")
     target = results_dir() / "smoke"
     target.mkdir(parents=True, exist_ok=True)
-    for notebook in numbered_notebooks():
-        if args.only and not any(key in notebook.name for key in args.only):
-            continue
+    for notebook in chosen:
         print(f"smoke: {notebook.name}", flush=True)
         with _environment(**_absolute_data_env()):
             execute_notebook(notebook, target / notebook.name, progress=False)
@@ -183,8 +248,11 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     for path in args.params:
         output = execute_params(Path(path), output_dir=Path(args.output_dir) if args.output_dir else None,
-                                report=print)
+                                report=print, stream=sys.stdout)
         print(f"executed notebook: {output}")
+        summary = headline(output.parent, load_params(Path(path)).method)
+        if summary:
+            print(summary, flush=True)
     return EXIT_OK
 
 
@@ -229,19 +297,28 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``snnbp`` argument parser."""
-    parser = argparse.ArgumentParser(prog="snnbp", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    from snnbp import __version__
+
+    parser = argparse.ArgumentParser(prog="snnbp", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"snnbp {__version__}",
+                        help="print the version of snnbp and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of the commands below")
     run = sub.add_parser("run", help="execute the notebook of one or more params files with Papermill")
-    run.add_argument("params", nargs="+", help="params/<profile>/<run>.yaml")
-    run.add_argument("--output-dir", help="run folder (default results/<profile>/<name>)")
+    run.add_argument("params", nargs="+", metavar="PARAMS",
+                     help="params file(s), params/<profile>/<run>.yaml; each runs the notebook it names, in turn")
+    run.add_argument("--output-dir", help="run folder (default results/<profile>/<name>); with several params "
+                                          "files, each must be a different run")
     run.set_defaults(func=_cmd_run)
     smoke = sub.add_parser("smoke", help="execute every numbered notebook with its smoke defaults into results/smoke/")
     smoke.add_argument("only", nargs="*", help="substrings of notebook names to run (default: all)")
     smoke.set_defaults(func=_cmd_smoke)
     evaluate = sub.add_parser("evaluate", help="recompute the accuracy of a checkpoint; last line: accuracy=<float>")
-    evaluate.add_argument("checkpoint")
-    evaluate.add_argument("--split", choices=("test", "train", "validation"), default="test")
-    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("checkpoint", metavar="CHECKPOINT",
+                          help="a checkpoint written by a training run, e.g. results/cpu/stdbp_mnist_fc/best.pt")
+    evaluate.add_argument("--split", choices=("test", "train", "validation"), default="test",
+                          help="the split of the run's dataset to evaluate (default: test)")
+    evaluate.add_argument("--device", default="cpu", help="torch device to evaluate on (default: cpu)")
     evaluate.set_defaults(func=_cmd_evaluate)
     table = sub.add_parser("table", help="join every metrics.json with the papers' numbers (results/summary.csv, .md)")
     table.add_argument("--results", help="results folder (default: the project's results/)")
@@ -256,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "checked against the recorded accuracy) and store them")
     figures.set_defaults(func=_cmd_figures)
     fetch = sub.add_parser("fetch", help="fetch MNIST / Fashion-MNIST into the data folder (sha256-verified)")
-    fetch.add_argument("datasets", nargs="*")
+    fetch.add_argument("datasets", nargs="*", metavar="DATASET",
+                       help="datasets to fetch (default: all that can be downloaded: mnist, fashion_mnist)")
     fetch.set_defaults(func=_cmd_fetch)
     return parser
 

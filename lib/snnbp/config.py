@@ -3,6 +3,7 @@
 A params file (``params/<profile>/<run>.yaml``)::
 
     name: hm2bp_mnist_fc        # the run's folder: results/<profile>/<name>
+    profile: cpu                # the params file's folder name (params/<profile>/)
     method: hm2bp               # ann | hm2bp | stdbp (snnbp.methods)
     notebook: 10_train_hm2bp.ipynb
     seed: 1                     # the root seed; every generator derives from it
@@ -12,15 +13,25 @@ A params file (``params/<profile>/<run>.yaml``)::
 
 An evaluation notebook's params file (``method`` names an evaluation of
 :data:`snnbp.methods.EVALUATIONS`, e.g. ``yoso``) has no ``data``/``train``/``model`` sections: it
-holds ``name``, ``method``, ``notebook``, ``seed`` and the evaluation's own top-level keys, validated
-by that evaluation's ``StudyParams`` into :class:`EvalParams`::
+holds ``name``, ``profile``, ``method``, ``notebook``, ``seed`` and the evaluation's own top-level
+keys, validated by that evaluation's ``StudyParams`` into :class:`EvalParams`::
 
     name: yoso_mnist
+    profile: cpu
     method: yoso
     notebook: 30_yoso.ipynb
     seed: 1
-    stdbp_checkpoint: ../results/cpu/stdbp_mnist_fc/checkpoint.pt   # the evaluation's own keys
+    stdbp_checkpoint: results/cpu/stdbp_mnist_fc/best.pt   # the evaluation's own keys
     ...
+
+Paths in a params file are relative to the project root (or absolute), never to the working
+directory (:func:`snnbp.paths.resolve`).
+
+``profile`` names the params file's folder: a file under ``params/<profile>/`` must say that
+folder's name (a copied file cannot write into another profile's results by mistake); elsewhere it
+is optional and defaults to the file's folder name (:func:`profile_of`). It names the run folder
+(``results/<profile>/<name>``) and the notebooks' titles, and never enters a run's identity
+(:func:`snnbp.train.params_hash`).
 
 :func:`load_params` reads either kind; :func:`params_from_dict` only training params (what a
 checkpoint stores).
@@ -97,7 +108,8 @@ class TrainParams:
 
 @dataclass(frozen=True)
 class RunParams:
-    """A whole params file; ``model`` is the method's own ``ModelParams`` instance."""
+    """A whole params file; ``model`` is the method's own ``ModelParams`` instance; ``profile`` the
+    file's profile (None where it was not given, e.g. in a checkpoint written before it existed)."""
 
     name: str
     method: str
@@ -106,6 +118,7 @@ class RunParams:
     data: DataParams
     train: TrainParams
     model: Any
+    profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,7 @@ class EvalParams:
     notebook: str
     seed: int
     study: Any
+    profile: str | None = None
 
 
 def _type_name(annotation: Any) -> str:
@@ -363,9 +377,40 @@ def load_params(path: str | Path) -> RunParams | EvalParams:
     """Load and validate a params YAML file: :class:`EvalParams` when its ``method`` is an
     evaluation (:data:`snnbp.methods.EVALUATIONS`), else :class:`RunParams`."""
     content = read_yaml(path)
+    _check_profile_folder(content, Path(path))
     if _is_evaluation(content.get("method")):
         return eval_params_from_dict(content, str(path))
     return params_from_dict(content, str(path))
+
+
+def _profile_folder(path: Path) -> str | None:
+    """The profile a params file's place names: ``<profile>`` for ``<project>/params/<profile>/<run>.yaml``."""
+    from snnbp.paths import ProjectRootError, params_dir
+
+    try:
+        params = params_dir().resolve()
+    except ProjectRootError:
+        return None
+    folder = path.resolve().parent
+    return folder.name if folder.parent == params else None
+
+
+def _check_profile_folder(content: dict[str, Any], path: Path) -> None:
+    """A file under ``params/<profile>/`` names that profile (key ``profile``)."""
+    folder = _profile_folder(path)
+    if folder is None:
+        return
+    if "profile" not in content:
+        raise ConfigError(f"{path}: missing key 'profile' (a params file under params/{folder}/ names its profile: "
+                          f"profile: {folder})")
+    if content["profile"] != folder:
+        raise ConfigError(f"{path}: key 'profile' must be {folder!r}, the name of the file's folder params/{folder}/, "
+                          f"got {content['profile']!r}; move the file to params/{content['profile']}/ or change the key")
+
+
+def profile_of(params: RunParams | EvalParams, path: str | Path) -> str:
+    """The profile of params read from ``path``: its ``profile`` key, else the file's folder name."""
+    return params.profile or Path(path).resolve().parent.name
 
 
 def _is_evaluation(method: Any) -> bool:
@@ -377,12 +422,21 @@ def _is_evaluation(method: Any) -> bool:
 def params_to_dict(params: RunParams | EvalParams) -> dict[str, Any]:
     """The resolved params as plain data (tuples become lists), for records and checkpoints.
 
-    An :class:`EvalParams` comes out flat, as in its file (the ``study`` fields at the top level).
+    An :class:`EvalParams` comes out flat, as in its file (the ``study`` fields at the top level). An
+    unset ``profile`` is left out (so params written before the key existed read back the same).
     """
     if isinstance(params, EvalParams):
         flat = {f.name: getattr(params, f.name) for f in dataclasses.fields(EvalParams) if f.name != "study"}
-        return _plain({**flat, **dataclasses.asdict(params.study)})
-    return _plain(dataclasses.asdict(params))
+        out = _plain({**flat, **dataclasses.asdict(params.study)})
+    else:
+        out = _plain(dataclasses.asdict(params))
+    if out.get("profile") is None:
+        out.pop("profile", None)
+    return out
+
+
+NOT_IDENTITY = ("notebook", "profile")
+"""Top-level keys that do not change a run's results and stay out of its identity (params hash)."""
 
 
 def _plain(value: Any) -> Any:
@@ -401,6 +455,7 @@ class _RunShell:
     seed: int
     data: DataParams
     train: TrainParams
+    profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -409,6 +464,7 @@ class _EvalShell:
     method: str
     notebook: str
     seed: int
+    profile: str | None = None
 
 
 # ---------------------------------------------------------------------------------- value checks
@@ -488,10 +544,13 @@ def _check_section(section: Any, rules: dict[str, Rule], prefix: str, source: st
 
 
 def _check_shell(shell: Any, source: str) -> None:
-    """``name``, ``method``, ``notebook`` and ``seed``, common to every params file."""
+    """``name``, ``profile``, ``method``, ``notebook`` and ``seed``, common to every params file."""
     if not SAFE_NAME.match(shell.name):
         raise ConfigError(f"{source}: key 'name' must be one folder name of letters, digits, '.', '_' and '-' "
                           f"(not starting with '.', at most 100 characters), got {shell.name!r}")
+    if shell.profile is not None and not SAFE_NAME.match(shell.profile):
+        raise ConfigError(f"{source}: key 'profile' must be one folder name of letters, digits, '.', '_' and '-' "
+                          f"(not starting with '.', at most 100 characters), got {shell.profile!r}")
     expected = NOTEBOOKS.get(shell.method)
     if expected is not None and shell.notebook != expected:
         raise ConfigError(f"{source}: key 'notebook' must be {expected!r} for method {shell.method!r}, "

@@ -1,40 +1,126 @@
-"""Every path the project uses, derived from the project root and two environment variables.
+"""Every path the project uses, derived from the project root and three environment variables.
 
+* ``SNNBP_ROOT``: the project (a clone of the repository: ``pyproject.toml``, ``notebooks/``,
+  ``params/``). Needed only when snnbp is installed as a library (``pip install .``, not
+  editable) and run outside the clone; otherwise the project is the checkout the package is
+  imported from, or else the working directory (:func:`project_root`).
 * ``SNNBP_DATA_DIR``: writable folder for data the project fetches or generates itself
   (default ``<project>/data``, git-ignored).
 * ``SNNBP_DATA_ROOT``: read-only folder of real data that cannot be downloaded here
   (N-MNIST recordings, FSDD, Caltech, EMNIST test splits, the HM2-BP golden test). Read in place.
+
+Paths written in params files and notebook parameters are relative to the project root (or
+absolute), whatever the working directory: :func:`resolve` turns them into absolute paths, so a
+notebook runs the same from JupyterLab (working directory ``notebooks/``), from ``papermill`` typed
+at the repository root, and from ``snnbp run``.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ROOT_ENV = "SNNBP_ROOT"
+"""The environment variable that names the project root."""
+
+_CHECKOUT = Path(__file__).resolve().parents[2]  # <root>/lib/snnbp/paths.py in a clone (editable install)
+
+
+class ProjectRootError(RuntimeError):
+    """No snnbp project (a clone of the repository) was found; the message says where it looked."""
+
+
+def is_project(folder: str | Path) -> bool:
+    """True when ``folder`` is an snnbp project: ``pyproject.toml`` of ``snnbp``, ``notebooks/`` and ``params/``."""
+    folder = Path(folder)
+    pyproject = folder / "pyproject.toml"
+    if not ((folder / "notebooks").is_dir() and (folder / "params").is_dir() and pyproject.is_file()):
+        return False
+    try:
+        return 'name = "snnbp"' in pyproject.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def project_root() -> Path:
+    """The project root: ``$SNNBP_ROOT``, else the clone the package is imported from (an editable
+    install), else the working directory.
+
+    Raises:
+        ProjectRootError: ``$SNNBP_ROOT`` is set but holds no project, or neither the package's
+            location nor the working directory is a project (a library install used outside a clone).
+    """
+    named = os.environ.get(ROOT_ENV)
+    if named:
+        root = Path(named).expanduser().resolve()
+        if not is_project(root):
+            raise ProjectRootError(f"{ROOT_ENV}={named} does not hold an snnbp project (expected pyproject.toml of "
+                                   "snnbp, notebooks/ and params/ there); point it at a clone of the repository")
+        return root
+    if is_project(_CHECKOUT):
+        return _CHECKOUT
+    here = Path.cwd().resolve()
+    if is_project(here):
+        return here
+    raise ProjectRootError(f"no snnbp project found: the package is installed at {Path(__file__).resolve().parent}, "
+                           f"outside a clone, and the working directory {here} is not a clone either; run snnbp "
+                           f"inside a clone of the repository or set {ROOT_ENV}=/path/to/the/clone")
+
+
+def __getattr__(name: str) -> Any:
+    """``PROJECT_ROOT``: :func:`project_root`, looked up when used (not when the module is imported)."""
+    if name == "PROJECT_ROOT":
+        return project_root()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def resolve(path: str | Path) -> Path:
+    """A path from a params file or a notebook parameter as an absolute path: absolute paths (and
+    ``~``) as they are, relative ones from the project root (never from the working directory)."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else project_root() / path
+
+
+def record_form(path: str | Path) -> str:
+    """How a run's identity (params hash) and its records write a params path: absolute paths as
+    given, project paths relative to ``notebooks/``, the form the records had while the notebooks'
+    working directory was ``notebooks/`` (so moving a params file to root-relative paths keeps
+    the identity of its runs)."""
+    given = Path(path).expanduser()
+    if given.is_absolute():
+        return str(path)
+    return os.path.relpath(resolve(given), notebooks_dir())
+
+
+def from_record(path: str) -> Path:
+    """The absolute path of a path written by :func:`record_form` (relative to ``notebooks/``)."""
+    given = Path(path).expanduser()
+    return given if given.is_absolute() else Path(os.path.normpath(notebooks_dir() / given))
 
 
 def data_dir() -> Path:
     """The writable data folder (``$SNNBP_DATA_DIR`` or ``<project>/data``)."""
-    return Path(os.environ.get("SNNBP_DATA_DIR", PROJECT_ROOT / "data")).resolve()
+    named = os.environ.get("SNNBP_DATA_DIR")
+    return Path(named).resolve() if named else project_root() / "data"
 
 
 def data_root() -> Path:
     """The read-only data root (``$SNNBP_DATA_ROOT``, else ``<project>/../shared/data``)."""
-    default = PROJECT_ROOT.parent / "shared" / "data"
-    return Path(os.environ.get("SNNBP_DATA_ROOT", default)).resolve()
+    named = os.environ.get("SNNBP_DATA_ROOT")
+    return Path(named).resolve() if named else (project_root().parent / "shared" / "data").resolve()
 
 
 def results_dir() -> Path:
     """Where runs write their records (``<project>/results``)."""
-    return PROJECT_ROOT / "results"
+    return project_root() / "results"
 
 
 def params_dir() -> Path:
     """Where the parameter files live (``<project>/params``)."""
-    return PROJECT_ROOT / "params"
+    return project_root() / "params"
 
 
 def notebooks_dir() -> Path:
     """Where the numbered notebooks live (``<project>/notebooks``)."""
-    return PROJECT_ROOT / "notebooks"
+    return project_root() / "notebooks"

@@ -42,6 +42,7 @@ from snnbp.ann import build_learner as ann_build_learner
 from snnbp.config import RunParams, params_from_dict
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.datasets import load_dataset
+from snnbp.paths import resolve
 from snnbp.seeding import torch_generator
 from snnbp.stdbp.alpha import alpha_kernel_derivative, alpha_spike_times, alpha_time_weight_gradient
 from snnbp.stdbp.model import weighted_layer_io
@@ -549,11 +550,13 @@ def params_command(run_dir: str | Path) -> str:
 def load_metrics(run_dir: str | Path, *, require_complete: bool = True) -> dict[str, Any]:
     """``metrics.json`` of a finished run, with a clear error when the run is missing or unfinished.
 
+    ``run_dir`` is relative to the project root (or absolute), whatever the working directory.
+
     Raises:
         FileNotFoundError: naming the folder and the ``snnbp run`` command that makes it.
         RuntimeError: when the run stopped before its planned epochs (``require_complete``).
     """
-    run_dir = Path(run_dir)
+    run_dir = resolve(run_dir)
     path = run_dir / "metrics.json"
     if not path.is_file():
         raise FileNotFoundError(f"run folder {run_dir} has no metrics.json; make it with `{params_command(run_dir)}`")
@@ -579,12 +582,13 @@ class TrainedRun:
 
 
 def load_trained(run_dir: str | Path) -> TrainedRun:
-    """Rebuild the learner saved in ``run_dir/checkpoint.pt`` and load its dataset.
+    """Rebuild the learner saved in ``run_dir/checkpoint.pt`` and load its dataset (``run_dir``
+    relative to the project root, or absolute).
 
     Raises:
         FileNotFoundError: naming the folder and the ``snnbp run`` command that makes it.
     """
-    run_dir = Path(run_dir)
+    run_dir = resolve(run_dir)
     path = run_dir / CHECKPOINT_NAME
     if not path.is_file():
         raise FileNotFoundError(f"run folder {run_dir} has no {CHECKPOINT_NAME}; make it with `{params_command(run_dir)}`")

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from snnbp.io import atomic_write_json
-from snnbp.paths import PROJECT_ROOT
+from snnbp.paths import project_root
 from snnbp.seeding import derive_seed
 
 PACKAGES = ("snnbp", "torch", "numpy", "scipy", "tonic", "papermill", "seaborn", "matplotlib", "pyyaml", "pillow")
@@ -32,8 +32,9 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """``{"commit": sha or None, "dirty": bool or None}`` of the repository at ``root``."""
+def git_state(root: Path | None = None) -> dict[str, Any]:
+    """``{"commit": sha or None, "dirty": bool or None}`` of the repository at ``root`` (default: the project root)."""
+    root = project_root() if root is None else root
     def run(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=20)

@@ -1,31 +1,58 @@
-"""What a training notebook calls: validate its parameters, train into the run folder, report."""
+"""What a training notebook calls: validate its parameters, train into the run folder, report.
+
+Where a run goes (:func:`run_folder`):
+
+* a full run (a params file, ``profile`` e.g. ``cpu``): ``results/<profile>/<name>``, the name
+  its params file gives; one folder per params file, refused when it holds another run;
+* a smoke run (the notebook's own defaults, ``profile = "smoke"``): ``results/smoke/<name>-<hash>``,
+  where ``<hash>`` is the first 8 hex digits of the params hash (:func:`snnbp.train.params_hash`),
+  so that editing the parameters cell in JupyterLab and running again starts a new run folder
+  instead of stopping on the old one's checkpoint, and the same parameters resume their run;
+* ``output_dir`` when given (``snnbp run --output-dir``, Papermill ``-p output_dir ...``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from snnbp.config import RunParams, params_from_dict
+from snnbp.config import RunParams, params_from_dict, params_to_dict
+from snnbp.notebook import check_parameters
 from snnbp.paths import results_dir
-from snnbp.train import FitResult, fit
+from snnbp.train import FitResult, fit, params_hash
 
 PARAMETER_KEYS = ("name", "method", "notebook", "seed", "data", "train", "model")
+SMOKE_PROFILE = "smoke"
+HASH_DIGITS = 8
 
 
-def run_folder(name: str, profile: str, output_dir: str | None) -> Path:
-    """``output_dir`` when given, else ``results/<profile>/<name>``."""
-    return Path(output_dir) if output_dir else results_dir() / profile / name
+def run_folder(name: str, profile: str, output_dir: str | None, digest: str | None = None) -> Path:
+    """``output_dir`` when given; else ``results/smoke/<name>-<digest[:8]>`` for a smoke run with a
+    params hash ``digest``, else ``results/<profile>/<name>``."""
+    if output_dir:
+        return Path(output_dir)
+    if profile == SMOKE_PROFILE and digest:
+        return results_dir() / profile / f"{name}-{digest[:HASH_DIGITS]}"
+    return results_dir() / profile / name
 
 
 def params_from_notebook(values: dict[str, Any]) -> RunParams:
-    """Validate the parameters a notebook received (its literals or Papermill's injection)."""
-    return params_from_dict({k: values[k] for k in PARAMETER_KEYS}, source="notebook parameters")
+    """Validate the parameters a notebook received (its literals or Papermill's injection).
+
+    Raises:
+        ConfigError: a bad value, a name the notebook does not have, or parameters written for
+            another notebook (:func:`snnbp.notebook.check_parameters`).
+    """
+    check_parameters(values)
+    keys = PARAMETER_KEYS + (("profile",) if values.get("profile") is not None else ())
+    return params_from_dict({k: values[k] for k in keys}, source="notebook parameters")
 
 
 def train_from_notebook(values: dict[str, Any], *, profile: str, output_dir: str | None = None, progress: bool = True) -> FitResult:
     """Validate ``values``, then :func:`snnbp.train.fit` into the run folder (resuming when possible)."""
     params = params_from_notebook(values)
-    return fit(params, run_folder(params.name, profile, output_dir), progress=progress)
+    digest = params_hash(params_to_dict(params))
+    return fit(params, run_folder(params.name, profile, output_dir, digest), progress=progress)
 
 
 def summary_lines(metrics: dict[str, Any]) -> str:

@@ -25,21 +25,21 @@ import math
 import pickle
 import re
 import resource
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
-from snnbp.config import ConfigError, RunParams, params_from_dict, params_to_dict
+from snnbp.config import NOT_IDENTITY, ConfigError, RunParams, params_from_dict, params_to_dict
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.datasets import load_dataset
 from snnbp.io import atomic_torch_save, atomic_write_json, remove_stale_temporaries, run_lock
 from snnbp.learner import Batch, Learner
 from snnbp.methods import method_module
+from snnbp.progress import bar as progress_bar
+from snnbp.progress import line as progress_line
 from snnbp.provenance import RunRecord, package_versions
 from snnbp.seeding import derive_seed
 
@@ -83,12 +83,12 @@ class FitResult:
 
 def params_hash(params: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of the resolved params, minus fields that do not change results
-    (``notebook``, ``train.num_threads``, ``train.eval_batch_size``, ``model.engine``).
+    (``notebook``, ``profile``, ``train.num_threads``, ``train.eval_batch_size``, ``model.engine``).
 
     Unset (None) training options are left out, so an option added later keeps the identity of
     runs made before it existed.
     """
-    relevant = {k: v for k, v in params.items() if k not in ("notebook",)}
+    relevant = {k: v for k, v in params.items() if k not in NOT_IDENTITY}
     relevant["train"] = {k: v for k, v in params["train"].items()
                          if k not in ("num_threads", "eval_batch_size") and v is not None}
     if isinstance(relevant.get("model"), dict):  # the HM2-BP engine changes speed, not results
@@ -118,7 +118,7 @@ def predict_split(learner: Learner, split: LabelledSplit, batch_size: int, name:
     """Predicted classes ``[N]`` for every sample of ``split``."""
     chunks = []
     steps = math.ceil(len(split) / batch_size)
-    for batch in tqdm(batches(split, batch_size, name), total=steps, desc=f"eval {name}", leave=False, disable=not progress or None):
+    for batch in progress_bar(batches(split, batch_size, name), progress=progress, total=steps, desc=f"eval {name}", leave=False):
         chunks.append(learner.predict(batch).cpu())
     return torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.long)
 
@@ -336,7 +336,8 @@ def fit(
         run_dir: the run's folder (created); holds checkpoint.pt, metrics.json, run.json.
         device: torch device for the learner.
         resume: continue from ``run_dir/checkpoint.pt`` when it exists and matches the params.
-        progress: show tqdm bars (they are also quiet under ``TQDM_DISABLE=1``).
+        progress: show bars and the per-epoch lines (:mod:`snnbp.progress`; bars are quiet under
+            ``TQDM_DISABLE=1``, the epoch lines are not).
         data: pre-loaded ``(train, test, info)``; loaded from ``params.data`` when None.
         stop_after_epoch: stop (as if interrupted) after this epoch; for resume tests.
 
@@ -398,8 +399,7 @@ def fit(
                 if len(validation_split):
                     history[-1]["validation_accuracy"] = accuracy(
                         predict_split(learner, validation_split, eval_batch, "validation", progress), validation_split.labels)
-                if progress:
-                    tqdm.write(_epoch_line(history[-1]), file=sys.stderr)
+                progress_line(_epoch_line(history[-1]), progress=progress)
                 state = {
                     "params": resolved, "params_hash": digest, "epoch": epoch, "learner": learner_state,
                     "history": history, "torch_rng_state": torch.get_rng_state(), "versions": package_versions(),
@@ -464,8 +464,7 @@ def _completed(params: RunParams, run_dir: Path, folder: RunFolder, device: str,
         metrics = _summary(params, info, learner, history)
     eval_batch = params.train.eval_batch_size or params.train.batch_size
     predictions = predict_split(learner, test_split, eval_batch, "test", progress)
-    if progress:
-        tqdm.write(f"{run_dir}: completed run of these params, nothing to do", file=sys.stderr)
+    progress_line(f"{run_dir}: completed run of these params, nothing to do", progress=progress)
     return FitResult(history, metrics, learner, run_dir, int(state["epoch"]), predictions, test_split.labels, info)
 
 
@@ -478,8 +477,8 @@ def _train_epoch(learner: Learner, split: LabelledSplit, params: RunParams, epoc
     seen = 0
     has_correct = False
     started = time.perf_counter()
-    bar = tqdm(batches(split, params.train.batch_size, "train", order), total=steps,
-               desc=f"epoch {epoch}/{params.train.epochs}", leave=False, disable=not progress or None)
+    bar = progress_bar(batches(split, params.train.batch_size, "train", order), progress=progress, total=steps,
+                       desc=f"epoch {epoch}/{params.train.epochs}", leave=False)
     for step, batch in enumerate(bar, start=1):
         try:
             stats = learner.train_step(batch)

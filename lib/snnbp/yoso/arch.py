@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from snnbp.config import ConfigError, from_mapping, read_yaml
-from snnbp.paths import params_dir
+from snnbp.paths import resolve
 
-DEFAULT_PARAMS = params_dir() / "yoso" / "default.yaml"
+DEFAULT_PARAMS = Path("params/yoso/default.yaml")
+"""The accelerator's params file, relative to the project root (:func:`snnbp.paths.resolve`)."""
 
 
 @dataclass(frozen=True)
@@ -178,13 +179,13 @@ def arch_from_mapping(mapping: Any, source: str, prefix: str = "arch") -> YosoAr
 
 
 def load_arch(path: str | Path = DEFAULT_PARAMS) -> YosoArch:
-    """Load the ``arch:`` section of a YOSO params file.
+    """Load the ``arch:`` section of a YOSO params file (a relative ``path`` is from the project root).
 
     Raises:
         ConfigError: missing file, bad YAML, unknown/missing key, wrong type or bad value, naming
             the file and the dotted key.
     """
-    content = read_yaml(path)
+    content = read_yaml(resolve(path))
     if "arch" not in content:
         raise ConfigError(f"{path}: missing key 'arch'")
     return arch_from_mapping(content["arch"], str(path))

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from snnbp.config import ConfigError, from_mapping, read_yaml
+from snnbp.paths import resolve
 from snnbp.yoso.arch import DEFAULT_PARAMS, YosoArch
 from snnbp.yoso.mapping import Mapping
 from snnbp.yoso.sim import Counts
@@ -96,8 +97,9 @@ def energy_from_mapping(mapping: Any, source: str, prefix: str = "energy") -> En
 
 
 def load_energy(path: str | Path = DEFAULT_PARAMS) -> EnergyParams:
-    """Load the ``energy:`` section of a YOSO params file (see :func:`energy_from_mapping`)."""
-    content = read_yaml(path)
+    """Load the ``energy:`` section of a YOSO params file (see :func:`energy_from_mapping`); a relative
+    ``path`` is from the project root."""
+    content = read_yaml(resolve(path))
     if "energy" not in content:
         raise ConfigError(f"{path}: missing key 'energy'")
     return energy_from_mapping(content["energy"], str(path))

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from snnbp.progress import bar as progress_bar
 from snnbp.yoso.arch import YosoArch
 from snnbp.yoso.mapping import LayerMap, Mapping
 
@@ -491,7 +492,8 @@ def _simulate_chunk(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor) -> Sim
     return SimResult(times, first_spike_class(times[-1]), counts, arch.clock_mhz)
 
 
-def simulate(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor, *, chunk_size: int = 64) -> SimResult:
+def simulate(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor, *, chunk_size: int = 64,
+             progress: bool = True) -> SimResult:
     """Run inference of a batch of latency-coded inputs on the accelerator.
 
     Args:
@@ -499,6 +501,7 @@ def simulate(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor, *, chunk_size
         mapping: its placement (:func:`snnbp.yoso.mapping.map_network`), whose ``arch`` is used.
         t_in: input spike times in ms, ``inf`` for silent inputs.
         chunk_size: samples processed together (bounds memory: ``chunk x groups x N`` float64).
+        progress: a bar over the chunks when there are several (:mod:`snnbp.progress`).
 
     Shape:
         - t_in: ``[B, N_0]``.
@@ -510,7 +513,9 @@ def simulate(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor, *, chunk_size
     if t_in.ndim != 2 or t_in.shape[1] != sizes[0]:
         raise ValueError(f"t_in must be [B, {sizes[0]}], got {tuple(t_in.shape)}")
     t_in = t_in.to(net.weights[0].device)
-    parts = [_simulate_chunk(net, mapping, t_in[i:i + chunk_size]) for i in range(0, t_in.shape[0], chunk_size)]
+    starts = range(0, t_in.shape[0], chunk_size)
+    parts = [_simulate_chunk(net, mapping, t_in[i:i + chunk_size])
+             for i in progress_bar(starts, progress=progress and len(starts) > 1, desc="accelerator", leave=False)]
     return SimResult(
         tuple(torch.cat([p.spike_times[l] for p in parts]) for l in range(len(net.weights))),
         torch.cat([p.prediction for p in parts]),

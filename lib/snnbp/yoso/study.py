@@ -30,11 +30,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from snnbp.config import (ConfigError, DataParams, EvalParams, RunParams, eval_params_from_dict, from_mapping,
-                          params_from_dict, params_to_dict)
+from snnbp.config import (NOT_IDENTITY, ConfigError, DataParams, EvalParams, RunParams, eval_params_from_dict,
+                          from_mapping, params_from_dict, params_to_dict)
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.io import atomic_write_json
 from snnbp.learner import Batch
+from snnbp.paths import record_form, resolve, results_dir
+from snnbp.progress import bar as progress_bar
 from snnbp.provenance import RunRecord
 from snnbp.yoso.arch import YosoArch, with_changes
 from snnbp.yoso.energy import (BREAKDOWN, PAPER_LATENCY_MS, PAPER_POWER_MW, EnergyParams, EnergyReport, energy_report,
@@ -42,6 +44,8 @@ from snnbp.yoso.energy import (BREAKDOWN, PAPER_LATENCY_MS, PAPER_POWER_MW, Ener
 from snnbp.yoso.mapping import Mapping, MappingError, map_network
 from snnbp.yoso.report import YosoRun, evaluate
 from snnbp.yoso.sim import Counts, concat_counts, rate_coded_counts
+
+SMOKE_PROFILE = "smoke"
 
 GROUPS = tuple(BREAKDOWN) + ("leakage",)
 """Energy groups of the breakdown, in display order."""
@@ -57,8 +61,8 @@ PAPER_ENERGY_UJ = PAPER_POWER_MW * PAPER_LATENCY_MS
 class StudyParams:
     """The study's own keys (the params file's top level besides name, method, notebook, seed).
 
-    Relative paths are taken from the working directory, which is ``notebooks/`` when the notebook
-    runs (``snnbp run`` and Papermill use it), so they read ``../results/...``.
+    Relative paths are from the project root, whatever the working directory
+    (:func:`snnbp.paths.resolve`): ``results/cpu/stdbp_mnist_fc/best.pt``.
 
     Attributes:
         stdbp_checkpoint: STDBP checkpoint of a fully connected ReL-PSP network (``snnbp.train``).
@@ -73,7 +77,7 @@ class StudyParams:
 
     stdbp_checkpoint: str
     hm2bp_checkpoint: str
-    yoso_params: str = "../params/yoso/default.yaml"
+    yoso_params: str = "params/yoso/default.yaml"
     test_images: int | None = None
     hm2bp_images: int = 50
     mesh_sizes: tuple[tuple[int, int], ...] = ((3, 4), (4, 4), (6, 6), (8, 8))
@@ -110,10 +114,35 @@ def params_from_mapping(mapping: dict[str, Any], source: str) -> StudyParams:
     return params
 
 
+PATH_KEYS = ("stdbp_checkpoint", "hm2bp_checkpoint", "yoso_params")
+"""The study's keys that name files (relative to the project root, or absolute)."""
+
+
 def params_from_notebook(values: dict[str, Any]) -> EvalParams:
-    """Validate the parameters the notebook received (its literals or Papermill's injection)."""
-    keys = ["name", "method", "notebook", "seed"] + [f.name for f in dataclasses.fields(StudyParams)]
-    return eval_params_from_dict({k: values[k] for k in keys if k in values}, "notebook parameters")
+    """Validate the parameters the notebook received (its literals or Papermill's injection).
+
+    Raises:
+        ConfigError: a bad value, a name the notebook does not have, or parameters written for
+            another notebook (:func:`snnbp.notebook.check_parameters`).
+    """
+    from snnbp.notebook import check_parameters
+
+    check_parameters(values)
+    keys = ["name", "method", "notebook", "seed", "profile"] + [f.name for f in dataclasses.fields(StudyParams)]
+    return eval_params_from_dict({k: values[k] for k in keys if values.get(k, ...) is not ...}, "notebook parameters")
+
+
+def record_params(params: EvalParams) -> dict[str, Any]:
+    """The params as the run's records hold them: flat (:func:`snnbp.config.params_to_dict`), the file
+    paths in :func:`snnbp.paths.record_form` (relative to ``notebooks/``, as every record since the
+    first), so that the same files give the same identity whichever way the params file writes them."""
+    flat = params_to_dict(params)
+    return {k: record_form(v) if k in PATH_KEYS else v for k, v in flat.items()}
+
+
+def identity_params(params: EvalParams) -> dict[str, Any]:
+    """:func:`record_params` without the keys that do not change results (``notebook``, ``profile``)."""
+    return {k: v for k, v in record_params(params).items() if k not in NOT_IDENTITY}
 
 
 # ------------------------------------------------------------------------------ checkpoints
@@ -132,14 +161,14 @@ TRAIN_HINT = "train it first: snnbp run params/<profile>/<run>.yaml"
 
 
 def existing_file(path: str | Path, what: str, hint: str = "") -> Path:
-    """``path`` as a :class:`Path`, checked to be a file.
+    """``path`` (relative to the project root, or absolute) as an absolute :class:`Path`, checked to be a file.
 
     Raises:
         FileNotFoundError: naming ``what``, the path (resolved) and the ``hint``.
     """
-    path = Path(path)
+    path = resolve(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path.resolve()}" + (f" ({hint})" if hint else ""))
+        raise FileNotFoundError(f"{what} not found: {path}" + (f" ({hint})" if hint else ""))
     return path
 
 
@@ -395,11 +424,13 @@ TIMING_VARIANTS = {
 """Timing assumptions of :func:`timing_variants` and the :class:`YosoArch` changes that make them."""
 
 
-def timing_variants(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams) -> pd.DataFrame:
+def timing_variants(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, *, progress: bool = True) -> pd.DataFrame:
     """Latency, power and energy per image under each of :data:`TIMING_VARIANTS`, with the ratios
-    to the published numbers: which assumption about time steps the published latency suggests."""
+    to the published numbers: which assumption about time steps the published latency suggests.
+    ``progress``: a bar over the variants (:mod:`snnbp.progress`)."""
     rows = []
-    for label, changes in TIMING_VARIANTS.items():
+    for label, changes in progress_bar(TIMING_VARIANTS.items(), progress=progress, desc="timing variants",
+                                       total=len(TIMING_VARIANTS), leave=False):
         m = run_accelerator(net, with_changes(arch, **changes), energy).metrics
         rows.append({"timing": label, "latency_ms": m["latency_ms"], "power_mw": m["power_mw"],
                      "energy_per_image_uj": m["energy_per_image_uj"], "latency_ratio": m["latency_ratio"],
@@ -440,12 +471,13 @@ def _sweep_row(run: YosoRun) -> dict[str, Any]:
             "latency_ms": m["latency_ms"], "power_mw": m["power_mw"], "leakage_fraction": m["breakdown_fraction"]["leakage"]}
 
 
-def mesh_sweep(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, meshes: Sequence[Sequence[int]]) -> pd.DataFrame:
+def mesh_sweep(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, meshes: Sequence[Sequence[int]], *,
+               progress: bool = True) -> pd.DataFrame:
     """Energy, latency and power on each ``[rows, cols]`` mesh, with the compact mapping (fewest PEs)
     and the spread one (:func:`spread_pes_per_layer`). A mesh the network does not fit gives a row
-    with ``fits = False`` and NaN numbers."""
+    with ``fits = False`` and NaN numbers. ``progress``: a bar over the meshes (:mod:`snnbp.progress`)."""
     rows = []
-    for n_rows, n_cols in meshes:
+    for n_rows, n_cols in progress_bar(meshes, progress=progress, desc="mesh sweep", leave=False):
         mesh = with_changes(arch, mesh_rows=int(n_rows), mesh_cols=int(n_cols))
         for placement in ("compact", "spread"):
             row = {"mesh": f"{n_rows}x{n_cols}", "n_pes": mesh.n_pes, "placement": placement}
@@ -459,12 +491,13 @@ def mesh_sweep(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, meshes: S
     return pd.DataFrame(rows)
 
 
-def size_sweep(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, widths: Sequence[int]) -> pd.DataFrame:
+def size_sweep(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, widths: Sequence[int], *,
+               progress: bool = True) -> pd.DataFrame:
     """Energy, latency, power, accuracy and hidden spikes processed per image of the network
     truncated to each hidden width (:func:`truncate_hidden`; the trained width itself is the full
-    network), compact mapping."""
+    network), compact mapping. ``progress``: a bar over the widths (:mod:`snnbp.progress`)."""
     rows = []
-    for width in widths:
+    for width in progress_bar(widths, progress=progress, desc="size sweep", leave=False):
         small = truncate_hidden(net, int(width))
         run = run_accelerator(small, arch, energy)
         hidden = spikes_processed(run.sim.counts, run.mapping)[:, 1:-1].sum(1)
@@ -541,14 +574,15 @@ class RateRun:
 
 
 def evaluate_rate_coded(checkpoint: str | Path, n_images: int, arch: YosoArch, energy: EnergyParams, *,
-                        test: tuple[LabelledSplit, DatasetInfo] | None = None, chunk_size: int = 50) -> RateRun:
+                        test: tuple[LabelledSplit, DatasetInfo] | None = None, chunk_size: int = 50,
+                        progress: bool = True) -> RateRun:
     """Run an HM2-BP checkpoint's LIF network on its fixed rate code of the first ``n_images`` test
     images and charge its spike rasters on the accelerator (:func:`snnbp.yoso.rate_coded_counts`).
 
     The function (spike rasters, prediction) is the HM2-BP model's own; the accelerator only adds
     the cost of those spikes (one raster step = one accelerator time step, every neuron swept at
     every step, the whole window processed). Images go through in chunks (rasters are
-    ``[T, chunk, N]``).
+    ``[T, chunk, N]``); ``progress``: a bar over the chunks (:mod:`snnbp.progress`).
 
     Raises:
         FileNotFoundError: no such checkpoint.
@@ -563,7 +597,8 @@ def evaluate_rate_coded(checkpoint: str | Path, n_images: int, arch: YosoArch, e
     mapping = map_network(sizes, arch)
     parts, correct, spikes = [], 0.0, torch.zeros(len(sizes), dtype=torch.float64)
     with torch.no_grad():
-        for start in range(0, len(split), chunk_size):
+        starts = range(0, len(split), chunk_size)
+        for start in progress_bar(starts, progress=progress, desc="rate-coded HM2-BP", leave=False):
             index = torch.arange(start, min(start + chunk_size, len(split)))
             batch = Batch(split.inputs[index], split.labels[index], index, "test")
             rasters, _ = forward(learner.layers, learner.weights, learner.encode(batch), learner.model)
@@ -682,26 +717,43 @@ class ResultsWriter:
             self.record.finish(metrics=summary)
 
 
-def open_results(output_dir: str | Path | None, params: EvalParams) -> ResultsWriter:
-    """Check the inputs exist, hash them with the params, refuse to overwrite other results, and
-    start ``run.json``.
-
-    The params hash covers the resolved params (minus ``notebook``) and the sha256 of both
-    checkpoints and of the accelerator's params file, so a retrained checkpoint or changed
-    constants never silently replace earlier results.
+def study_inputs(params: EvalParams) -> dict[str, dict[str, str]]:
+    """``{key: {"path", "sha256"}}`` of the study's input files (paths in :func:`snnbp.paths.record_form`).
 
     Raises:
         FileNotFoundError: a checkpoint or the accelerator's params file is missing.
-        ResultsMismatchError: ``output_dir/metrics.json`` exists with another params hash.
     """
     own = params.study
     inputs = {}
     for name, path, what, hint in (("stdbp_checkpoint", own.stdbp_checkpoint, "STDBP checkpoint", TRAIN_HINT),
                                    ("hm2bp_checkpoint", own.hm2bp_checkpoint, "HM2-BP checkpoint", TRAIN_HINT),
                                    ("yoso_params", own.yoso_params, "accelerator params file", "")):
-        inputs[name] = {"path": str(path), "sha256": sha256_file(existing_file(path, what, hint))}
-    resolved = {k: v for k, v in params_to_dict(params).items() if k != "notebook"}
-    digest = hashlib.sha256(json.dumps({"params": resolved, "inputs": inputs}, sort_keys=True).encode()).hexdigest()
+        inputs[name] = {"path": record_form(path), "sha256": sha256_file(existing_file(path, what, hint))}
+    return inputs
+
+
+def open_results(output_dir: str | Path | None, params: EvalParams) -> ResultsWriter:
+    """Check the inputs exist, hash them with the params, refuse to overwrite other results, and
+    start ``run.json``.
+
+    Where the results go: ``output_dir`` when given, else ``results/<profile>/<name>`` for a params
+    file's profile (e.g. ``papermill ... -f params/cpu/yoso_mnist.yaml``); a smoke run (profile
+    ``smoke``, the notebook's defaults) writes nothing.
+
+    The params hash covers the params (:func:`identity_params`: minus ``notebook`` and ``profile``,
+    the file paths relative to ``notebooks/``) and the sha256 of both checkpoints and of the
+    accelerator's params file, so a retrained checkpoint or changed constants never silently
+    replace earlier results.
+
+    Raises:
+        FileNotFoundError: a checkpoint or the accelerator's params file is missing.
+        ResultsMismatchError: ``output_dir/metrics.json`` exists with another params hash.
+    """
+    inputs = study_inputs(params)
+    digest = hashlib.sha256(json.dumps({"params": identity_params(params), "inputs": inputs},
+                                       sort_keys=True).encode()).hexdigest()
+    if output_dir is None and params.profile not in (None, SMOKE_PROFILE):
+        output_dir = results_dir() / params.profile / params.name
     if output_dir is None:
         return ResultsWriter(None, digest, inputs)
     run_dir = Path(output_dir)
@@ -715,7 +767,7 @@ def open_results(output_dir: str | Path | None, params: EvalParams) -> ResultsWr
             raise ResultsMismatchError(
                 f"{existing} holds results of other params or inputs (hash {str(stored)[:12]} vs {digest[:12]}); "
                 "move the folder away or rename the run so nothing is overwritten")
-    record = RunRecord(run_dir / "run.json", params_to_dict(params), params.seed)
+    record = RunRecord(run_dir / "run.json", record_params(params), params.seed)
     record.start(params_hash=digest, inputs=inputs, run_dir=str(run_dir))
     return ResultsWriter(run_dir, digest, inputs, record)
 
