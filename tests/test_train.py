@@ -149,4 +149,4 @@ def test_summary_lines_and_curves_show_the_selected_model(tmp_path):
     assert f"selected_epoch: {metrics['selected_epoch']}" in text and "model_checkpoint: best.pt" in text
     assert "selected_epoch" not in summary_lines({**metrics, "selected_epoch": None})
     figure = learning_curves(metrics["history"], "toy")
-    assert {line.get_label() for line in figure.axes[1].get_lines()} >= {"validation", "test", f"selected (epoch {metrics['selected_epoch']})"}
+    assert {line.get_label() for line in figure.axes[1].get_lines()} >= {"validation (hold-out)", "test", f"selected on validation (epoch {metrics['selected_epoch']})"}

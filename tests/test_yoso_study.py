@@ -384,7 +384,7 @@ def test_figures_have_titles_and_units():
         titles = [fig._suptitle.get_text() if fig._suptitle else ""] + [ax.get_title() for ax in fig.axes]
         assert any("random" in t for t in titles)
         labels = " ".join(ax.get_xlabel() + " " + ax.get_ylabel() for ax in fig.axes)
-        assert any(unit in labels for unit in ("(uJ", "(ms)", "(mW)")), labels
+        assert any(unit in labels for unit in ("(µJ", "(ms)", "(mW)")), labels
         plt.close(fig)
 
 
