@@ -53,7 +53,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass
@@ -61,6 +60,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
+
+from snnbp.io import atomic_write_text
 
 if TYPE_CHECKING:  # torch is imported only in the worker processes, after the thread settings
     import torch
@@ -556,23 +557,11 @@ def markdown(results: dict[str, Any], *, every: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path`` (keeping its mode)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(handle.name, mode)
-    os.replace(handle.name, path)
-
-
 def update_readme(section: str) -> None:
     """Replace the generated HM2-BP section of ``benchmarks/README.md`` (between its markers)."""
     text = README.read_text()
     begin, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
-    write_atomic(README, text[:begin] + "\n\n" + section + "\n" + text[end:])
+    atomic_write_text(README, text[:begin] + "\n\n" + section + "\n" + text[end:])
 
 
 # ------------------------------------------------------------------------------ main
@@ -584,8 +573,8 @@ def publish(meta: dict[str, Any], entries: list[dict[str, Any]]) -> str:
                "ratios": ratio_rows, "goals": goals(entries, ratio_rows)}
     stem = "bench_hm2bp.quick" if meta["mode"] == "quick" else "bench_hm2bp"
     text = markdown(results)
-    write_atomic(RESULTS / f"{stem}.json", json.dumps(results, indent=1) + "\n")
-    write_atomic(RESULTS / f"{stem}.md", f"# HM2-BP against snntorch and spikingjelly\n\n{text}")
+    atomic_write_text(RESULTS / f"{stem}.json", json.dumps(results, indent=1) + "\n")
+    atomic_write_text(RESULTS / f"{stem}.md", f"# HM2-BP against snntorch and spikingjelly\n\n{text}")
     if meta["mode"] != "quick":
         update_readme(markdown(results, every=False))
     return text

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from snnbp.config import load_params
 from snnbp.data.base import DatasetInfo, MissingDatasetError
 from snnbp.encoding.latency import latency_code
+from snnbp.io import atomic_write_text
 from snnbp.learner import Batch
 from snnbp.seeding import derive_seed, torch_generator
 from snnbp.stdbp import build_learner, first_spike_prediction, relpsp_spike_times_dense, spike_time_cross_entropy
@@ -227,7 +228,7 @@ def main() -> None:
         "accuracy_equal_time": {name: runs[name].get("test_accuracy") for name in ("fast_equal_time", "surrogate")},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(RESULTS, json.dumps(report, indent=2) + "\n")
     for name, run in runs.items():
         accuracy = f", test accuracy {run['test_accuracy']:.4f} after {run['train_samples']} samples ({run['train_seconds']:.0f} s)" if "test_accuracy" in run else ""
         print(f"{name:15s}: {run['samples_per_s']:8.1f} samples/s, peak RSS {run['peak_rss_mb']:7.0f} MB{accuracy}")

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from snnbp.encoding.latency import latency_code
+from snnbp.io import atomic_write_text
 from snnbp.seeding import numpy_generator, torch_generator
 from snnbp.yoso import evaluate, load_arch, load_energy, map_network, simulate, to_hardware, with_changes
 
@@ -161,7 +162,7 @@ def main() -> None:
     record["runs"]["mnist_like_random_whole_window"] = {"n_images": 256, "metrics": whole.metrics}
     record["loadavg_at_end"] = os.getloadavg()[0]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2, default=float))
+    atomic_write_text(RESULTS, json.dumps(record, indent=2, default=float))
     print(f"baseline {baseline_speed:.2f} inferences/s; wrote {RESULTS}")
 
 

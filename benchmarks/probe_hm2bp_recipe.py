@@ -29,6 +29,7 @@ from snnbp.data.base import DatasetInfo
 from snnbp.data.mnist import load_mnist
 from snnbp.hm2bp.learner import build_learner
 from snnbp.hm2bp.params import ModelParams
+from snnbp.io import atomic_write_text
 from snnbp.learner import Batch
 
 OFFICIAL_SWAPS = 5000
@@ -78,8 +79,8 @@ def main() -> None:
               "train_accuracy_running": correct / args.train, "train_cost": cost / args.train,
               "dead_hidden_fraction": float((rows < 0.01).double().mean()),
               "hidden_rate_hz": epoch_stats["hidden_rate_hz"], "seconds": time.time() - started}
-    with args.out.open("a") as handle:
-        handle.write(json.dumps(record) + "\n")
+    earlier = args.out.read_text() if args.out.is_file() else ""  # appended, never overwritten
+    atomic_write_text(args.out, earlier + json.dumps(record) + "\n")
     print(json.dumps(record))
 
 

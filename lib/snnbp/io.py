@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
-
 LOCK_ENV = "SNNBP_HELD_LOCK"
 """Set by ``snnbp run`` to the run folder it holds locked, so that the notebook's kernel (its child)
 works in that folder without taking the lock a second time."""
@@ -82,6 +80,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with every NaN or infinite float replaced by None (JSON has no such numbers)."""
     if isinstance(value, float):
@@ -101,6 +104,8 @@ def atomic_write_json(path: str | Path, payload: Any) -> None:
 
 def atomic_torch_save(path: str | Path, obj: Any) -> None:
     """``torch.save`` to a temporary file, then rename over ``path``."""
+    import torch  # here, so that writing text or JSON never loads torch (benchmarks set threads first)
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,14 +13,20 @@ import seaborn as sns
 import torch
 from matplotlib.ticker import MaxNLocator
 
+from snnbp.io import atomic_write_bytes
+
 sns.set_theme(context="notebook", style="whitegrid")
 
 
 def save(fig: plt.Figure, path: str | Path) -> None:
-    """Save ``fig`` as PNG (150 dpi) under ``path`` (folders created)."""
+    """Save ``fig`` under ``path`` (folders created), atomically: a reader never sees a half-written figure.
+
+    The format follows the name's suffix (PNG at 150 dpi when it has none).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png", dpi=150, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _wrap(title: str, width: int) -> str:

@@ -33,6 +33,7 @@ from PIL import Image
 
 from snnbp.data.base import DatasetInfo, LabelledSplit, MissingDatasetError
 from snnbp.data.idx import read_idx
+from snnbp.io import atomic_write_bytes
 from snnbp.paths import data_dir, data_root
 from snnbp.seeding import numpy_generator
 
@@ -68,7 +69,7 @@ def download_emnist(folder: Path | None = None, splits: tuple[str, ...] = ("bala
         with zipfile.ZipFile(archive) as zf:
             for member in zf.namelist():
                 if any(Path(member).name.startswith(f"emnist-{s}-") for s in splits):
-                    (folder / Path(member).name).write_bytes(zf.read(member))
+                    atomic_write_bytes(folder / Path(member).name, zf.read(member))
     return folder
 
 

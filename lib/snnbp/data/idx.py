@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from snnbp.data.base import DataIntegrityError
+from snnbp.io import atomic_write_bytes
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -57,10 +58,8 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def write_idx(array: np.ndarray, path: str | Path) -> None:
-    """Write ``array`` (uint8) as an IDX file (gzip when the name ends in ``.gz``); for tests and caches."""
+    """Write ``array`` (uint8) as an IDX file (gzip when the name ends in ``.gz``), atomically; for tests and caches."""
     path = Path(path)
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "wb") as handle:
-        handle.write(header + array.tobytes())
+    raw = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes() + array.tobytes()
+    atomic_write_bytes(path, gzip.compress(raw, mtime=0) if path.suffix == ".gz" else raw)
