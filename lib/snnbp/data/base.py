@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -13,6 +15,31 @@ class MissingDatasetError(FileNotFoundError):
 
 class DataIntegrityError(ValueError):
     """A data file is damaged or not the expected one (checksum, format, label range); the message names the file."""
+
+
+def check_labels(labels: np.ndarray | torch.Tensor | Sequence[int], num_classes: int, source: str | Sequence[str], *,
+                 first: int = 0) -> None:
+    """Refuse labels outside ``[first, first + num_classes)`` before anything trains on them.
+
+    Args:
+        labels: the class labels as stored (``[N]``).
+        num_classes: how many classes the dataset has.
+        source: the file the labels come from, or one file per label (datasets of one file per sample).
+        first: the smallest valid label as stored (EMNIST Letters stores 1..26).
+
+    Raises:
+        DataIntegrityError: one line naming the file, the first offending value (and its index in
+            the file) and the valid range.
+    """
+    values = np.asarray(labels, dtype=np.int64).reshape(-1)
+    bad = (values < first) | (values >= first + num_classes)
+    if not bad.any():
+        return
+    index = int(bad.argmax())
+    allowed = f"outside {first}..{first + num_classes - 1} ({num_classes} classes)"
+    if isinstance(source, str):
+        raise DataIntegrityError(f"{source}: label {int(values[index])} at index {index} is {allowed}")
+    raise DataIntegrityError(f"{source[index]}: label {int(values[index])} is {allowed}")
 
 
 @dataclass(frozen=True)

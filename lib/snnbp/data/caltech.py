@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from snnbp.data.base import DatasetInfo, LabelledSplit, MissingDatasetError
+from snnbp.data.base import DatasetInfo, LabelledSplit, MissingDatasetError, check_labels
 from snnbp.encoding.image import DOG_THRESHOLD, IMAGE_SIZE, dog_responses, response_latencies
 from snnbp.paths import data_root
 
@@ -73,13 +73,18 @@ def read_images(files: list[Path], size: tuple[int, int] = IMAGE_SIZE) -> np.nda
 def load_caltech_images(
     folder: Path | None = None, *, train_set: str = "LearningSet", size: tuple[int, int] = IMAGE_SIZE
 ) -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
-    """Grayscale uint8 images ``[N, H, W]`` (kind "image"): ``train_set`` and TestingSet."""
+    """Grayscale uint8 images ``[N, H, W]`` (kind "image"): ``train_set`` and TestingSet.
+
+    Raises:
+        MissingDatasetError: a split folder holds no images.
+        DataIntegrityError: an image's class (its folder) is not one of the dataset's classes, naming the file.
+    """
     folder = Path(folder) if folder is not None else default_folder()
-    splits = []
-    for split in (train_set, "TestingSet"):
-        files, labels = list_images(folder, split)
-        splits.append(LabelledSplit(torch.from_numpy(read_images(files, size)), torch.from_numpy(labels)))
     info = DatasetInfo(name="Caltech-101 face/motorbike (SDNN split)", key="caltech_face_motor_images", num_classes=2, input_shape=size, kind="image")
+    listed = [list_images(folder, split) for split in (train_set, "TestingSet")]
+    for files, labels in listed:
+        check_labels(labels, info.num_classes, [str(f) for f in files])
+    splits = [LabelledSplit(torch.from_numpy(read_images(files, size)), torch.from_numpy(labels)) for files, labels in listed]
     return splits[0], splits[1], info
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from snnbp.data.base import DatasetInfo, LabelledSplit, MissingDatasetError
+from snnbp.data.base import DatasetInfo, LabelledSplit, MissingDatasetError, check_labels
 from snnbp.data.idx import read_idx
 from snnbp.io import atomic_write_bytes
 from snnbp.paths import data_dir, data_root
@@ -87,6 +87,7 @@ def load_emnist(split: str = "balanced", folder: Path | None = None) -> tuple[La
 
     Raises:
         MissingDatasetError: naming the files expected and how to get them.
+        DataIntegrityError: a label outside the split's classes (Letters: 1..26 as stored), naming the file.
     """
     folder = Path(folder) if folder is not None else default_folder()
     files = [official_file(folder, split, part, kind) for part in ("train", "test") for kind in ("images", "labels")]
@@ -101,8 +102,10 @@ def load_emnist(split: str = "balanced", folder: Path | None = None) -> tuple[La
     splits = []
     for part in ("train", "test"):
         images = read_emnist_images(official_file(folder, split, part, "images"))
-        labels = read_idx(official_file(folder, split, part, "labels")).astype(np.int64) - offset
-        splits.append(LabelledSplit(torch.from_numpy(images), torch.from_numpy(labels)))
+        labels_path = official_file(folder, split, part, "labels")
+        labels = read_idx(labels_path).astype(np.int64)
+        check_labels(labels, NUM_CLASSES[split], str(labels_path), first=offset)
+        splits.append(LabelledSplit(torch.from_numpy(images), torch.from_numpy(labels - offset)))
     info = DatasetInfo(name=f"EMNIST-{split.capitalize()}", key=f"emnist_{split}", num_classes=NUM_CLASSES[split], input_shape=(SIDE, SIDE), kind="image")
     return splits[0], splits[1], info
 
@@ -137,12 +140,14 @@ def read_emnist_packed(folder: Path) -> tuple[LabelledSplit, list[str]]:
     Raises:
         MissingDatasetError: when ``test.json`` or a listed sheet is absent.
         ValueError: when the sheets do not cover exactly the labelled images.
+        DataIntegrityError: a label of ``test.json`` outside its ``mapping``'s classes, naming the file.
     """
     meta_path = folder / "test.json"
     if not meta_path.is_file():
         raise MissingDatasetError(f"packed EMNIST split missing: {meta_path} (set SNNBP_DATA_ROOT to the folder holding emnist_packed_test/)")
     meta = json.loads(meta_path.read_text())
     labels = np.asarray(meta["id"], dtype=np.int64)
+    check_labels(labels, len(meta["mapping"]), str(meta_path))
     images = np.zeros((labels.size, SIDE, SIDE), dtype=np.uint8)
     covered = 0
     for name in meta["files"]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from snnbp.data.base import DataIntegrityError, DatasetInfo, LabelledSplit, MissingDatasetError
+from snnbp.data.base import DataIntegrityError, DatasetInfo, LabelledSplit, MissingDatasetError, check_labels
 from snnbp.data.fetch import FETCH_COMMAND, FILES, dataset_folder, verify_files
 from snnbp.data.idx import read_idx
 
@@ -25,10 +25,7 @@ def _split(folder: Path, prefix: str) -> LabelledSplit:
         raise DataIntegrityError(f"{labels_path}: expected a vector of labels, got shape {list(labels.shape)}")
     if images.shape[0] != labels.shape[0]:
         raise DataIntegrityError(f"{folder}: {images.shape[0]} {prefix} images but {labels.shape[0]} labels")
-    bad = (labels < 0) | (labels >= NUM_CLASSES)
-    if bad.any():
-        index = int(bad.argmax())
-        raise DataIntegrityError(f"{labels_path}: label {int(labels[index])} at index {index} is outside 0..{NUM_CLASSES - 1}")
+    check_labels(labels, NUM_CLASSES, str(labels_path))
     return LabelledSplit(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype("int64")))
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from snnbp.data.base import DatasetInfo, LabelledSplit, MissingDatasetError
+from snnbp.data.base import DataIntegrityError, DatasetInfo, LabelledSplit, MissingDatasetError, check_labels
 from snnbp.encoding.audio import BSA_HOLD, LYON_CHANNELS, SPEECH_TIME_STEPS, bsa_encode, speech_front_end
 from snnbp.encoding.events import SparseRasters, cached_rasters
 from snnbp.paths import data_dir, data_root
@@ -116,8 +116,15 @@ def _cache_path(tag: str, utterances: list[Utterance], time_steps: int) -> Path:
     return data_dir() / "speech_cache" / f"{tag}_{len(utterances)}_{hashlib.sha256(listing.encode()).hexdigest()[:12]}.npz"
 
 
-def utterances_to_split(tag: str, utterances: list[Utterance], time_steps: int, use_cache: bool) -> LabelledSplit:
-    """Encode (or read from the cache) a list of utterances into a :class:`LabelledSplit`."""
+def utterances_to_split(tag: str, utterances: list[Utterance], time_steps: int, use_cache: bool, *,
+                        num_classes: int) -> LabelledSplit:
+    """Encode (or read from the cache) a list of utterances into a :class:`LabelledSplit`.
+
+    Raises:
+        DataIntegrityError: an utterance's label is outside ``0..num_classes - 1`` (naming its file),
+            checked before anything is encoded.
+    """
+    check_labels([u.label for u in utterances], num_classes, [str(u.path) for u in utterances])
     rasters = cached_rasters(_cache_path(tag, utterances, time_steps), lambda: encode_utterances([u.path for u in utterances], time_steps), use_cache=use_cache)
     return LabelledSplit(rasters, torch.tensor([u.label for u in utterances], dtype=torch.int64))
 
@@ -159,7 +166,8 @@ def load_ti46(
     classes = 26 if subset == "ti_alpha" else 20
     name = "TI46-Alpha" if subset == "ti_alpha" else "TI46-20"
     info = DatasetInfo(name=name, key=f"ti46_{subset}", num_classes=classes, input_shape=(time_steps, LYON_CHANNELS), kind="raster")
-    return utterances_to_split(f"ti46-{subset}-train", train, time_steps, use_cache), utterances_to_split(f"ti46-{subset}-test", test, time_steps, use_cache), info
+    return (utterances_to_split(f"ti46-{subset}-train", train, time_steps, use_cache, num_classes=classes),
+            utterances_to_split(f"ti46-{subset}-test", test, time_steps, use_cache, num_classes=classes), info)
 
 
 def list_fsdd(folder: Path) -> tuple[list[Utterance], list[Utterance]]:
@@ -186,7 +194,8 @@ def load_fsdd(folder: Path | None = None, *, time_steps: int = SPEECH_TIME_STEPS
     folder = Path(folder) if folder is not None else data_root() / "fsdd"
     train, test = list_fsdd(folder)
     info = DatasetInfo(name="FSDD spoken digits (stand-in for TI46)", key="fsdd", num_classes=10, input_shape=(time_steps, LYON_CHANNELS), kind="raster", is_standin=True)
-    return utterances_to_split("fsdd-train", train, time_steps, use_cache), utterances_to_split("fsdd-test", test, time_steps, use_cache), info
+    return (utterances_to_split("fsdd-train", train, time_steps, use_cache, num_classes=info.num_classes),
+            utterances_to_split("fsdd-test", test, time_steps, use_cache, num_classes=info.num_classes), info)
 
 
 def list_synthetic_letters(folder: Path) -> tuple[list[Utterance], list[Utterance]]:
@@ -194,6 +203,8 @@ def list_synthetic_letters(folder: Path) -> tuple[list[Utterance], list[Utteranc
 
     Raises:
         MissingDatasetError: naming the command that generates them.
+        DataIntegrityError: an entry labelled with something other than one letter a..z, naming the
+            manifest, the entry's file and its label.
     """
     manifest = folder / "manifest.json"
     if not manifest.is_file():
@@ -204,7 +215,10 @@ def list_synthetic_letters(folder: Path) -> tuple[list[Utterance], list[Utteranc
     entries = json.loads(manifest.read_text())["utterances"]
     split = {"train": [], "test": []}
     for entry in entries:
-        split[entry["split"]].append(Utterance(folder / entry["file"], LETTERS.index(entry["letter"])))
+        letter = entry["letter"]
+        if not (isinstance(letter, str) and len(letter) == 1 and letter in LETTERS):
+            raise DataIntegrityError(f"{manifest}: {entry['file']} is labelled {letter!r}, not one letter a..z")
+        split[entry["split"]].append(Utterance(folder / entry["file"], LETTERS.index(letter)))
     return split["train"], split["test"]
 
 
@@ -218,4 +232,5 @@ def load_synthetic_letters(folder: Path | None = None, *, time_steps: int = SPEE
         name="Spoken letters A-Z (synthetic, espeak-ng/flite; stand-in for TI46)", key="letters_synthetic", num_classes=26,
         input_shape=(time_steps, LYON_CHANNELS), kind="raster", is_standin=True,
     )
-    return utterances_to_split("letters-train", train, time_steps, use_cache), utterances_to_split("letters-test", test, time_steps, use_cache), info
+    return (utterances_to_split("letters-train", train, time_steps, use_cache, num_classes=info.num_classes),
+            utterances_to_split("letters-test", test, time_steps, use_cache, num_classes=info.num_classes), info)
