@@ -1,4 +1,4 @@
-"""Command line: ``snnbp run PARAMS.yaml``, ``snnbp smoke``, ``snnbp evaluate CHECKPOINT``, ``snnbp table``, ``snnbp figures RUN_DIR``, ``snnbp fetch``.
+"""Command line: ``snnbp run PARAMS.yaml``, ``snnbp sweep SWEEP.yaml``, ``snnbp smoke``, ``snnbp evaluate CHECKPOINT``, ``snnbp table``, ``snnbp figures RUN_DIR``, ``snnbp fetch``.
 
 Every command works on the project root (:func:`snnbp.paths.project_root`: ``$SNNBP_ROOT``, the
 clone snnbp is installed from, or the working directory).
@@ -25,7 +25,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 INPUT_ERRORS = frozenset({
     "ConfigError", "RunFolderError", "CheckpointMismatchError", "CorruptCheckpointError", "UnsafeCheckpointError",
     "RunLockedError", "ResultsMismatchError", "MissingDatasetError", "DataIntegrityError", "FileNotFoundError",
-    "ProjectRootError", "NoNotebooksError",
+    "ProjectRootError", "NoNotebooksError", "MissingDependencyError",
 })
 """Errors raised inside a notebook that mean bad input (exit code 2) rather than a failed run."""
 
@@ -256,6 +256,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from snnbp import sweep as sweeps
+
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    plan = sweeps.load_sweep(Path(args.sweep))
+    if not args.dry_run:
+        sweeps.require_dask()
+    sweeps.write_params_files(plan)
+    for run in plan.runs:
+        print(f"run {run.name}: {sweeps.shown_path(run.params_path)}")
+    if args.dry_run:
+        return EXIT_OK
+    cores = sweeps.available_cores()
+    workers = args.workers or sweeps.local_workers(plan, cores)
+    with sweeps.dask_client(args.scheduler, workers) as client:
+        if args.scheduler:
+            print(f"Dask scheduler {client.scheduler.address}: {len(client.scheduler_info().get('workers', {}))} workers")
+        else:
+            print(f"Dask local cluster: {workers} workers of one run each, up to "
+                  f"{sweeps.threads_per_run(plan, cores)} torch threads per run ({cores} cores)")
+        print(f"Dask dashboard: {client.dashboard_link}", flush=True)
+        outcomes = sweeps.run_sweep(plan, client, results=Path(args.results) if args.results else None)
+    print(sweeps.summary(outcomes))
+    return EXIT_FAILED if any(o.status == "failed" for o in outcomes) else EXIT_OK
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from snnbp.train import evaluate_checkpoint
 
@@ -313,6 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     smoke = sub.add_parser("smoke", help="execute every numbered notebook with its smoke defaults into results/smoke/")
     smoke.add_argument("only", nargs="*", help="substrings of notebook names to run (default: all)")
     smoke.set_defaults(func=_cmd_smoke)
+    sweep = sub.add_parser("sweep", help="expand a sweep file into one params file per run and execute them as "
+                                         "independent jobs on Dask (skipping completed runs, resuming interrupted ones)")
+    sweep.add_argument("sweep", metavar="SWEEP", help="sweep file: a base params file and the values to vary, e.g. "
+                                                     "params/sweeps/seeds_cpu.yaml")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a running Dask scheduler (tcp://host:8786) or its scheduler file (JSON); default: a local "
+                            "cluster sized to this machine")
+    sweep.add_argument("--workers", type=int, metavar="N",
+                       help="workers of the local cluster (default: the cores divided by the torch threads of a run)")
+    sweep.add_argument("--results", metavar="DIR", help="results folder the run folders go under, "
+                                                      "DIR/<profile>/<name> (default: the project's results/)")
+    sweep.add_argument("--dry-run", action="store_true", help="write and list the runs' params files; run nothing")
+    sweep.set_defaults(func=_cmd_sweep)
     evaluate = sub.add_parser("evaluate", help="recompute the accuracy of a checkpoint; last line: accuracy=<float>")
     evaluate.add_argument("checkpoint", metavar="CHECKPOINT",
                           help="a checkpoint written by a training run, e.g. results/cpu/stdbp_mnist_fc/best.pt")
@@ -339,27 +379,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(text: Any) -> str:
+def one_line(text: Any) -> str:
+    """``text`` on one line (runs of white space, newlines included, become one space)."""
     return " ".join(str(text).split())
 
 
-def report_error(error: BaseException) -> int:
-    """Print ``error`` as one line on stderr (no traceback); return the exit code it calls for."""
+def error_line(error: BaseException) -> tuple[str, int]:
+    """``error`` as the one line ``snnbp`` prints (``error: ...``, no traceback) and the exit code it calls for."""
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(error, PapermillExecutionError):
         where = getattr(error, "notebook_path", None)
         suffix = f" (executed notebook: {where})" if where else ""
-        print(f"error: {error.ename}: {_one_line(error.evalue)}{suffix}", file=sys.stderr)
-        return EXIT_BAD_INPUT if error.ename in INPUT_ERRORS else EXIT_FAILED
+        return (f"error: {error.ename}: {one_line(error.evalue)}{suffix}",
+                EXIT_BAD_INPUT if error.ename in INPUT_ERRORS else EXIT_FAILED)
     if isinstance(error, KeyboardInterrupt):
         where = getattr(error, "notebook_path", None)
-        print("error: interrupted" + (f" (executed notebook: {where})" if where else ""), file=sys.stderr)
-        return EXIT_FAILED
+        return "error: interrupted" + (f" (executed notebook: {where})" if where else ""), EXIT_FAILED
     message = error.args[0] if isinstance(error, KeyError) and error.args else error
-    print(f"error: {_one_line(message)}", file=sys.stderr)
-    return EXIT_BAD_INPUT if type(error).__name__ in INPUT_ERRORS or isinstance(error, (ConfigError, KeyError,
-                                                                                        FileNotFoundError)) else EXIT_FAILED
+    bad_input = type(error).__name__ in INPUT_ERRORS or isinstance(error, (ConfigError, KeyError, FileNotFoundError))
+    return f"error: {one_line(message)}", EXIT_BAD_INPUT if bad_input else EXIT_FAILED
+
+
+def report_error(error: BaseException) -> int:
+    """Print ``error`` as one line on stderr (:func:`error_line`); return the exit code it calls for."""
+    text, code = error_line(error)
+    print(text, file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

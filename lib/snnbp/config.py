@@ -378,9 +378,15 @@ def load_params(path: str | Path) -> RunParams | EvalParams:
     evaluation (:data:`snnbp.methods.EVALUATIONS`), else :class:`RunParams`."""
     content = read_yaml(path)
     _check_profile_folder(content, Path(path))
+    return params_from_content(content, str(path))
+
+
+def params_from_content(content: dict[str, Any], source: str) -> RunParams | EvalParams:
+    """Validate a params mapping of either kind: :class:`EvalParams` when its ``method`` is an
+    evaluation, else :class:`RunParams` (``source`` names it in every error)."""
     if _is_evaluation(content.get("method")):
-        return eval_params_from_dict(content, str(path))
-    return params_from_dict(content, str(path))
+        return eval_params_from_dict(content, source)
+    return params_from_dict(content, source)
 
 
 def _profile_folder(path: Path) -> str | None:
@@ -437,6 +443,23 @@ def params_to_dict(params: RunParams | EvalParams) -> dict[str, Any]:
 
 NOT_IDENTITY = ("notebook", "profile")
 """Top-level keys that do not change a run's results and stay out of its identity (params hash)."""
+
+NOT_IDENTITY_TRAIN = ("num_threads", "eval_batch_size")
+"""``train`` keys that change speed, not results."""
+
+
+def run_identity(params: dict[str, Any]) -> dict[str, Any]:
+    """The part of a training run's resolved params (:func:`params_to_dict`) that decides its results.
+
+    Left out: :data:`NOT_IDENTITY`, :data:`NOT_IDENTITY_TRAIN`, unset (None) training options (so
+    that an option added later keeps the identity of runs made before it existed) and the HM2-BP
+    ``model.engine`` (every engine computes the same spikes and gradients).
+    """
+    relevant = {k: v for k, v in params.items() if k not in NOT_IDENTITY}
+    relevant["train"] = {k: v for k, v in params["train"].items() if k not in NOT_IDENTITY_TRAIN and v is not None}
+    if isinstance(relevant.get("model"), dict):
+        relevant["model"] = {k: v for k, v in relevant["model"].items() if k != "engine"}
+    return relevant
 
 
 def _plain(value: Any) -> Any:

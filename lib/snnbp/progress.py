@@ -42,9 +42,9 @@ def bar(iterable: Iterable[Any] | None = None, *, progress: bool = True, **kwarg
     return tqdm(iterable, disable=off, **kwargs)
 
 
-def line(text: str, *, progress: bool = True) -> None:
-    """Print one progress line (an epoch's summary) on stderr without breaking a running bar."""
+def line(text: str, *, progress: bool = True, file: Any = None) -> None:
+    """Print one progress line (an epoch's summary) on ``file`` (default stderr) without breaking a running bar."""
     if progress:
         from tqdm.std import tqdm
 
-        tqdm.write(text, file=sys.stderr)
+        tqdm.write(text, file=file or sys.stderr)

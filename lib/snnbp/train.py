@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from snnbp.config import NOT_IDENTITY, ConfigError, RunParams, params_from_dict, params_to_dict
+from snnbp.config import ConfigError, RunParams, params_from_dict, params_to_dict, run_identity
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.datasets import load_dataset
 from snnbp.io import atomic_torch_save, atomic_write_json, remove_stale_temporaries, run_lock
@@ -82,18 +82,10 @@ class FitResult:
 
 
 def params_hash(params: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of the resolved params, minus fields that do not change results
-    (``notebook``, ``profile``, ``train.num_threads``, ``train.eval_batch_size``, ``model.engine``).
-
-    Unset (None) training options are left out, so an option added later keeps the identity of
-    runs made before it existed.
-    """
-    relevant = {k: v for k, v in params.items() if k not in NOT_IDENTITY}
-    relevant["train"] = {k: v for k, v in params["train"].items()
-                         if k not in ("num_threads", "eval_batch_size") and v is not None}
-    if isinstance(relevant.get("model"), dict):  # the HM2-BP engine changes speed, not results
-        relevant["model"] = {k: v for k, v in relevant["model"].items() if k != "engine"}
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+    """sha256 of the canonical JSON of the resolved params' :func:`snnbp.config.run_identity` (minus
+    ``notebook``, ``profile``, ``train.num_threads``, ``train.eval_batch_size``, ``model.engine`` and
+    unset training options)."""
+    return hashlib.sha256(json.dumps(run_identity(params), sort_keys=True).encode()).hexdigest()
 
 
 def peak_rss_mb() -> float:
