@@ -66,8 +66,9 @@ class YosoArch:
         dt_ms: neuron time step: ``V_j += S_j * dt`` once per step; spike times are multiples of it.
         t_window_ms: simulated horizon; spikes later than this never happen.
         weight_bits: signed fixed-point weight width.
-        slope_bits: signed slope accumulator width.
-        potential_bits: signed potential accumulator width.
+        slope_bits: signed slope accumulator width (saturating).
+        potential_bits: signed potential accumulator width (saturating; when the threshold does not
+            fit, the potential drops low bits: see :mod:`snnbp.yoso.sim`).
         adder_lanes: neuron updates the COMPUTE stage performs per cycle.
         load_cycles: LOAD stage latency (pipeline fill), cycles.
         compute_cycles: COMPUTE stage latency, cycles.
@@ -79,6 +80,9 @@ class YosoArch:
             classification is then known); otherwise run the whole window.
         real_time: a time step lasts at least ``dt_ms`` of wall-clock time.
         power_gate_unused_pes: PEs holding no neuron are powered off (no leakage).
+        rounding: how fixed-point values are rounded: ``"nearest"`` (ties to even) or ``"floor"``
+            (truncation, an arithmetic right shift).
+        step_period_ms: wall-clock length of a real-time step (``real_time``); None: ``dt_ms``.
     """
 
     mesh_rows: int
@@ -105,6 +109,8 @@ class YosoArch:
     stop_at_first_output: bool = True
     real_time: bool = False
     power_gate_unused_pes: bool = True
+    rounding: str = "nearest"
+    step_period_ms: float | None = None
 
     @property
     def n_pes(self) -> int:
@@ -136,6 +142,9 @@ class YosoArch:
         return math.ceil(n_local * self.weight_bits / self.weight_sram.width_bits)
 
 
+ROUNDING = ("nearest", "floor")
+"""Rounding modes of the fixed-point arithmetic (:attr:`YosoArch.rounding`)."""
+
 _POSITIVE_INT = (
     "mesh_rows", "mesh_cols", "neurons_per_pe", "fifo_depth", "fifo_width_bits", "weight_bits",
     "slope_bits", "potential_bits", "adder_lanes", "router_cycles_per_hop",
@@ -163,6 +172,10 @@ def validate_arch(arch: YosoArch, source: str, prefix: str = "arch") -> YosoArch
                 raise ConfigError(f"{source}: key '{prefix}.{name}.{field}' must be > 0, got {getattr(spec, field)!r}")
     if arch.t_window_ms < arch.dt_ms:
         raise ConfigError(f"{source}: key '{prefix}.t_window_ms' ({arch.t_window_ms}) must be >= dt_ms ({arch.dt_ms})")
+    if arch.rounding not in ROUNDING:
+        raise ConfigError(f"{source}: key '{prefix}.rounding' must be one of {list(ROUNDING)}, got {arch.rounding!r}")
+    if arch.step_period_ms is not None and not arch.step_period_ms > 0:
+        raise ConfigError(f"{source}: key '{prefix}.step_period_ms' must be > 0 or null, got {arch.step_period_ms!r}")
     row, col = arch.io_port
     if not (0 <= row < arch.mesh_rows and 0 <= col < arch.mesh_cols):
         raise ConfigError(f"{source}: key '{prefix}.io_port' {list(arch.io_port)} lies outside the "
@@ -194,3 +207,33 @@ def load_arch(path: str | Path = DEFAULT_PARAMS) -> YosoArch:
 def with_changes(arch: YosoArch, **changes: Any) -> YosoArch:
     """A copy of ``arch`` with fields replaced (e.g. ``dt_ms=0.05``), re-validated."""
     return validate_arch(dataclasses.replace(arch, **changes), "with_changes", "arch")
+
+
+def fixed_point_arch(arch: YosoArch, weight_bits: int, state_bits: int | None = None) -> YosoArch:
+    """The accelerator with other number formats, its memories sized to the word widths.
+
+    The weight SRAM keeps its capacity in *weights* (``words * weight_bits / arch.weight_bits``
+    words of the same width, rounded up), so the mapping is unchanged and the macro (hence its
+    access energy and leakage, :mod:`snnbp.yoso.energy`) grows or shrinks with the weight width.
+    Slope and potential registers are ``state_bits`` wide (default: unchanged) and one neuron's
+    state (slope + potential + fired flag) is exactly one state-SRAM word.
+
+    Args:
+        arch: the accelerator to change.
+        weight_bits: signed weight width, >= 2.
+        state_bits: signed slope and potential width, >= 2 (None: keep ``arch``'s).
+
+    Raises:
+        ConfigError: a width below 2 bits, or one that does not fit the SRAM word.
+    """
+    if weight_bits < 2 or (state_bits is not None and state_bits < 2):
+        raise ConfigError(f"fixed_point_arch: widths must be >= 2 bits, got weight_bits={weight_bits}, "
+                          f"state_bits={state_bits}")
+    slope = arch.slope_bits if state_bits is None else state_bits
+    potential = arch.potential_bits if state_bits is None else state_bits
+    words = math.ceil(arch.weight_sram.words * weight_bits / arch.weight_bits)
+    return with_changes(
+        arch, weight_bits=weight_bits, slope_bits=slope, potential_bits=potential,
+        weight_sram=SramSpec(words, arch.weight_sram.width_bits),
+        state_sram=SramSpec(arch.state_sram.words, slope + potential + 1),
+    )

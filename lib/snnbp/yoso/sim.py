@@ -20,6 +20,20 @@ exact first crossing for the quantised inputs. The simulator uses this: it solve
 segment in closed form (no loop over steps) and is bit-exact with the step-by-step recursion when
 weights are fixed-point integers (``to_hardware(..., quantise=True)``).
 
+Fixed-point arithmetic (``quantise=True``; widths and rounding ``R`` from :class:`YosoArch`).
+Weights ``w_q = clamp(R(w / s), +-q)`` with ``q = 2^(weight_bits-1) - 1`` and the per-layer scale
+``s = max|w| / q``. The slope is an integer in weight LSBs, saturated to
+``+-(2^(slope_bits-1) - 1)`` after each step's events (the order of events within a step is not
+modelled). The potential register counts units of ``2^p`` (weight LSB x step), ``p`` the fewest
+dropped low bits that let the threshold ``theta / (s dt 2^p)`` (rounded up) fit in
+``potential_bits``; each step adds ``R(S / 2^p)`` and saturates at ``+-(2^(potential_bits-1) - 1)``.
+With ``p = 0`` and no saturation this is the integer recursion above. Against the same grid with
+float64 weights (``quantise=False``), the potential in model units differs by at most
+``B(n) = e_w dt sum_i max(0, n - k_i) + e_r s dt max(0, n - k_min)`` with ``e_w = s / 2`` and
+``e_r = 2^p / 2`` for ``nearest`` (``s`` and ``2^p`` for ``floor``), and the threshold is raised by
+less than ``s dt 2^p``: a neuron fires on the fixed-point grid only where the float potential is
+within that bound of the threshold (tested, without saturation).
+
 Quantisation error bound (documented, tested). Let ``eps^0 = dt`` (input rounding, ``0 <= k dt -
 t < dt``). For a neuron whose exact causal set ``C_j`` (inputs before ``t_j``) does not change under
 the perturbation, ``t_sim - t_exact`` lies in ``[-E, E + dt)`` with
@@ -37,6 +51,7 @@ Shapes: spike times ``[B, N]`` in ms with ``inf`` for "no spike"; rasters ``[T, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,12 +82,21 @@ class HwNetwork:
             (potentials are integers, so ``V >= theta`` is unchanged by rounding ``theta`` up).
         scales: per layer, the model value of one weight LSB (1.0 when not quantised).
         quantised: weights rounded to ``arch.weight_bits`` signed fixed point.
+        shifts: per layer, low bits ``p`` the potential register drops (thresholds are then in
+            units of ``2^p``); empty when not quantised.
+        rounding: the rounding mode of the fixed-point arithmetic.
+        slope_limit: largest slope magnitude (``inf`` when not quantised).
+        potential_limit: largest potential magnitude (``inf`` when not quantised).
     """
 
     weights: tuple[torch.Tensor, ...]
     thresholds: tuple[float, ...]
     scales: tuple[float, ...]
     quantised: bool
+    shifts: tuple[int, ...] = ()
+    rounding: str = "nearest"
+    slope_limit: float = INF
+    potential_limit: float = INF
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -92,8 +116,9 @@ def to_hardware(
 
     ``V_model(n dt) = scale * dt * V_hw[n]``, so ``theta_hw = theta / (scale * dt)``. With
     ``quantise`` the per-layer scale maps ``max |w|`` to ``2^(weight_bits-1) - 1`` and
-    ``w_hw = round(w / scale)`` (the spike times are invariant to scaling ``w`` and ``theta``
-    together, so only the rounding changes them).
+    ``w_hw = R(w / scale)`` (the spike times are invariant to scaling ``w`` and ``theta``
+    together, so only the rounding changes them); the potential drops ``p`` low bits when
+    ``theta_hw`` exceeds the potential register (module docstring).
 
     Args:
         weights: per layer ``[N_out, N_in]``.
@@ -116,20 +141,32 @@ def to_hardware(
             raise ValueError(f"layer {l}: {w.shape[1]} inputs but layer {l - 1} has {mats[l - 2].shape[0]} neurons")
         if not theta > 0:
             raise ValueError(f"layer {l}: threshold must be > 0, got {theta}")
+    if not quantise:
+        return HwNetwork(tuple(mats), tuple(theta / arch.dt_ms for theta in thetas_list), (1.0,) * len(mats), False)
     q_max = 2 ** (arch.weight_bits - 1) - 1
-    out_w, out_t, out_s = [], [], []
+    v_max = 2 ** (arch.potential_bits - 1) - 1
+    out_w, out_t, out_s, out_p = [], [], [], []
     for w, theta in zip(mats, thetas_list):
-        if quantise:
-            peak = float(w.abs().max())
-            scale = peak / q_max if peak > 0 else 1.0
-            out_w.append(torch.round(w / scale))
-            out_t.append(float(np.ceil(theta / (scale * arch.dt_ms) - 1e-9)))
-        else:
-            scale = 1.0
-            out_w.append(w)
-            out_t.append(theta / arch.dt_ms)
+        peak = float(w.abs().max())
+        scale = peak / q_max if peak > 0 else 1.0
+        out_w.append(round_fixed(w / scale, arch.rounding).clamp(-q_max, q_max))
+        full = theta / (scale * arch.dt_ms)
+        shift = max(0, math.ceil(math.log2(full / v_max))) if full > v_max else 0
+        out_t.append(float(math.ceil(full / 2**shift - 1e-9)))
         out_s.append(scale)
-    return HwNetwork(tuple(out_w), tuple(out_t), tuple(out_s), quantise)
+        out_p.append(shift)
+    return HwNetwork(tuple(out_w), tuple(out_t), tuple(out_s), True, tuple(out_p), arch.rounding,
+                     float(2 ** (arch.slope_bits - 1) - 1), float(v_max))
+
+
+def round_fixed(x: torch.Tensor, rounding: str) -> torch.Tensor:
+    """Round to integers: ``"nearest"`` (ties to even) or ``"floor"`` (truncation toward -inf,
+    what an arithmetic right shift does). Shape: any; same dtype."""
+    if rounding == "nearest":
+        return torch.round(x)
+    if rounding == "floor":
+        return torch.floor(x)
+    raise ValueError(f"rounding must be 'nearest' or 'floor', got {rounding!r}")
 
 
 def overflow_risk(net: HwNetwork, arch: YosoArch) -> tuple[torch.Tensor, ...]:
@@ -137,15 +174,17 @@ def overflow_risk(net: HwNetwork, arch: YosoArch) -> tuple[torch.Tensor, ...]:
 
     ``|S_j| <= max(sum_{w>0} w_ij, sum_{w<0} |w_ij|)`` and ``|V_j| <= that * (n_steps - 1)`` (or the
     threshold itself), compared with ``2^(slope_bits-1) - 1`` and ``2^(potential_bits-1) - 1``.
-    A static, conservative check: no flagged neuron means no input can overflow.
+    A static, conservative check: no flagged neuron means no input can saturate a register
+    (the potential in units of ``2^p`` where it drops ``p`` low bits).
 
     Shape:
         - Output: per layer ``[N_l]`` bool.
     """
     out = []
-    for w, theta in zip(net.weights, net.thresholds):
+    for l, (w, theta) in enumerate(zip(net.weights, net.thresholds)):
         slope = torch.maximum(w.clamp(min=0).sum(1), (-w).clamp(min=0).sum(1))
-        potential = torch.maximum(slope * (arch.n_steps - 1), torch.full_like(slope, theta))
+        shift = net.shifts[l] if net.shifts else 0
+        potential = torch.maximum(slope / 2**shift * (arch.n_steps - 1), torch.full_like(slope, theta))
         out.append((slope > 2 ** (arch.slope_bits - 1) - 1) | (potential > 2 ** (arch.potential_bits - 1) - 1))
     return tuple(out)
 
@@ -165,7 +204,9 @@ def time_to_step(t_ms: torch.Tensor, arch: YosoArch) -> torch.Tensor:
     return torch.where(k <= arch.n_steps - 1, k, torch.full_like(k, INF))
 
 
-def first_crossing_steps(k_in: torch.Tensor, weight: torch.Tensor, theta: float, last_step: int) -> torch.Tensor:
+def first_crossing_steps(k_in: torch.Tensor, weight: torch.Tensor, theta: float, last_step: int, *,
+                         shift: int = 0, rounding: str = "nearest", slope_limit: float = INF,
+                         potential_limit: float = INF) -> torch.Tensor:
     """Spike step of every neuron: the first ``n <= last_step`` with
     ``V[n] = sum_i w_ij * max(0, n - k_i) >= theta`` (``inf`` if none).
 
@@ -175,11 +216,19 @@ def first_crossing_steps(k_in: torch.Tensor, weight: torch.Tensor, theta: float,
     ``n = u_{g+1} - floor((V(u_{g+1}) - theta) / S_g)``. Group sums use ``embedding_bag``; the scan
     over segments is vectorised over samples and neurons and stops once every neuron has fired.
 
+    Fixed point (module docstring): ``S_g`` saturates at ``+-slope_limit``, each step adds
+    ``R(S_g / 2^shift)`` and ``V`` saturates at ``+-potential_limit`` (``theta <= potential_limit``,
+    so the upper limit never hides a crossing and the lower one is a floor on a falling segment:
+    the segments stay linear and closed-form).
+
     Args:
         k_in: input spike steps, ``inf`` for none.
         weight: ``[N_out, N_in]`` in hardware units.
         theta: threshold in hardware units (> 0).
         last_step: the window's last step.
+        shift: low bits the potential drops (0: none).
+        rounding: ``R`` of the shifted slope (:func:`round_fixed`).
+        slope_limit, potential_limit: saturation levels (``inf``: none).
 
     Shape:
         - k_in: ``[B, N_in]`` float64.
@@ -212,13 +261,22 @@ def first_crossing_steps(k_in: torch.Tensor, weight: torch.Tensor, theta: float,
     jumps = torch.nn.functional.embedding_bag(order[valid], table, offsets, mode="sum").view(batch, n_groups, n_out)
     slope = torch.zeros(batch, n_out, dtype=torch.float64, device=device)
     potential = torch.zeros_like(slope)
+    # Saturation can only happen where the static bound (overflow_risk) allows it.
+    reach = float(weight.abs().sum(1).max())
+    clamp_slope = reach > slope_limit
+    clamp_potential = reach / 2**shift * last_step > potential_limit
     waiting = batch * n_out
     for g in range(n_groups):
         slope.add_(jumps[:, g])
-        potential.addcmul_(slope, du[:, g : g + 1])  # V(u_{g+1})
+        if clamp_slope:
+            slope.clamp_(-slope_limit, slope_limit)
+        rate = slope if shift == 0 else round_fixed(slope / 2**shift, rounding)
+        potential.addcmul_(rate, du[:, g : g + 1])  # V(u_{g+1})
+        if clamp_potential:
+            potential = torch.where(potential == -INF, potential, potential.clamp(min=-potential_limit))
         rows, cols = (potential >= theta).nonzero(as_tuple=True)
         if rows.numel():
-            s, v = slope[rows, cols], potential[rows, cols]
+            s, v = rate[rows, cols], potential[rows, cols]
             n_fire[rows, cols] = u_next[rows, g] - torch.floor((v - theta) / s)
             potential[rows, cols] = -INF  # fired: stays below theta whatever is added later
             waiting -= rows.numel()
@@ -434,7 +492,8 @@ def _account(
             ops[name][:, l, pes] = value
         total_step = total_step + cyc["step"]
     live = torch.arange(n_bins, device=device).view(1, -1) <= stop.view(-1, 1)
-    floor = arch.dt_ms * arch.clock_mhz * 1e3 if arch.real_time else 0.0
+    period = arch.dt_ms if arch.step_period_ms is None else arch.step_period_ms
+    floor = period * arch.clock_mhz * 1e3 if arch.real_time else 0.0
     cycles = (torch.clamp(total_step, min=floor) * live).sum(1)
     return Counts(ops, cycles, stop)
 
@@ -474,8 +533,10 @@ def _simulate_chunk(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor) -> Sim
     arch = mapping.arch
     last = arch.n_steps - 1
     steps = [time_to_step(t_in, arch)]
-    for w, theta in zip(net.weights, net.thresholds):
-        steps.append(first_crossing_steps(steps[-1], w, theta, last))
+    for l, (w, theta) in enumerate(zip(net.weights, net.thresholds)):
+        steps.append(first_crossing_steps(steps[-1], w, theta, last, shift=net.shifts[l] if net.shifts else 0,
+                                          rounding=net.rounding, slope_limit=net.slope_limit,
+                                          potential_limit=net.potential_limit))
     out_first = steps[-1].amin(1)
     if arch.stop_at_first_output:
         stop = torch.where(torch.isfinite(out_first), out_first, float(last))
