@@ -175,7 +175,7 @@ def up_to_date(run_dir: Path, params: Any) -> bool:
 
 
 def execute_params(params_path: Path, *, output_dir: Path | None = None, progress: bool = True,
-                   report: Callable[[str], None] | None = None, stream: Any = None) -> Path:
+                   report: Callable[[str], None] | None = None, stream: Any = None, device: str | None = None) -> Path:
     """Run the notebook named in a params file through Papermill; return the executed notebook's path.
 
     Everything is checked before a kernel starts: every params value (:func:`snnbp.config.load_params`),
@@ -187,10 +187,13 @@ def execute_params(params_path: Path, *, output_dir: Path | None = None, progres
     (:func:`execute_notebook`), with ``stream`` receiving the notebook's per-epoch lines while it
     runs (the kernel gets ``TQDM_DISABLE=1``: no bars in the stored notebook). A relative
     ``output_dir`` (and ``SNNBP_DATA_DIR`` / ``SNNBP_DATA_ROOT``) is taken from the current
-    directory, not from the notebook's.
+    directory, not from the notebook's. ``device`` (``snnbp run --device``) replaces the file's
+    ``train.device`` in the injected ``train`` section; the device is checked here
+    (:func:`snnbp.devices.run_device`), so that CUDA asked for where torch sees none is refused
+    before a kernel starts.
 
     Raises:
-        ConfigError: a bad params file (naming file, key, value).
+        ConfigError: a bad params file (naming file, key, value), or a device this machine lacks.
         snnbp.train.RunFolderError: the run folder holds other results.
         snnbp.io.RunLockedError: another run is writing into the folder.
         papermill.exceptions.PapermillExecutionError: a cell of the notebook raised.
@@ -199,6 +202,14 @@ def execute_params(params_path: Path, *, output_dir: Path | None = None, progres
 
     params_path = Path(params_path)
     params = load_params(params_path)
+    if isinstance(params, EvalParams):
+        if device is not None:
+            raise ConfigError(f"{params_path}: --device applies to training runs; the {params.method!r} evaluation "
+                              "has no device setting")
+    else:
+        from snnbp.devices import run_device
+
+        run_device(params, device, source=str(params_path))
     profile = profile_of(params, params_path)
     run_dir = Path(output_dir).resolve() if output_dir else run_dir_for(params_path, params.name, profile)
     notebook = notebooks_dir() / params.notebook
@@ -213,6 +224,8 @@ def execute_params(params_path: Path, *, output_dir: Path | None = None, progres
                 report(f"up to date: {run_dir} holds a completed run of these params; nothing changed")
             return output
         injected = dict(read_yaml(params_path), profile=profile, output_dir=str(run_dir))
+        if device is not None:
+            injected["train"] = {**injected["train"], "device": device}
         with _environment(**{LOCK_ENV: str(run_dir), "TQDM_DISABLE": "1"}, **_absolute_data_env()):
             execute_notebook(notebook, output, injected, progress=progress and stream is None, stream=stream)
     return output
@@ -248,7 +261,7 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     for path in args.params:
         output = execute_params(Path(path), output_dir=Path(args.output_dir) if args.output_dir else None,
-                                report=print, stream=sys.stdout)
+                                report=print, stream=sys.stdout, device=args.device)
         print(f"executed notebook: {output}")
         summary = headline(output.parent, load_params(Path(path)).method)
         if summary:
@@ -336,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="params file(s), params/<profile>/<run>.yaml; each runs the notebook it names, in turn")
     run.add_argument("--output-dir", help="run folder (default results/<profile>/<name>); with several params "
                                           "files, each must be a different run")
+    run.add_argument("--device", metavar="DEVICE",
+                     help="auto, cpu, cuda or cuda:<index>: where the runs compute, instead of each params file's "
+                          "train.device (itself auto, the GPU when torch sees one, by default); CUDA where torch sees "
+                          "none is refused before any work")
     run.set_defaults(func=_cmd_run)
     smoke = sub.add_parser("smoke", help="execute every numbered notebook with its smoke defaults into results/smoke/")
     smoke.add_argument("only", nargs="*", help="substrings of notebook names to run (default: all)")
@@ -358,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a checkpoint written by a training run, e.g. results/cpu/stdbp_mnist_fc/best.pt")
     evaluate.add_argument("--split", choices=("test", "train", "validation"), default="test",
                           help="the split of the run's dataset to evaluate (default: test)")
-    evaluate.add_argument("--device", default="cpu", help="torch device to evaluate on (default: cpu)")
+    evaluate.add_argument("--device", default="cpu", help="where to evaluate: auto, cpu, cuda or cuda:<index> (default: cpu)")
     evaluate.set_defaults(func=_cmd_evaluate)
     table = sub.add_parser("table", help="join every metrics.json with the papers' numbers (results/summary.csv, .md)")
     table.add_argument("--results", help="results folder (default: the project's results/)")

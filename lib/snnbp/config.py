@@ -96,6 +96,9 @@ class TrainParams:
         validation: hold out the last ``n`` training samples as a validation split (None: none).
             The loop then evaluates it after every epoch and keeps the epoch with the best
             validation accuracy as the run's model (``best.pt``); the test split never selects.
+        device: where to compute: ``auto`` (CUDA when torch sees a GPU and the run can use it,
+            else the CPU), ``cpu``, ``cuda`` or ``cuda:<index>`` (:mod:`snnbp.devices`). Changes
+            speed, not results: not part of the run's identity.
     """
 
     epochs: int
@@ -104,6 +107,7 @@ class TrainParams:
     shuffle: bool = True
     num_threads: int | None = None
     validation: int | None = None
+    device: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -444,7 +448,7 @@ def params_to_dict(params: RunParams | EvalParams) -> dict[str, Any]:
 NOT_IDENTITY = ("notebook", "profile")
 """Top-level keys that do not change a run's results and stay out of its identity (params hash)."""
 
-NOT_IDENTITY_TRAIN = ("num_threads", "eval_batch_size")
+NOT_IDENTITY_TRAIN = ("num_threads", "eval_batch_size", "device")
 """``train`` keys that change speed, not results."""
 
 
@@ -497,6 +501,8 @@ NOTEBOOKS = {"ann": "04_train_ann.ipynb", "hm2bp": "10_train_hm2bp.ipynb", "stdb
 """The notebook that runs each method (``notebook:`` must name it)."""
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(?::[0-9]+)?")
+"""The values of ``train.device`` (matched whole)."""
 """A run ``name``: one path component of letters, digits, ``.``, ``_`` and ``-`` (not starting with a dot)."""
 
 MAX_SEED = 2**63 - 1
@@ -517,7 +523,9 @@ _HM2BP_LAYER = re.compile(r"^(?:[1-9][0-9]*|[1-9][0-9]*C[1-9][0-9]*|P[1-9][0-9]*
 DATA_RULES: dict[str, Rule] = {"train_limit": COUNT, "test_limit": COUNT}
 TRAIN_RULES: dict[str, Rule] = {"epochs": COUNT, "batch_size": COUNT, "eval_batch_size": COUNT,
                                 "num_threads": (lambda v: 1 <= v <= 1024, "an integer in [1, 1024]"),
-                                "validation": COUNT}
+                                "validation": COUNT,
+                                "device": (lambda v: bool(DEVICE_PATTERN.fullmatch(v)),
+                                           "one of 'auto', 'cpu', 'cuda' or 'cuda:<index>'")}
 MODEL_RULES: dict[str, dict[str, Rule]] = {
     "ann": {"hidden": COUNT, "lr": POSITIVE, "weight_decay": NON_NEGATIVE},
     "stdbp": {

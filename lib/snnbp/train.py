@@ -35,6 +35,7 @@ import torch
 from snnbp.config import ConfigError, RunParams, params_from_dict, params_to_dict, run_identity
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.datasets import load_dataset
+from snnbp.devices import cpu_only_reason, resolve_device, run_device
 from snnbp.io import atomic_torch_save, atomic_write_json, remove_stale_temporaries, run_lock
 from snnbp.learner import Batch, Learner
 from snnbp.methods import method_module
@@ -83,8 +84,8 @@ class FitResult:
 
 def params_hash(params: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of the resolved params' :func:`snnbp.config.run_identity` (minus
-    ``notebook``, ``profile``, ``train.num_threads``, ``train.eval_batch_size``, ``model.engine`` and
-    unset training options)."""
+    ``notebook``, ``profile``, ``train.num_threads``, ``train.eval_batch_size``, ``train.device``,
+    ``model.engine`` and unset training options)."""
     return hashlib.sha256(json.dumps(run_identity(params), sort_keys=True).encode()).hexdigest()
 
 
@@ -93,9 +94,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def build_learner(params: RunParams, info: DatasetInfo, device: str = "cpu") -> Learner:
-    """The learner of ``params.method`` for dataset ``info``."""
-    return method_module(params.method).build_learner(params.model, info, seed=params.seed, device=device)
+def build_learner(params: RunParams, info: DatasetInfo, device: str | torch.device = "cpu") -> Learner:
+    """The learner of ``params.method`` for dataset ``info``, computing on ``device``."""
+    return method_module(params.method).build_learner(params.model, info, seed=params.seed, device=str(device))
 
 
 def batches(split: LabelledSplit, batch_size: int, name: str, order: torch.Tensor | None = None):
@@ -315,7 +316,7 @@ def fit(
     params: RunParams,
     run_dir: str | Path,
     *,
-    device: str = "cpu",
+    device: str | None = None,
     resume: bool = True,
     progress: bool = True,
     data: tuple[LabelledSplit, LabelledSplit, DatasetInfo] | None = None,
@@ -326,7 +327,9 @@ def fit(
     Args:
         params: the validated params.
         run_dir: the run's folder (created); holds checkpoint.pt, metrics.json, run.json.
-        device: torch device for the learner.
+        device: where to compute (``auto``, ``cpu``, ``cuda``, ``cuda:<index>``); None:
+            ``params.train.device`` (:func:`snnbp.devices.run_device`). Checked before anything
+            is loaded or written.
         resume: continue from ``run_dir/checkpoint.pt`` when it exists and matches the params.
         progress: show bars and the per-epoch lines (:mod:`snnbp.progress`; bars are quiet under
             ``TQDM_DISABLE=1``, the epoch lines are not).
@@ -337,6 +340,7 @@ def fit(
     rebuilt from its checkpoint and nothing is written.
 
     Raises:
+        ConfigError: CUDA asked for where torch sees none, or by a run that runs on the CPU only.
         CheckpointMismatchError: the folder's checkpoint or record was made with other params.
         RunFolderError: the folder holds results without a record, or a completed run without
             the checkpoint needed to rebuild its model.
@@ -344,6 +348,7 @@ def fit(
         snnbp.io.RunLockedError: another process is running into the folder.
         FloatingPointError: a non-finite loss, gradient or model state, naming epoch and batch.
     """
+    device = run_device(params, device, source=f"run {params.name!r}", flag="device")
     run_dir = Path(run_dir)
     resolved = params_to_dict(params)
     digest = params_hash(resolved)
@@ -372,7 +377,7 @@ def fit(
             history = list(state["history"])
             start_epoch = int(state["epoch"])
         record = RunRecord(run_dir / RECORD_NAME, resolved, params.seed)
-        record.start(params_hash=digest, resumed_from_epoch=start_epoch, run_dir=str(run_dir))
+        record.start(params_hash=digest, resumed_from_epoch=start_epoch, run_dir=str(run_dir), device=str(device))
         commit = (record.attempt or record.content)["git"]
         last_good = f"{checkpoint_path} (epoch {start_epoch})" if start_epoch else "none (no epoch completed)"
         eval_batch = params.train.eval_batch_size or params.train.batch_size
@@ -435,7 +440,7 @@ def _store_predictions(run_dir: Path, predictions: torch.Tensor, labels: torch.T
     write_predictions(run_dir, predictions.tolist(), labels.tolist())
 
 
-def _completed(params: RunParams, run_dir: Path, folder: RunFolder, device: str, progress: bool,
+def _completed(params: RunParams, run_dir: Path, folder: RunFolder, device: torch.device, progress: bool,
                data: tuple[LabelledSplit, LabelledSplit, DatasetInfo] | None) -> FitResult:
     """The result of a completed run, rebuilt from its checkpoint; writes nothing."""
     checkpoint_path = run_dir / CHECKPOINT_NAME
@@ -516,7 +521,8 @@ def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "cpu", progress: bool = True) -> dict[str, Any]:
-    """Rebuild the model saved in checkpoint ``path`` and recompute its accuracy on ``split``.
+    """Rebuild the model saved in checkpoint ``path`` and recompute its accuracy on ``split``, on ``device``
+    (``auto``, ``cpu``, ``cuda`` or ``cuda:<index>``; checked before the data is loaded).
 
     Returns:
         ``{"accuracy", "split", "samples", "epoch", "predictions", "labels", "params"}``.
@@ -524,6 +530,7 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "cp
     path = Path(path)
     state = load_checkpoint(path)
     params = params_from_dict(state["params"], f"{path} (stored params)")
+    device = resolve_device(device, source=f"{path}: device", cpu_only=cpu_only_reason(params.model))
     train_split, test_split, info = load_dataset(params.data)
     train_split, validation_split = train_split.split_last(params.train.validation)
     learner = build_learner(params, info, device)
