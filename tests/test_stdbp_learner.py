@@ -134,3 +134,52 @@ def test_spike_time_datasets_refuse_conv_networks():
     info = DatasetInfo(name="toy times", key="toy_times", num_classes=2, input_shape=(8,), kind="spike_times")
     with pytest.raises(ValueError, match="fully connected"):
         build_learner(ModelParams(conv_channels=(4,)), info, seed=0)
+
+
+def test_shift_augmentation_translates_each_training_image_and_resumes_exactly():
+    model = ModelParams(hidden=(8,), t_max=5.0, shift_pixels=2)
+    learner = build_learner(model, INFO, seed=1)
+    image = torch.zeros(1, 6, 6, dtype=torch.uint8)
+    image[0, 2, 3] = 255
+    shifted = learner.augment(image.expand(200, 6, 6).contiguous())
+    moved = shifted.flatten(1).argmax(dim=1)
+    dy, dx = moved // 6 - 2, moved % 6 - 3
+    assert shifted.flatten(1).amax(dim=1).eq(255).all() and shifted.flatten(1).sum(dim=1).eq(255).all()  # one pixel, kept
+    assert dy.abs().max() == 2 and dx.abs().max() == 2 and {(int(a), int(b)) for a, b in zip(dy, dx)} >= {(0, 0), (2, -2), (-2, 1)}
+    edge = torch.zeros(1, 6, 6, dtype=torch.uint8)
+    edge[0, 0, 0] = 255
+    assert learner.augment(edge.expand(200, 6, 6).contiguous()).flatten(1).sum(dim=1).lt(255).any()  # shifted out: zero fill
+    unshifted = build_learner(ModelParams(hidden=(8,)), INFO, seed=1)
+    assert torch.equal(unshifted.augment(image), image)
+    images, labels = _bars(40, 4)
+    first = build_learner(model, INFO, seed=1)
+    first.train_step(Batch(images[:20], labels[:20], torch.arange(20), "train"))
+    second = build_learner(model, INFO, seed=5)
+    second.load_state_dict(first.state_dict())
+    for learner in (first, second):
+        learner.train_step(Batch(images[20:], labels[20:], torch.arange(20, 40), "train"))
+    for a, b in zip(first.weights, second.weights):
+        assert torch.equal(a, b)
+
+
+def test_loss_temperature_divides_the_logits():
+    from snnbp.stdbp.loss import spike_time_cross_entropy
+
+    t_out = torch.tensor([[1.0, 3.0, float("inf")], [4.0, 2.0, 12.0]])
+    labels = torch.tensor([0, 1])
+    expected = torch.nn.functional.cross_entropy(-torch.tensor([[1.0, 3.0, 10.0], [4.0, 2.0, 10.0]]) / 2.5, labels)
+    assert torch.allclose(spike_time_cross_entropy(t_out, labels, 10.0, temperature=2.5), expected)
+    with pytest.raises(ValueError, match="temperature"):
+        spike_time_cross_entropy(t_out, labels, 10.0, temperature=0.0)
+
+
+def test_options_added_later_keep_the_identity_of_older_runs():
+    from snnbp.config import params_to_dict
+    from snnbp.train import params_hash
+
+    params = load_params(PARAMS / "cpu/stdbp_mnist_fc.yaml")
+    resolved = params_to_dict(params)
+    older = {**resolved, "model": {k: v for k, v in resolved["model"].items() if k not in ("temperature", "shift_pixels")}}
+    assert params_hash(resolved) == params_hash(older)
+    changed = {**resolved, "model": {**resolved["model"], "shift_pixels": 1}}
+    assert params_hash(changed) != params_hash(resolved)

@@ -452,17 +452,25 @@ NOT_IDENTITY_TRAIN = ("num_threads", "eval_batch_size", "device")
 """``train`` keys that change speed, not results."""
 
 
+LATER_MODEL_OPTIONS: dict[str, dict[str, Any]] = {"stdbp": {"temperature": 1.0, "shift_pixels": 0}}
+"""Model options added after runs had been recorded, per method, with the value that reproduces those
+runs: at that value they stay out of the identity, so the older runs keep theirs."""
+
+
 def run_identity(params: dict[str, Any]) -> dict[str, Any]:
     """The part of a training run's resolved params (:func:`params_to_dict`) that decides its results.
 
     Left out: :data:`NOT_IDENTITY`, :data:`NOT_IDENTITY_TRAIN`, unset (None) training options (so
-    that an option added later keeps the identity of runs made before it existed) and the HM2-BP
+    that an option added later keeps the identity of runs made before it existed), model options
+    of :data:`LATER_MODEL_OPTIONS` at their neutral value (for the same reason) and the HM2-BP
     ``model.engine`` (every engine computes the same spikes and gradients).
     """
     relevant = {k: v for k, v in params.items() if k not in NOT_IDENTITY}
     relevant["train"] = {k: v for k, v in params["train"].items() if k not in NOT_IDENTITY_TRAIN and v is not None}
     if isinstance(relevant.get("model"), dict):
-        relevant["model"] = {k: v for k, v in relevant["model"].items() if k != "engine"}
+        later = LATER_MODEL_OPTIONS.get(params.get("method"), {})
+        relevant["model"] = {k: v for k, v in relevant["model"].items()
+                             if k != "engine" and not (k in later and v == later[k])}
     return relevant
 
 
@@ -533,6 +541,7 @@ MODEL_RULES: dict[str, dict[str, Rule]] = {
         "t_max": POSITIVE, "tau": POSITIVE, "init_std": NON_NEGATIVE, "lr": POSITIVE, "lr_decay": DECAY,
         "warmup_steps": NON_NEGATIVE_COUNT, "weight_decay": NON_NEGATIVE, "clip": POSITIVE, "t_silent": POSITIVE,
         "silent_penalty": NON_NEGATIVE, "chunk": COUNT, "stats_samples": NON_NEGATIVE_COUNT,
+        "temperature": POSITIVE, "shift_pixels": NON_NEGATIVE_COUNT,
     },
     "hm2bp": {
         "layers": (lambda v: bool(_HM2BP_LAYER.match(v)),

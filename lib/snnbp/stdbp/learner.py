@@ -59,6 +59,12 @@ class ModelParams:
             firing at ``t_silent`` in the loss, with zero gradient.
         silent_penalty: weight of the weight-sum term for label neurons that fire at or after
             ``t_silent`` (or never).
+        temperature: softmax temperature of the loss in ms (logits ``-t / temperature``; 1: the
+            paper's loss in ms).
+        shift_pixels: training images are translated by a random whole number of pixels in
+            ``[-shift_pixels, shift_pixels]`` along each axis (zero fill), drawn anew for every
+            sample and step from the learner's own seeded generator (0: no augmentation; image
+            datasets only). Evaluation never shifts.
         chunk: ReL-PSP inputs visited between exact resolutions (speed only).
         stats_samples: samples per batch whose every ``dt/dw`` enters the gradient statistics.
     """
@@ -81,6 +87,8 @@ class ModelParams:
     clip: float | None = None
     t_silent: float = 2.0
     silent_penalty: float = 0.0
+    temperature: float = 1.0
+    shift_pixels: int = 0
     chunk: int = 16
     stats_samples: int = 2
 
@@ -91,6 +99,8 @@ class StdbpLearner:
     def __init__(self, model: ModelParams, info: DatasetInfo, *, seed: int, device: str = "cpu") -> None:
         if info.kind not in ("image", "spike_times"):
             raise ValueError(f"STDBP takes images (latency-coded here) or spike times; dataset {info.name!r} is of kind {info.kind!r}")
+        if info.kind == "spike_times" and model.shift_pixels:
+            raise ValueError(f"dataset {info.name!r} holds flat spike times; shift_pixels applies to images only (set it to 0)")
         if info.kind == "spike_times" and model.conv_channels:
             raise ValueError(f"dataset {info.name!r} holds flat spike times; it takes a fully connected network (conv_channels: [])")
         self.params = model
@@ -113,6 +123,7 @@ class StdbpLearner:
         self.optimizer = torch.optim.Adam(self.weights, lr=model.lr, weight_decay=model.weight_decay)
         self.steps = 0
         self.epoch_lr = model.lr
+        self.augment_generator = torch.Generator().manual_seed(derive_seed(seed, "augment"))
         self._reset_statistics()
 
     def _reset_statistics(self) -> None:
@@ -132,6 +143,20 @@ class StdbpLearner:
             return images.to(self.device, torch.float32)
         times = latency_code(images.to(self.device), self.params.t_max, zero_pixels_spike=self.params.zero_pixels_spike)
         return times.reshape(images.shape[0], *self.input_shape) if self.specs[0].kind == "conv" else times
+
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` ``[B, H, W]`` each translated by its own random ``(dy, dx)`` (``shift_pixels``), zero fill."""
+        n = self.params.shift_pixels
+        if n == 0:
+            return images
+        batch, height, width = images.shape[0], *self.input_shape
+        frames = images.reshape(batch, height, width)
+        offsets = torch.randint(-n, n + 1, (batch, 2), generator=self.augment_generator)
+        padded = torch.nn.functional.pad(frames, (n, n, n, n))
+        rows = (torch.arange(height)[None, :] + n - offsets[:, :1]).to(frames.device)
+        cols = (torch.arange(width)[None, :] + n - offsets[:, 1:]).to(frames.device)
+        shifted = padded[torch.arange(batch, device=frames.device)[:, None, None], rows[:, :, None], cols[:, None, :]]
+        return shifted.reshape(images.shape)
 
     def _time_weight_gradients(self, t_in: torch.Tensor, outputs: list[torch.Tensor]) -> list[torch.Tensor]:
         count = min(self.params.stats_samples, t_in.shape[0])
@@ -169,10 +194,10 @@ class StdbpLearner:
     def train_step(self, batch: Batch) -> dict[str, float]:
         """One Adam step on the spike-time cross-entropy (+ late-label term) of ``batch``."""
         self._check_finite("weights", self.weights)
-        t_in = self.encode(batch.inputs)
+        t_in = self.encode(self.augment(batch.inputs))
         labels = batch.labels.to(self.device)
         outputs = forward(t_in, self.specs, self.weights, self.neuron)
-        loss = spike_time_cross_entropy(outputs[-1], labels, self.params.t_silent)
+        loss = spike_time_cross_entropy(outputs[-1], labels, self.params.t_silent, self.params.temperature)
         if not bool(torch.isfinite(loss)):
             raise FloatingPointError(f"non-finite loss ({float(loss)}) at the output layer {self.layer_names[-1]}")
         total = loss
@@ -218,12 +243,14 @@ class StdbpLearner:
         return stats
 
     def state_dict(self) -> dict[str, Any]:
-        """Weights, optimiser state, step count and learning rate (the epoch statistics restart at every epoch end)."""
+        """Weights, optimiser state, step count, learning rate and the augmentation generator's state
+        (the epoch statistics restart at every epoch end)."""
         return {
             "weights": [w.detach().clone() for w in self.weights],
             "optimizer": self.optimizer.state_dict(),
             "steps": self.steps,
             "epoch_lr": self.epoch_lr,
+            "augment_rng": self.augment_generator.get_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -234,6 +261,8 @@ class StdbpLearner:
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = int(state["steps"])
         self.epoch_lr = float(state["epoch_lr"])
+        if "augment_rng" in state:  # absent from checkpoints written before the augmentation existed
+            self.augment_generator.set_state(state["augment_rng"])
 
 
 def build_learner(model: ModelParams, info: DatasetInfo, *, seed: int, device: str = "cpu") -> StdbpLearner:

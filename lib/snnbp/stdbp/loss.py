@@ -26,14 +26,22 @@ def windowed_times(t_out: torch.Tensor, t_silent: float) -> torch.Tensor:
     return torch.where(t_out < t_silent, t_out, torch.full_like(t_out, t_silent))
 
 
-def spike_time_cross_entropy(t_out: torch.Tensor, labels: torch.Tensor, t_silent: float) -> torch.Tensor:
-    """Mean softmax cross-entropy of the logits ``-min(t, t_silent)`` (ALGORITHMS.md 2.4).
+def spike_time_cross_entropy(
+    t_out: torch.Tensor, labels: torch.Tensor, t_silent: float, temperature: float = 1.0
+) -> torch.Tensor:
+    """Mean softmax cross-entropy of the logits ``-min(t, t_silent) / temperature`` (ALGORITHMS.md 2.4).
+
+    ``temperature`` (ms) is the time difference that changes a logit by 1: larger values soften
+    the softmax (the loss keeps pushing until the label neuron leads by several temperatures),
+    smaller ones sharpen it. The paper's loss is ``temperature = 1`` in its time unit.
 
     Shape:
         - t_out: ``[B, C]`` output spike times (``inf`` = silent); labels: ``[B]`` int64
         - Output: scalar.
     """
-    return F.cross_entropy(-windowed_times(t_out, t_silent), labels)
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    return F.cross_entropy(-windowed_times(t_out, t_silent) / temperature, labels)
 
 
 def first_spike_prediction(t_out: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,105 @@
+"""Short STDBP runs on a fixed training subset, scored on a validation hold-out, one change at a time.
+
+The model settings of a params file (default ``params/cpu/stdbp_mnist_fc.yaml``), changed by
+``--set key=value`` (any ``model:`` field; the value is read as YAML), are trained for
+``--epochs`` passes over the first ``--train`` training images (a seeded permutation every
+epoch, as ``snnbp run``) and evaluated after every epoch on the last ``--validation`` training
+images (the hold-out of the full runs; never the test split). Reported per epoch: validation and
+running train accuracy, mean loss, dead hidden fraction, silent output fraction, the learning
+rate and the seconds. One JSON line per run (the command, the load average, the settings and the
+curve) is appended to ``--out``.
+
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/probe_stdbp.py --set lr=0.002 --out FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from snnbp.config import load_params
+from snnbp.datasets import load_dataset
+from snnbp.io import atomic_write_text
+from snnbp.learner import Batch
+from snnbp.seeding import derive_seed
+from snnbp.stdbp import build_learner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=ROOT / "params" / "cpu" / "stdbp_mnist_fc.yaml")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a model field")
+    parser.add_argument("--batch-size", type=int, default=None, help="override train.batch_size")
+    parser.add_argument("--train", type=int, default=10000, help="first N training images")
+    parser.add_argument("--validation", type=int, default=5000, help="last N training images, the hold-out")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--label", default="", help="a name for the run in the output")
+    parser.add_argument("--out", type=Path, required=True, help="JSON-lines file to append the result to")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    params = load_params(args.params)
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+        if isinstance(overrides[key], list):
+            overrides[key] = tuple(overrides[key])
+    model = dataclasses.replace(params.model, **overrides)
+    batch_size = args.batch_size or params.train.batch_size
+    train_split, _, info = load_dataset(dataclasses.replace(params.data, train_limit=None, test_limit=1))
+    count = len(train_split)
+    if args.train + args.validation > count:
+        raise SystemExit(f"--train + --validation exceed the {count} training images")
+    train_x, train_y = train_split.inputs[: args.train], train_split.labels[: args.train]
+    val_x, val_y = train_split.inputs[count - args.validation :], train_split.labels[count - args.validation :]
+    learner = build_learner(model, info, seed=args.seed)
+    generator = torch.Generator().manual_seed(derive_seed(args.seed, "probe/order"))
+    load = os.getloadavg()
+    curve = []
+    for epoch in range(1, args.epochs + 1):
+        started = time.perf_counter()
+        order = torch.randperm(args.train, generator=generator)
+        correct = losses = 0.0
+        for start in range(0, args.train, batch_size):
+            index = order[start : start + batch_size]
+            out = learner.train_step(Batch(train_x[index], train_y[index], index, "train"))
+            correct += out["correct"]
+            losses += out["loss"] * len(index)
+        train_seconds = time.perf_counter() - started
+        stats = learner.end_epoch(epoch)
+        predictions = torch.cat([learner.predict(Batch(val_x[s : s + 1000], val_y[s : s + 1000], None, "validation"))
+                                 for s in range(0, args.validation, 1000)])
+        entry = {
+            "epoch": epoch, "validation_accuracy": float((predictions == val_y).float().mean()),
+            "train_accuracy": correct / args.train, "train_loss": losses / args.train, "train_seconds": train_seconds,
+            "lr": stats["lr"], "silent_output_fraction": stats["silent_output_fraction"],
+        }
+        entry.update({k: v for k, v in stats.items() if k.startswith("dead_fraction")})
+        curve.append(entry)
+        print(json.dumps(entry), flush=True)
+    record = {
+        "label": args.label, "command": " ".join([".venv/bin/python", "benchmarks/probe_stdbp.py", *sys.argv[1:]]),
+        "loadavg_at_start": list(load), "params": str(args.params.resolve().relative_to(ROOT)), "dataset": info.key,
+        "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}, "batch_size": batch_size,
+        "train": args.train, "validation": args.validation, "seed": args.seed,
+        "best_validation_accuracy": max(e["validation_accuracy"] for e in curve),
+        "final_validation_accuracy": curve[-1]["validation_accuracy"], "curve": curve,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    previous = args.out.read_text() if args.out.exists() else ""
+    atomic_write_text(args.out, previous + json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
