@@ -149,13 +149,15 @@ def key_labels(keys: list[str]) -> dict[str, str]:
 
 
 def run_name(base_name: str, values: Mapping[str, Any], varied: list[str]) -> str:
-    """``<base>-<key><value>-...`` over the ``varied`` keys (characters a folder name cannot hold become ``_``).
+    """``<base>-<key><value>-...`` over the ``varied`` keys this run sets, or over all the keys it
+    sets where it sets none of them (characters a folder name cannot hold become ``_``).
 
     >>> run_name("stdbp_mnist_fc", {"seed": 2, "model.lr": 0.002}, ["seed", "model.lr"])
     'stdbp_mnist_fc-seed2-lr0.002'
     """
-    labels = key_labels(varied)
-    parts = [base_name] + [UNSAFE_CHARACTERS.sub("_", f"{labels[k]}{value_label(values[k])}") for k in varied]
+    named = [k for k in varied if k in values] or list(values)
+    labels = key_labels(named)
+    parts = [base_name] + [UNSAFE_CHARACTERS.sub("_", f"{labels[k]}{value_label(values[k])}") for k in named]
     return "-".join(parts)
 
 
@@ -379,6 +381,7 @@ def run_sweep(sweep: Sweep, client: Any, *, results: Path | None = None, progres
                 outcome = future.result()
             except Exception as error:  # noqa: BLE001 - the task itself was lost, e.g. KilledWorker
                 outcome = RunOutcome(run.name, "failed", f"error: {type(error).__name__}: {one_line(error)}")
+            future.release()  # its result is read: a worker lost later need not recompute it
             outcomes[run.name] = outcome
             finished.update(1)
             line(outcome.line(), file=sys.stdout)
