@@ -114,3 +114,93 @@ def rate_vs_temporal(frame: pd.DataFrame, title: str) -> plt.Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def quantization_sweep(frame: pd.DataFrame, title: str) -> plt.Figure:
+    """Accuracy (%), energy per image (µJ) and latency (ms) against the weight width, one line per
+    time step; the float64 accuracy of each time step as a dashed line of the same colour.
+
+    Args:
+        frame: :func:`snnbp.yoso.deployment.quantization_sweep`.
+    """
+    fixed = frame[frame["arithmetic"] == "fixed"]
+    ref = frame[frame["arithmetic"] == "float64"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for index, (dt, part) in enumerate(fixed.groupby("dt_ms", sort=True)):
+        colour = plt.cm.tab10(index)
+        part = part.sort_values("weight_bits")
+        for ax, column, scale in zip(axes, ("test_accuracy", "energy_per_image_uj", "latency_ms"), (100, 1, 1)):
+            ax.plot(part["weight_bits"], scale * part[column], marker="o", color=colour, label=f"dt {dt:g} ms")
+        reference = ref[np.isclose(ref["dt_ms"], dt)]["test_accuracy"]
+        if not reference.empty:
+            axes[0].axhline(100 * float(reference.iloc[0]), color=colour, ls="--", lw=1)
+    for ax, label in zip(axes, ("accuracy (%; dashed: float64 weights)", "energy per image (µJ)", "latency per image (ms)")):
+        ax.set(xlabel="weight width (bits)", ylabel=label)
+        ax.set_xticks(sorted(set(fixed["weight_bits"])))
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+KIND_STYLE = {"published": ("o", "0.45"), "paper": ("*", "tab:orange"), "simulated": ("D", "tab:blue")}
+"""Marker and colour of each ``kind`` of :func:`snnbp.yoso.deployment.chip_comparison`."""
+
+
+def energy_vs_accuracy(frame: pd.DataFrame, title: str) -> plt.Figure:
+    """Energy per image (µJ, log scale) against MNIST accuracy (%): published chips, the YOSO paper
+    and this project's model, each point labelled with its chip and network.
+
+    Args:
+        frame: :func:`snnbp.yoso.deployment.chip_comparison`.
+    """
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for kind, (marker, colour) in KIND_STYLE.items():
+        part = frame[frame["kind"] == kind]
+        if part.empty:
+            continue
+        ax.scatter(100 * part["accuracy"], part["energy_per_image_uj"], marker=marker, s=90 if kind != "published" else 40,
+                   color=colour, label={"published": "published chips (Renner et al. 2024, Table 1)",
+                                        "paper": "YOSO + STDBP, the paper (accuracy unverified)",
+                                        "simulated": "this project's YOSO model"}[kind], zorder=3)
+        for row in part.itertuples():
+            ax.annotate(f"{row.chip}\n{row.network}", (100 * row.accuracy, row.energy_per_image_uj), fontsize=7,
+                        xytext=(5, 3), textcoords="offset points")
+    ax.set_yscale("log")
+    ax.set(xlabel="MNIST test accuracy (%)", ylabel="energy per image (µJ, log scale)", title=title)
+    ax.set_xlim(100 * frame["accuracy"].min() - 1.0, 100.4)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def calibration(frame: pd.DataFrame, bands: Mapping[str, tuple[float, float]], title: str) -> plt.Figure:
+    """The fitted timing quantity and leakage per KB of every calibration hypothesis against the
+    plausible bands (grey; left: clock in MHz or time-step period in ms; right: µW/KB; log scales).
+    Green: every fitted value of the hypothesis within its band; red: not.
+
+    Args:
+        frame: :func:`snnbp.yoso.deployment.calibrate`.
+        bands: ``[low, high]`` for ``clock_mhz``, ``step_period_ms`` and ``sram_leak_uw_per_kb``.
+    """
+    labels = [f"{r.timing}\n{r.mesh}, {'gated' if r.power_gating else 'all powered'}" for r in frame.itertuples()]
+    y = np.arange(len(frame))
+    clock = (frame["fitted"] == "clock_mhz").to_numpy()
+    value = np.where(clock, frame["clock_mhz"], frame["step_period_ms"])
+    colours = np.where(frame["plausible"], "tab:green", "tab:red")
+    fig, (ax_t, ax_l) = plt.subplots(1, 2, figsize=(13, 0.42 * len(frame) + 1.8), sharey=True)
+    for yi, is_clock in zip(y, clock):
+        low, high = bands["clock_mhz" if is_clock else "step_period_ms"]
+        ax_t.plot([low, high], [yi, yi], color="0.8", lw=6, solid_capstyle="butt", zorder=1)
+    ax_t.scatter(value, y, c=colours, zorder=3)
+    ax_t.set_xscale("log")
+    ax_t.set(xlabel="fitted clock (MHz) or time-step period (ms)", yticks=y)
+    ax_t.set_yticklabels(labels, fontsize=7)
+    ax_l.axvspan(*bands["sram_leak_uw_per_kb"], color="0.9")
+    ax_l.scatter(frame["sram_leak_uw_per_kb"].clip(lower=1e-6), y, c=colours, zorder=3)
+    ax_l.set_xscale("log")
+    ax_l.set(xlabel="fitted leakage (µW per KB of powered SRAM)")
+    ax_t.invert_yaxis()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

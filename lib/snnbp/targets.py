@@ -76,6 +76,55 @@ YOSO_PAPER_CHIP = ChipFigure("YOSO + STDBP (paper)", (35.83, 35.83), (47.71, 47.
 classification (derived)."""
 
 
+@dataclass(frozen=True)
+class ChipResult:
+    """One published MNIST classifier on a neuromorphic chip: what it ran and what it cost per image.
+
+    Attributes:
+        chip: the chip.
+        publication: who published the measurement (as the survey cites it).
+        network: the network as the survey writes it.
+        energy_uj: energy per classified image in µJ.
+        latency_ms: latency per image in ms, or None where not given.
+        accuracy: MNIST test accuracy in [0, 1].
+        mode: ``"inference"`` (trained off chip) or the on-chip learning rule it used.
+        source: where the row comes from.
+        provenance: ``V`` (read from the source table).
+    """
+
+    chip: str
+    publication: str
+    network: str
+    energy_uj: float
+    latency_ms: float | None
+    accuracy: float
+    mode: str
+    source: str = RENNER_2024
+    provenance: str = "V"
+
+
+CHIP_RESULTS = (
+    ChipResult("TrueNorth", "Esser et al. 2015", "CNN (512 neurons)", 0.27, 1.0, 0.927, "inference"),
+    ChipResult("TrueNorth", "Esser et al. 2015", "CNN (3840 neurons)", 108.0, 1.0, 0.994, "inference"),
+    ChipResult("SpiNNaker", "Stromatias et al. 2015", "784-500-500-10", 3300.0, 11.0, 0.95, "inference"),
+    ChipResult("Loihi", "Renner et al. 2024", "400-400-10", 2.5, 0.17, 0.963, "inference"),
+    ChipResult("Loihi", "Lin et al. 2018", "1920-10", 12.8, None, 0.964, "inference"),
+    ChipResult("Loihi", "Shrestha et al. 2021", "CNN-CNN-100-10", 2470.0, 10.0, 0.947, "inference"),
+    ChipResult("BrainScaleS-2 (TTFS)", "Göltz et al. 2019", "256-246-10", 8.4, 0.048, 0.969, "inference"),
+    ChipResult("SPOON", "Frenkel et al. 2020", "CNN-10", 0.313, 0.12, 0.975, "inference"),
+    ChipResult("ODIN", "Frenkel et al. 2018", "256-10", 0.015, None, 0.845, "on-chip SDSP learning"),
+)
+"""Published MNIST results of the chips in :data:`OTHER_CHIPS`, one row per measurement, with the
+network and the accuracy that go with each energy (Renner et al. 2024, Table 1: its inference rows,
+and ODIN's row, which the table lists under on-chip learning). The ranges of :data:`OTHER_CHIPS`
+span these rows (tested)."""
+
+YOSO_PAPER_ACCURACY = 0.985
+"""The ReL-PSP paper's MNIST accuracy of a 784-800-10 STDBP network (``~``: recalled, unverified;
+:data:`TARGETS`). The paper does not say here which of its networks ran on YOSO; this is the
+accuracy that the YOSO point is drawn at."""
+
+
 # dataset key of a run -> the paper dataset it stands for
 PAPER_DATASET = {
     "mnist": "MNIST",

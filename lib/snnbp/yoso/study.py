@@ -73,6 +73,15 @@ class StudyParams:
         mesh_sizes: ``[rows, cols]`` of each mesh of the mesh sweep.
         hidden_sizes: hidden widths of the network-size sweep (the trained network truncated to its
             first ``k`` hidden neurons, not retrained); each at most the trained width.
+        quantization_bits: weight widths of the fixed-point sweep (:mod:`snnbp.yoso.deployment`).
+        quantization_dt_ms: time steps of the fixed-point sweep; the accelerator's own ``dt_ms``
+            must be one of them (the smallest width within tolerance is named at it).
+        state_extra_bits: slope and potential registers are this many bits wider than a weight.
+        accuracy_tolerance: the largest accuracy loss (absolute, in [0, 1]) that still counts as
+            "as accurate as float64".
+        calibration_meshes: ``[rows, cols]`` of the meshes the calibration tries.
+        calibration_images: the first ``n`` test images the calibration runs on (all of them when
+            there are fewer).
     """
 
     stdbp_checkpoint: str
@@ -82,6 +91,12 @@ class StudyParams:
     hm2bp_images: int = 50
     mesh_sizes: tuple[tuple[int, int], ...] = ((3, 4), (4, 4), (6, 6), (8, 8))
     hidden_sizes: tuple[int, ...] = (100, 200, 400, 800)
+    quantization_bits: tuple[int, ...] = (4, 6, 8, 12, 16)
+    quantization_dt_ms: tuple[float, ...] = (0.05, 0.1, 0.2)
+    state_extra_bits: int = 8
+    accuracy_tolerance: float = 0.005
+    calibration_meshes: tuple[tuple[int, int], ...] = ((4, 4), (8, 8))
+    calibration_images: int = 1000
 
 
 def params_from_mapping(mapping: dict[str, Any], source: str) -> StudyParams:
@@ -108,6 +123,19 @@ def params_from_mapping(mapping: dict[str, Any], source: str) -> StudyParams:
     for index, width in enumerate(params.hidden_sizes):
         if width < 1:
             raise ConfigError(f"{source}: key 'hidden_sizes[{index}]' must be >= 1, got {width}")
+    if not params.quantization_bits or min(params.quantization_bits) < 2:
+        raise ConfigError(f"{source}: key 'quantization_bits' must list widths >= 2, got {list(params.quantization_bits)}")
+    if not params.quantization_dt_ms or min(params.quantization_dt_ms) <= 0:
+        raise ConfigError(f"{source}: key 'quantization_dt_ms' must list time steps > 0, got {list(params.quantization_dt_ms)}")
+    if params.state_extra_bits < 0:
+        raise ConfigError(f"{source}: key 'state_extra_bits' must be >= 0, got {params.state_extra_bits}")
+    if not 0 < params.accuracy_tolerance < 1:
+        raise ConfigError(f"{source}: key 'accuracy_tolerance' must be in (0, 1), got {params.accuracy_tolerance}")
+    if not params.calibration_meshes or any(r < 1 or c < 1 for r, c in params.calibration_meshes):
+        raise ConfigError(f"{source}: key 'calibration_meshes' must list [rows, cols] >= 1, got "
+                          f"{[list(m) for m in params.calibration_meshes]}")
+    if params.calibration_images < 1:
+        raise ConfigError(f"{source}: key 'calibration_images' must be >= 1, got {params.calibration_images}")
     if params.test_images is not None and params.hm2bp_images > params.test_images:
         raise ConfigError(f"{source}: key 'hm2bp_images' ({params.hm2bp_images}) must not exceed 'test_images' "
                           f"({params.test_images}): both codings run on the same images")
