@@ -155,6 +155,8 @@ def _coerce(value: Any, annotation: Any, source: str, key: str) -> Any:
             try:
                 return _coerce(value, option, source, key)
             except ConfigError:
+                if dataclasses.is_dataclass(option) and isinstance(value, dict):
+                    raise  # a nested section's own error (unknown key, wrong type) names the key inside it
                 continue
         raise ConfigError(f"{source}: key '{key}' expected {_type_name(annotation)}, got {value!r}")
     if origin is Literal:
@@ -452,7 +454,8 @@ NOT_IDENTITY_TRAIN = ("num_threads", "eval_batch_size", "device")
 """``train`` keys that change speed, not results."""
 
 
-LATER_MODEL_OPTIONS: dict[str, dict[str, Any]] = {"stdbp": {"temperature": 1.0, "shift_pixels": 0}}
+LATER_MODEL_OPTIONS: dict[str, dict[str, Any]] = {"stdbp": {"temperature": 1.0, "shift_pixels": 0},
+                                                "hm2bp": {"distortion": None}}
 """Model options added after runs had been recorded, per method, with the value that reproduces those
 runs: at that value they stay out of the identity, so the older runs keep theirs."""
 
@@ -556,6 +559,10 @@ MODEL_RULES: dict[str, dict[str, Rule]] = {
         "lr": POSITIVE, "adam_beta1": MOMENT, "adam_beta2": MOMENT, "adam_eps": POSITIVE,
         "dtype": (lambda v: v in ("float32", "float64"), "one of ['float32', 'float64']"),
         "engine": (lambda v: v in ("auto", "event", "torch"), "one of ['auto', 'event', 'torch']"),
+        "distortion.scale": (lambda v: math.isfinite(v) and 0 <= v < 100, "a number in [0, 100) (percent)"),
+        "distortion.rotation": (lambda v: math.isfinite(v) and 0 <= v <= 180, "a number in [0, 180] (degrees)"),
+        "distortion.elastic": NON_NEGATIVE, "distortion.elastic_sigma": POSITIVE,
+        "distortion.elastic_window": (lambda v: v >= 1 and v % 2 == 1, "an odd integer >= 1 (pixels)"),
     },
 }
 """What each ``model:`` field allows, per method (a field a method does not have is skipped; a float
@@ -580,7 +587,12 @@ def _check_value(value: Any, rule: Rule | None, key: str, source: str) -> None:
 
 def _check_section(section: Any, rules: dict[str, Rule], prefix: str, source: str) -> None:
     for field in dataclasses.fields(section):
-        _check_value(getattr(section, field.name), rules.get(field.name), f"{prefix}.{field.name}", source)
+        value = getattr(section, field.name)
+        if dataclasses.is_dataclass(value):  # a nested section: its rules are the dotted keys "<field>.<key>"
+            inner = {k.split(".", 1)[1]: r for k, r in rules.items() if k.startswith(f"{field.name}.")}
+            _check_section(value, inner, f"{prefix}.{field.name}", source)
+            continue
+        _check_value(value, rules.get(field.name), f"{prefix}.{field.name}", source)
 
 
 def _check_shell(shell: Any, source: str) -> None:

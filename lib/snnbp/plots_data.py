@@ -125,3 +125,25 @@ def speech_front_end_figure(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def distorted_digits_figure(originals: np.ndarray, distorted: np.ndarray, labels: Sequence[int], title: str) -> plt.Figure:
+    """A few digits (top row) and their distorted versions (one row per draw), grey scale 0-255.
+
+    Args:
+        originals: the undistorted images.
+        distorted: ``distorted[k, i]`` is draw ``k`` of image ``i``.
+        labels: the class of every image (named in its column's top panel).
+        title: the figure's title (names the dataset and the distortion).
+
+    Shape:
+        - originals: ``[N, H, W]``; distorted: ``[K, N, H, W]``; labels: ``[N]``.
+    """
+    originals, distorted = np.asarray(originals, dtype=np.float64), np.asarray(distorted, dtype=np.float64)
+    if distorted.ndim != 4 or distorted.shape[1:] != originals.shape:
+        raise ValueError(f"distorted must be [K, N, H, W] with [N, H, W] = {originals.shape}, got {distorted.shape}")
+    count = originals.shape[0]
+    panels = [Panel(originals[i], f"digit {int(labels[i])}, original", cmap="gray") for i in range(count)]
+    for k, row in enumerate(distorted):
+        panels += [Panel(image, f"draw {k + 1}", cmap="gray") for image in row]
+    return panel_grid(panels, count, title, panel_size=1.6)

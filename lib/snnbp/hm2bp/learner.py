@@ -1,7 +1,8 @@
 """The HM2-BP learner: the training loop's seam (:class:`snnbp.learner.Learner`) for HM2-BP networks.
 
-Forward: Bernoulli rate code of the images (ALGORITHMS.md 1.10) or the dataset's own spike
-rasters, through the LIF layers (1.2, 1.9), lateral inhibition on the output layer. Backward
+Forward: Bernoulli rate code of the images (ALGORITHMS.md 1.10; training images distorted first
+where ``model.distortion`` says so) or the dataset's own spike rasters, through the LIF layers
+(1.2, 1.9), lateral inhibition on the output layer. Backward
 (no autograd graph over time): :func:`snnbp.hm2bp.model.gradients` (1.3-1.7, 1.9). Update: Adam
 with ``lr(e) = lr / sqrt(max(1, e))`` (1.7). After every epoch: per-class boosting of the
 misclassified samples (1.8). Prediction: arg-max of the output spike counts, first index on ties.
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 
 from snnbp.data.base import DatasetInfo
+from snnbp.encoding.distortion import ImageDistortion, draw_displacements, warp_images
 from snnbp.encoding.rate import bernoulli_rate_code
 from snnbp.hm2bp.boosting import boost_weights
 from snnbp.hm2bp.model import (AdamState, Layer, adam_step, build_layers, describe, forward, gradients, init_weights,
@@ -68,6 +70,25 @@ def encode_fresh(images: torch.Tensor, time_steps: int, *, generator: torch.Gene
     else:
         spikes[:, :, ink] = trains
     return spikes
+
+
+def distortion_fields(params: ImageDistortion, seed: int, epoch: int, indices: torch.Tensor, height: int,
+                      width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The displacement fields ``(dx, dy)`` of a training batch in 0-based ``epoch`` (ALGORITHMS.md 1.10).
+
+    ``redraw: epoch`` (official): batch position ``b`` gets field ``b`` of the epoch's fields, drawn
+    from ``(seed, "hm2bp/distortion/<epoch>")``, so every batch of the epoch reuses them;
+    ``redraw: sample``: sample ``i`` gets its own field from ``(seed, "hm2bp/distortion/<epoch>/<i>")``.
+
+    Shape:
+        - indices: ``[B]``; outputs ``[B, height, width]`` float32.
+    """
+    if params.redraw == "epoch":
+        generator = torch_generator(seed, f"hm2bp/distortion/{epoch}")
+        return draw_displacements(params, len(indices), height, width, generator=generator)
+    fields = [draw_displacements(params, 1, height, width, generator=torch_generator(seed, f"hm2bp/distortion/{epoch}/{i}"))
+              for i in indices.tolist()]
+    return torch.cat([f[0] for f in fields]), torch.cat([f[1] for f in fields])
 
 
 def _empty_code(time_steps: int, shape: torch.Size, flags: bool) -> torch.Tensor:
@@ -133,6 +154,8 @@ class Hm2bpLearner:
     def __init__(self, model: ModelParams, info: DatasetInfo, *, seed: int, device: str = "cpu") -> None:
         if info.kind not in ("image", "raster"):
             raise ValueError(f"HM2-BP takes image or raster datasets, got kind {info.kind!r}")
+        if model.distortion is not None and info.kind != "image":
+            raise ValueError(f"model.distortion distorts images; dataset {info.name!r} holds {info.kind}s (remove model.distortion)")
         input_shape = tuple(info.input_shape) if info.kind == "image" else (info.input_shape[-1],)
         self.model, self.info, self.seed, self.device = model, info, seed, torch.device(device)
         self.engine = resolve_engine(model.engine, self.device)
@@ -144,6 +167,7 @@ class Hm2bpLearner:
                                        for w in initial])
         self.lr = learning_rate(model.lr, 0, model.lr_decay)
         self.encoding_generator = torch_generator(seed, "hm2bp/encoding/fresh")
+        self.epoch = 0  # 0-based index of the epoch being trained (selects the distortion fields)
         self.sample_weights = torch.ones(0, dtype=torch.float64)
         self.sample_labels = torch.zeros(0, dtype=torch.long)
         self.sample_wrong = torch.zeros(0, dtype=torch.bool)
@@ -190,12 +214,25 @@ class Hm2bpLearner:
         if self.info.kind == "raster":
             raster = fit_raster(batch.inputs, m.time_steps, flags)
         elif m.fixed_encoding or batch.split != "train":
-            raster = encode_fixed(batch.inputs, batch.indices, batch.split, m.time_steps, seed=self.seed,
+            raster = encode_fixed(self.training_images(batch), batch.indices, batch.split, m.time_steps, seed=self.seed,
                                   scale=m.rate_scale, flags=flags)
         else:
-            raster = encode_fresh(batch.inputs, m.time_steps, generator=self.encoding_generator, scale=m.rate_scale,
-                                  flags=flags)
+            raster = encode_fresh(self.training_images(batch), m.time_steps, generator=self.encoding_generator,
+                                  scale=m.rate_scale, flags=flags)
         return raster if flags else raster.to(device=self.device, dtype=self.dtype)
+
+    def training_images(self, batch: Batch) -> torch.Tensor:
+        """``batch.inputs``, distorted (float32) when ``model.distortion`` is set and the batch is training data.
+
+        Shape:
+            - output: ``[B, H, W]``, as ``batch.inputs``.
+        """
+        params = self.model.distortion
+        if params is None or batch.split != "train" or params.is_identity:
+            return batch.inputs
+        images = batch.inputs.reshape(batch.inputs.shape[0], *self.info.input_shape[-2:])
+        dx, dy = distortion_fields(params, self.seed, self.epoch, batch.indices.cpu(), *images.shape[1:])
+        return warp_images(images, dx.to(images.device), dy.to(images.device)).reshape(batch.inputs.shape)
 
     def _event_forward(self, batch: Batch) -> list:
         """Every layer's spikes (:class:`snnbp.hm2bp.event.LayerSpikes`, input first) from the event engine."""
@@ -322,6 +359,7 @@ class Hm2bpLearner:
                                                       self.sample_wrong[seen], self.info.num_classes,
                                                       self.model.boost_divisor)
         used_lr, self.lr = self.lr, learning_rate(self.model.lr, epoch, self.model.lr_decay)
+        self.epoch = epoch
         n = max(self.epoch_sums.get("samples", 0.0), 1.0)
         hidden = [kind for kind in self.epoch_sums if kind.startswith("rate_hz_")]
         stats: dict[str, Any] = {
@@ -358,6 +396,7 @@ class Hm2bpLearner:
             "sample_seen": self.sample_seen.clone(),
             "epoch_sums": dict(self.epoch_sums),
             "encoding_generator": self.encoding_generator.get_state(),
+            "epoch": self.epoch,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -371,6 +410,7 @@ class Hm2bpLearner:
         self.sample_seen = state["sample_seen"].clone()
         self.epoch_sums = dict(state["epoch_sums"])
         self.encoding_generator.set_state(state["encoding_generator"])
+        self.epoch = int(state.get("epoch", 0))  # absent in checkpoints written before distortions existed
 
 
 def build_learner(model: ModelParams, info: DatasetInfo, *, seed: int, device: str = "cpu") -> Hm2bpLearner:

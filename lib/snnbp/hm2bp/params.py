@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from snnbp.encoding.distortion import ImageDistortion
+
 
 @dataclass(frozen=True)
 class ModelParams:
@@ -34,8 +36,8 @@ class ModelParams:
         fixed_encoding: encode every sample once, from a generator derived from
             ``(seed, split, sample index)``, so that a sample keeps its spike trains across
             epochs (the official MLP loader); false: fresh trains at every training
-            presentation (the official CNN re-encodes every presentation, with augmentation
-            that is not reproduced here). Test samples are always encoded the fixed way.
+            presentation (the official CNN re-encodes every presentation, after ``distortion``).
+            Test samples are always encoded the fixed way.
         init_fc: fully connected weights start uniform in ``[-init_fc, init_fc]`` (official 1).
         init_conv: convolution kernels start uniform in ``[-init_conv, init_conv]`` (official 0.5).
         desired: target spike count of the label neuron (DESIRED_LEVEL 35).
@@ -76,6 +78,10 @@ class ModelParams:
             ``"torch"`` (the dense reference path, any device) or ``"auto"`` (the event engine
             on the CPU when numba is importable, else torch). Both give the same spikes and
             gradients up to float rounding.
+        distortion: training-image distortions applied to the pixel intensities before the rate
+            code (:class:`snnbp.encoding.distortion.ImageDistortion`; the official CNN: scale 12,
+            rotation 12, elastic 3.4); image datasets only. None (default): none, as in the
+            official MLP; test images are never distorted.
     """
 
     layers: tuple[str, ...] = ("800",)
@@ -116,3 +122,4 @@ class ModelParams:
     fused_first_layer: bool = True
     dtype: str = "float32"
     engine: str = "auto"
+    distortion: ImageDistortion | None = None
