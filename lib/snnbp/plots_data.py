@@ -147,3 +147,41 @@ def distorted_digits_figure(originals: np.ndarray, distorted: np.ndarray, labels
     for k, row in enumerate(distorted):
         panels += [Panel(image, f"draw {k + 1}", cmap="gray") for image in row]
     return panel_grid(panels, count, title, panel_size=1.6)
+
+
+def event_statistics_figure(statistics: dict[str, dict[str, np.ndarray]], title: str) -> plt.Figure:
+    """Event statistics of N-MNIST sources side by side: events per recording, per saccade, ON fraction, raster spikes.
+
+    Args:
+        statistics: per source (e.g. ``"real subset"``, ``"simulated"``) the arrays ``events``
+            ``[n]``, ``per_saccade`` ``[n, 3]``, ``on_fraction`` ``[n]`` and ``raster_spikes``
+            ``[n]`` (:meth:`snnbp.data.nmnist.EventStatistics.as_arrays`).
+        title: the figure's title (names every source and whether it is a stand-in).
+
+    Shape:
+        - four panels: histograms of the events and of the raster spikes per recording, the mean
+          (± standard deviation) events of each saccade, and a histogram of the ON fraction.
+    """
+    if not statistics:
+        raise ValueError("statistics: no source given")
+    fig, (ax_events, ax_saccade, ax_on, ax_raster) = plt.subplots(1, 4, figsize=(15, 3.8))
+    width = 0.8 / len(statistics)
+    for k, (source, stats) in enumerate(statistics.items()):
+        events, per_saccade = np.asarray(stats["events"]), np.asarray(stats["per_saccade"], dtype=np.float64)
+        label = f"{source} (n = {len(events)})"
+        ax_events.hist(events, bins=20, alpha=0.55, label=label)
+        ax_raster.hist(np.asarray(stats["raster_spikes"]), bins=20, alpha=0.55, label=label)
+        ax_saccade.bar(np.arange(3) + (k - (len(statistics) - 1) / 2) * width, per_saccade.mean(axis=0), width,
+                       yerr=per_saccade.std(axis=0), capsize=3, label=label)
+        on = np.asarray(stats["on_fraction"], dtype=np.float64)
+        ax_on.hist(on[np.isfinite(on)], bins=np.linspace(0.0, 1.0, 41), alpha=0.55, label=label)
+    ax_events.set(xlabel="raw events per recording", ylabel="recordings", title="events per recording")
+    ax_saccade.set(xticks=range(3), xticklabels=["0-105 ms", "105-210 ms", "210-315 ms"], ylabel="raw events (mean ± sd)",
+                   title="events per saccade")
+    ax_on.set(xlabel="ON fraction (polarity bit 0)", ylabel="recordings", title="ON / OFF balance")
+    ax_raster.set(xlabel="spikes per recording (600 µs raster)", ylabel="recordings", title="raster spikes (network input)")
+    for ax in (ax_events, ax_saccade, ax_on, ax_raster):
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -254,7 +254,7 @@ def render_frames(padded: np.ndarray, margin: int, dx: float, dy: float) -> np.n
 
 
 def simulate_saccade_events(
-    images: np.ndarray, params: SaccadeSimParams, *, seed: int, first_index: int = 0
+    images: np.ndarray, params: SaccadeSimParams, *, seed: int, first_index: int = 0, indices: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Raw sensor events of simulated saccade recordings of ``images`` (model in :class:`SaccadeSimParams`).
 
@@ -265,6 +265,7 @@ def simulate_saccade_events(
         params: simulation parameters.
         seed: root seed; sample ``i`` uses ``derive_seed(seed, f"nmnist-simulated/{first_index + i}")``.
         first_index: global index of ``images[0]`` (keeps draws independent of chunking).
+        indices: the global index of every image (``[n]``), instead of ``first_index + i``.
 
     Returns:
         ``(sample, x, y, p, t_us)`` int64 arrays, one entry per event (sensor coordinates).
@@ -274,7 +275,8 @@ def simulate_saccade_events(
     margin = 10
     lum = _blur(images.astype(np.float32) / 255.0, params.blur_px)
     padded = np.pad(lum, ((0, 0), (margin, margin), (margin, margin)))
-    generators = [np.random.default_rng(derive_seed(seed, f"nmnist-simulated/{first_index + i}")) for i in range(n)]
+    indices = np.arange(n) + first_index if indices is None else np.asarray(indices)
+    generators = [np.random.default_rng(derive_seed(seed, f"nmnist-simulated/{int(i)}")) for i in indices]
     z = np.stack([g.standard_normal(pixels) for g in generators])
     u = np.stack([g.uniform(-0.5, 0.5, pixels) for g in generators]).astype(np.float32)
     theta = np.maximum(params.threshold * (1.0 + params.mismatch * z), 1e-3).astype(np.float32)
@@ -366,6 +368,85 @@ def load_nmnist_simulated(
         splits.append(LabelledSplit(rasters, split.labels.clone()))
     info = DatasetInfo(name="N-MNIST (simulated from MNIST)", key="nmnist_simulated", num_classes=10, input_shape=INPUT_SHAPE, kind="raster", is_standin=True)
     return splits[0], splits[1], info
+
+
+EventList = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""One recording's raw sensor events ``(x, y, p, t_us)``: 0-based column and row, polarity bit, microseconds."""
+
+
+@dataclass(frozen=True)
+class EventStatistics:
+    """Event statistics of a set of N-MNIST recordings (:func:`event_statistics`), one entry per recording.
+
+    Attributes:
+        events: raw sensor events per recording.
+        per_saccade: raw events in each of the three 105-ms saccades (``[0, 105)``, ``[105, 210)``,
+            ``[210, inf)`` ms; the real recordings end at about 306-316 ms).
+        on_fraction: fraction of the events with polarity bit 0 (ON, a luminance increase; bit 1
+            is OFF); nan for a recording without events.
+        raster_spikes: spikes of the stabilised 600 us raster (one per channel and bin, what the
+            network sees).
+
+    Shape:
+        - events, on_fraction, raster_spikes: ``[n]``; per_saccade: ``[n, 3]``.
+    """
+
+    events: np.ndarray
+    per_saccade: np.ndarray
+    on_fraction: np.ndarray
+    raster_spikes: np.ndarray
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        """The fields by name (what :func:`snnbp.plots_data.event_statistics_figure` takes)."""
+        return asdict(self)
+
+
+def event_statistics(recordings: list[EventList]) -> EventStatistics:
+    """Events per recording, per saccade, the ON fraction and the raster spikes (see :class:`EventStatistics`).
+
+    The ON/OFF ratio of a recording is ``on_fraction / (1 - on_fraction)``.
+    """
+    saccade_us = SACCADE_MS * 1e3
+    events, per_saccade, on_fraction, raster_spikes = [], [], [], []
+    for x, y, p, t in recordings:
+        t = np.asarray(t, dtype=np.int64)
+        segment = np.clip(t // int(saccade_us), 0, 2)
+        events.append(len(t))
+        per_saccade.append(np.bincount(segment, minlength=3)[:3])
+        on_fraction.append(float(np.mean(np.asarray(p) == 0)) if len(t) else float("nan"))
+        raster_spikes.append(len(np.unique(raster_indices(x, y, p, t)[1])))
+    return EventStatistics(np.asarray(events, dtype=np.int64), np.asarray(per_saccade, dtype=np.int64).reshape(-1, 3),
+                           np.asarray(on_fraction, dtype=np.float64), np.asarray(raster_spikes, dtype=np.int64))
+
+
+def real_event_lists(files: list[Path]) -> list[EventList]:
+    """The raw events of real recordings (:func:`read_recording`), as :data:`EventList` tuples."""
+    lists = []
+    for path in files:
+        events = read_recording(path)
+        lists.append((events["x"].astype(np.int64), events["y"].astype(np.int64), events["p"].astype(np.int64),
+                      events["t"].astype(np.int64)))
+    return lists
+
+
+def simulated_event_lists(images: np.ndarray, *, seed: int, first_index: int | np.ndarray = 0,
+                          params: SaccadeSimParams = SaccadeSimParams()) -> list[EventList]:
+    """The raw events of simulated recordings of ``images`` (:func:`simulate_saccade_events`), one list per image.
+
+    Args:
+        images: ``[n, 28, 28]`` uint8 MNIST digits.
+        seed: the simulation's seed (``load_nmnist_simulated`` uses ``derive_seed(seed, "train")``
+            for the training images).
+        first_index: global index of ``images[0]``, or the global index of every image (``[n]``,
+            e.g. the MNIST indices of the real recordings), so that each image gets the draws it
+            gets in the simulated data set.
+    """
+    images = np.asarray(images)
+    indices = np.arange(len(images)) + first_index if np.ndim(first_index) == 0 else np.asarray(first_index)
+    if len(indices) != len(images):
+        raise ValueError(f"first_index: {len(indices)} indices for {len(images)} images")
+    sample, x, y, p, t = simulate_saccade_events(images, params, seed=seed, indices=indices)
+    return [(x[sample == k], y[sample == k], p[sample == k], t[sample == k]) for k in range(len(images))]
 
 
 def main() -> None:
