@@ -96,6 +96,9 @@ class TrainParams:
         validation: hold out the last ``n`` training samples as a validation split (None: none).
             The loop then evaluates it after every epoch and keeps the epoch with the best
             validation accuracy as the run's model (``best.pt``); the test split never selects.
+        validation_stratified: hold out the last samples of every class, in proportion to the
+            class sizes, instead of the last ``validation`` samples overall (for data stored class
+            by class; :meth:`snnbp.data.base.LabelledSplit.hold_out`). None: as false.
         device: where to compute: ``auto`` (CUDA when torch sees a GPU and the run can use it,
             else the CPU), ``cpu``, ``cuda`` or ``cuda:<index>`` (:mod:`snnbp.devices`). Changes
             speed, not results: not part of the run's identity.
@@ -108,6 +111,7 @@ class TrainParams:
     num_threads: int | None = None
     validation: int | None = None
     device: str = "auto"
+    validation_stratified: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -627,6 +631,9 @@ def check_run_values(params: RunParams, source: str) -> None:
     if limit is not None and held_out is not None and held_out >= limit:
         raise ConfigError(f"{source}: key 'train.validation' ({held_out}) must be smaller than 'data.train_limit' "
                           f"({limit}): the hold-out would leave nothing to train on")
+    if params.train.validation_stratified and held_out is None:
+        raise ConfigError(f"{source}: key 'train.validation_stratified' is true but 'train.validation' is unset: "
+                          f"say how many training samples to hold out")
     _check_section(params.model, MODEL_RULES.get(params.method, {}), "model", source)
     if params.method == "hm2bp":
         layers, thresholds = getattr(params.model, "layers", ()), getattr(params.model, "thresholds", ())

@@ -364,7 +364,7 @@ def fit(
             raise CheckpointMismatchError(f"{checkpoint_path} exists and resume is off; move it away or choose another folder")
         train_split, test_split, info = data if data is not None else load_dataset(params.data)
         try:
-            train_split, validation_split = train_split.split_last(params.train.validation)
+            train_split, validation_split = train_split.hold_out(params.train.validation, stratified=bool(params.train.validation_stratified))
         except ValueError as exc:
             raise ConfigError(f"train.validation: {exc}") from exc
         learner = build_learner(params, info, device)
@@ -532,7 +532,7 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "cp
     params = params_from_dict(state["params"], f"{path} (stored params)")
     device = resolve_device(device, source=f"{path}: device", cpu_only=cpu_only_reason(params.model))
     train_split, test_split, info = load_dataset(params.data)
-    train_split, validation_split = train_split.split_last(params.train.validation)
+    train_split, validation_split = train_split.hold_out(params.train.validation, stratified=bool(params.train.validation_stratified))
     learner = build_learner(params, info, device)
     learner.load_state_dict(state["learner"])
     chosen = {"test": test_split, "train": train_split, "validation": validation_split}[split]

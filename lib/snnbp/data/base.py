@@ -96,3 +96,36 @@ class LabelledSplit:
             raise ValueError(f"cannot hold out {count} of {len(self)} samples (need 0 <= count < {len(self)})")
         cut = len(self) - count
         return LabelledSplit(self.inputs[:cut], self.labels[:cut]), LabelledSplit(self.inputs[cut:], self.labels[cut:])
+
+    def hold_out(self, count: int | None, *, stratified: bool = False) -> tuple["LabelledSplit", "LabelledSplit"]:
+        """``(training part, held-out part)`` of ``count`` samples (None or 0: nothing held out).
+
+        ``stratified`` false: the last ``count`` samples (:meth:`split_last`). True: from every class
+        ``c`` of ``n_c`` samples, its last ``k_c`` samples in stored order, ``k_c`` the whole part of
+        ``count n_c / N`` plus one for the classes with the largest remainders (ties: the lower
+        class) until the ``k_c`` sum to ``count``; both parts keep the stored order. For data
+        stored class by class, where the last samples are one class.
+
+        Raises:
+            ValueError: when ``count`` leaves no sample to train on.
+        """
+        if not stratified or not count:
+            return self.split_last(count)
+        if count < 0 or count >= len(self):
+            raise ValueError(f"cannot hold out {count} of {len(self)} samples (need 0 <= count < {len(self)})")
+        classes, sizes = torch.unique(self.labels, return_counts=True)
+        quota = sizes.to(torch.float64) * count / len(self)
+        take = torch.floor(quota).to(torch.int64)
+        order = sorted(range(len(classes)), key=lambda k: (-float(quota[k] - take[k]), int(classes[k])))
+        for k in order[: count - int(take.sum())]:
+            take[k] += 1
+        held = torch.zeros(len(self), dtype=torch.bool)
+        for c, k in zip(classes.tolist(), take.tolist()):
+            if k:
+                held[torch.nonzero(self.labels == c).flatten()[-k:]] = True
+        return self._take(torch.nonzero(~held).flatten()), self._take(torch.nonzero(held).flatten())
+
+    def _take(self, index: torch.Tensor) -> "LabelledSplit":
+        """The samples at ``index`` (sparse rasters stay sparse)."""
+        inputs = self.inputs.subset(index.numpy()) if hasattr(self.inputs, "subset") else self.inputs[index]
+        return LabelledSplit(inputs, self.labels[index])
