@@ -1,4 +1,4 @@
-"""Validation hold-outs: the last samples overall, or stratified by class (train.validation_stratified)."""
+"""Validation hold-outs: the last samples overall, or stratified by class and evenly spaced (train.validation_stratified)."""
 
 from __future__ import annotations
 
@@ -27,10 +27,11 @@ def test_the_plain_hold_out_takes_the_last_samples():
 
 def test_the_stratified_hold_out_takes_the_last_of_every_class_in_proportion():
     train, held = _sorted_split().hold_out(5, stratified=True)
-    # quotas 2.5, 1.5, 1.0 -> 2, 1, 1 and one more for the largest remainder (a tie: class 0 first)
-    assert held.inputs[:, 0].tolist() == [7, 8, 9, 15, 19]
+    # quotas 2.5, 1.5, 1.0 -> 2, 1, 1 and one more for the largest remainder (a tie: class 0 first);
+    # class 0 (samples 0-9, k = 3): positions floor(10 (j + 1) / 3) - 1 = 2, 5, 9
+    assert held.inputs[:, 0].tolist() == [2, 5, 9, 15, 19]
     assert held.labels.tolist() == [0, 0, 0, 1, 2]
-    assert train.inputs[:, 0].tolist() == [i for i in range(20) if i not in (7, 8, 9, 15, 19)]
+    assert train.inputs[:, 0].tolist() == [i for i in range(20) if i not in (2, 5, 9, 15, 19)]
     assert torch.equal(train.labels, _sorted_split().labels[train.inputs[:, 0]])
     assert _sorted_split().hold_out(10, stratified=True)[1].labels.bincount().tolist() == [5, 3, 2]
 

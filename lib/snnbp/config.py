@@ -96,9 +96,10 @@ class TrainParams:
         validation: hold out the last ``n`` training samples as a validation split (None: none).
             The loop then evaluates it after every epoch and keeps the epoch with the best
             validation accuracy as the run's model (``best.pt``); the test split never selects.
-        validation_stratified: hold out the last samples of every class, in proportion to the
-            class sizes, instead of the last ``validation`` samples overall (for data stored class
-            by class; :meth:`snnbp.data.base.LabelledSplit.hold_out`). None: as false.
+        validation_stratified: hold out samples of every class in proportion to the class sizes,
+            evenly spaced within each class, instead of the last ``validation`` samples overall
+            (for data stored class by class; :meth:`snnbp.data.base.LabelledSplit.hold_out`).
+            None: as false.
         device: where to compute: ``auto`` (CUDA when torch sees a GPU and the run can use it,
             else the CPU), ``cpu``, ``cuda`` or ``cuda:<index>`` (:mod:`snnbp.devices`). Changes
             speed, not results: not part of the run's identity.

@@ -100,11 +100,14 @@ class LabelledSplit:
     def hold_out(self, count: int | None, *, stratified: bool = False) -> tuple["LabelledSplit", "LabelledSplit"]:
         """``(training part, held-out part)`` of ``count`` samples (None or 0: nothing held out).
 
-        ``stratified`` false: the last ``count`` samples (:meth:`split_last`). True: from every class
-        ``c`` of ``n_c`` samples, its last ``k_c`` samples in stored order, ``k_c`` the whole part of
-        ``count n_c / N`` plus one for the classes with the largest remainders (ties: the lower
-        class) until the ``k_c`` sum to ``count``; both parts keep the stored order. For data
-        stored class by class, where the last samples are one class.
+        ``stratified`` false: the last ``count`` samples (:meth:`split_last`). True: ``k_c`` samples of
+        every class ``c``, ``k_c`` the whole part of ``count n_c / N`` (``n_c`` samples of ``N``) plus
+        one for the classes with the largest remainders (ties: the lower class) until the ``k_c`` sum
+        to ``count``; of the class's samples in stored order ``s_0 .. s_{n_c - 1}`` it holds out
+        ``s_m`` for ``m = floor((j + 1) n_c / k_c) - 1``, ``j = 0 .. k_c - 1`` (evenly spaced, the
+        last one included), so that an order within the class (speakers, voices) is spread over both
+        parts. Both parts keep the stored order. For data stored class by class, where the last
+        samples are one class.
 
         Raises:
             ValueError: when ``count`` leaves no sample to train on.
@@ -122,7 +125,8 @@ class LabelledSplit:
         held = torch.zeros(len(self), dtype=torch.bool)
         for c, k in zip(classes.tolist(), take.tolist()):
             if k:
-                held[torch.nonzero(self.labels == c).flatten()[-k:]] = True
+                members = torch.nonzero(self.labels == c).flatten()
+                held[members[(torch.arange(1, k + 1) * len(members)) // k - 1]] = True
         return self._take(torch.nonzero(~held).flatten()), self._take(torch.nonzero(held).flatten())
 
     def _take(self, index: torch.Tensor) -> "LabelledSplit":
