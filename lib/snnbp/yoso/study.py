@@ -168,9 +168,25 @@ def record_params(params: EvalParams) -> dict[str, Any]:
     return {k: record_form(v) if k in PATH_KEYS else v for k, v in flat.items()}
 
 
+DEPLOYMENT_KEYS = ("quantization_bits", "quantization_dt_ms", "state_extra_bits", "accuracy_tolerance",
+                   "calibration_meshes", "calibration_images")
+
+
 def identity_params(params: EvalParams) -> dict[str, Any]:
-    """:func:`record_params` without the keys that do not change results (``notebook``, ``profile``)."""
-    return {k: v for k, v in record_params(params).items() if k not in NOT_IDENTITY}
+    """:func:`record_params` without the keys that do not change results (``notebook``, ``profile``).
+
+    The deployment keys (:data:`DEPLOYMENT_KEYS`, added after the first recorded runs) count only
+    where a params file sets them away from their defaults, so older runs keep their identity.
+    """
+    defaults = {name: _record_value(field.default) for name, field in StudyParams.__dataclass_fields__.items()
+                if name in DEPLOYMENT_KEYS}
+    return {k: v for k, v in record_params(params).items()
+            if k not in NOT_IDENTITY and not (k in defaults and _record_value(v) == defaults[k])}
+
+
+def _record_value(value: Any) -> Any:
+    """Tuples as the records' lists (nested), so that defaults compare with recorded values."""
+    return [_record_value(item) for item in value] if isinstance(value, (tuple, list)) else value
 
 
 # ------------------------------------------------------------------------------ checkpoints
