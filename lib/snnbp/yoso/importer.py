@@ -36,6 +36,7 @@ import torch
 from snnbp.yoso.arch import YosoArch
 from snnbp.yoso.energy import EnergyParams
 from snnbp.yoso.report import YosoRun, evaluate
+from snnbp.yoso.sim import checked_thresholds
 
 
 @dataclass(frozen=True)
@@ -68,18 +69,10 @@ def from_matrices(weights: Sequence[torch.Tensor | np.ndarray], thetas: Sequence
     mats = [torch.as_tensor(w).detach().to(torch.float64).cpu() for w in weights]
     if not mats:
         raise ValueError("no weight matrix given")
-    values = [float(thetas)] * len(mats) if np.isscalar(thetas) else [float(t) for t in thetas]
-    if len(values) != len(mats):
-        raise ValueError(f"{len(values)} thresholds for {len(mats)} weight matrices")
-    for l, (w, theta) in enumerate(zip(mats, values), start=1):
-        if w.ndim != 2:
-            raise ValueError(f"layer {l}: weight must be [N_out, N_in], got shape {tuple(w.shape)}")
+    values = checked_thresholds(mats, thetas)
+    for l, w in enumerate(mats, start=1):
         if not bool(torch.isfinite(w).all()):
             raise ValueError(f"layer {l}: weight holds NaN or inf")
-        if l > 1 and w.shape[1] != mats[l - 2].shape[0]:
-            raise ValueError(f"layer {l}: {w.shape[1]} inputs but layer {l - 1} has {mats[l - 2].shape[0]} neurons")
-        if not theta > 0:
-            raise ValueError(f"layer {l}: threshold must be > 0, got {theta}")
     return TtfsImport(tuple(mats), tuple(values), "matrices")
 
 

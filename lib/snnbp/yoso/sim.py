@@ -104,6 +104,26 @@ class HwNetwork:
         return [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights]
 
 
+def checked_thresholds(mats: Sequence[torch.Tensor], thetas: Sequence[float] | float) -> list[float]:
+    """One threshold per layer, after checking that the weight matrices chain.
+
+    Raises:
+        ValueError: a threshold count that does not match, a matrix that is not ``[N_out, N_in]``,
+            shapes that do not chain, or a threshold <= 0 (naming the layer, 1-based).
+    """
+    values = [float(thetas)] * len(mats) if np.isscalar(thetas) else [float(t) for t in thetas]
+    if len(values) != len(mats):
+        raise ValueError(f"{len(values)} thresholds for {len(mats)} weight matrices")
+    for l, (w, theta) in enumerate(zip(mats, values), start=1):
+        if w.ndim != 2:
+            raise ValueError(f"layer {l}: weight must be [N_out, N_in], got shape {tuple(w.shape)}")
+        if l > 1 and w.shape[1] != mats[l - 2].shape[0]:
+            raise ValueError(f"layer {l}: {w.shape[1]} inputs but layer {l - 1} has {mats[l - 2].shape[0]} neurons")
+        if not theta > 0:
+            raise ValueError(f"layer {l}: threshold must be > 0, got {theta}")
+    return values
+
+
 def to_hardware(
     weights: Sequence[torch.Tensor | np.ndarray],
     thetas: Sequence[float] | float,
@@ -131,16 +151,7 @@ def to_hardware(
         ValueError: shapes that do not chain, or a threshold <= 0.
     """
     mats = [torch.as_tensor(w, dtype=torch.float64).to(device) for w in weights]
-    thetas_list = [float(thetas)] * len(mats) if np.isscalar(thetas) else [float(t) for t in thetas]
-    if len(thetas_list) != len(mats):
-        raise ValueError(f"{len(thetas_list)} thresholds for {len(mats)} layers")
-    for l, (w, theta) in enumerate(zip(mats, thetas_list), start=1):
-        if w.ndim != 2:
-            raise ValueError(f"layer {l}: weight must be [N_out, N_in], got shape {tuple(w.shape)}")
-        if l > 1 and w.shape[1] != mats[l - 2].shape[0]:
-            raise ValueError(f"layer {l}: {w.shape[1]} inputs but layer {l - 1} has {mats[l - 2].shape[0]} neurons")
-        if not theta > 0:
-            raise ValueError(f"layer {l}: threshold must be > 0, got {theta}")
+    thetas_list = checked_thresholds(mats, thetas)
     if not quantise:
         return HwNetwork(tuple(mats), tuple(theta / arch.dt_ms for theta in thetas_list), (1.0,) * len(mats), False)
     q_max = 2 ** (arch.weight_bits - 1) - 1
