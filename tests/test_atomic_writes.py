@@ -95,7 +95,7 @@ def _violations(source: str, relative: str) -> list[str]:
 
 def _sources() -> list[tuple[str, str]]:
     files = [p for p in sorted((ROOT / "lib" / "snnbp").rglob("*.py")) if p.name != "io.py" or p.parent.name != "snnbp"]
-    files += sorted((ROOT / "benchmarks").glob("*.py"))
+    files += sorted((ROOT / "benchmarks").rglob("*.py"))
     out = [(p.read_text(), str(p.relative_to(ROOT))) for p in files]
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         for index, cell in enumerate(json.loads(notebook.read_text())["cells"]):

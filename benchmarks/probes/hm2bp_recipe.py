@@ -17,7 +17,7 @@ Reported per run: test and running train accuracy, mean cost, the fraction of hi
 fan-in row norm fell below 0.01 (dead), and the hidden firing rate. One JSON line per run is
 appended to ``--out``.
 
-Run: ``.venv/bin/python benchmarks/probe_hm2bp_recipe.py --order swaps --seed 1 --out FILE``.
+Run: ``.venv/bin/python benchmarks/probes/hm2bp_recipe.py --order swaps --seed 1 --out FILE``.
 """
 
 from __future__ import annotations

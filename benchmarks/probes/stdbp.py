@@ -9,7 +9,7 @@ running train accuracy, mean loss, dead hidden fraction, silent output fraction,
 rate and the seconds. One JSON line per run (the command, the load average, the settings and the
 curve) is appended to ``--out``.
 
-Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/probe_stdbp.py --set lr=0.002 --out FILE``.
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/probes/stdbp.py --set lr=0.002 --out FILE``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from snnbp.learner import Batch
 from snnbp.seeding import derive_seed
 from snnbp.stdbp import build_learner
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
@@ -89,7 +89,7 @@ def main() -> None:
         curve.append(entry)
         print(json.dumps(entry), flush=True)
     record = {
-        "label": args.label, "command": " ".join([".venv/bin/python", "benchmarks/probe_stdbp.py", *sys.argv[1:]]),
+        "label": args.label, "command": " ".join([".venv/bin/python", "benchmarks/probes/stdbp.py", *sys.argv[1:]]),
         "loadavg_at_start": list(load), "params": str(args.params.resolve().relative_to(ROOT)), "dataset": info.key,
         "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}, "batch_size": batch_size,
         "train": args.train, "validation": args.validation, "seed": args.seed,
