@@ -1,4 +1,4 @@
-"""Command line: ``snnbp run PARAMS.yaml``, ``snnbp sweep SWEEP.yaml``, ``snnbp smoke``, ``snnbp evaluate CHECKPOINT``, ``snnbp table``, ``snnbp figures RUN_DIR``, ``snnbp fetch``.
+"""Command line: ``snnbp run PARAMS.yaml``, ``snnbp train PARAMS.yaml``, ``snnbp sweep SWEEP.yaml``, ``snnbp smoke``, ``snnbp evaluate CHECKPOINT``, ``snnbp table``, ``snnbp figures RUN_DIR``, ``snnbp fetch``.
 
 Every command works on the project root (:func:`snnbp.paths.project_root`: ``$SNNBP_ROOT``, the
 clone snnbp is installed from, or the working directory).
@@ -269,6 +269,47 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def torchrun_command(processes: int, argv: list[str]) -> list[str]:
+    """``torchrun --standalone --nproc-per-node N -m snnbp train ...`` through this Python (``argv``:
+    the train command's own arguments, ``--processes`` left out)."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+            "-m", "snnbp", "train", *argv]
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    path = Path(args.params)
+    params = load_params(path)
+    if isinstance(params, EvalParams):
+        raise ConfigError(f"{path}: key 'method' names the evaluation {params.method!r}, which trains nothing; "
+                          "run it with snnbp run")
+    if args.processes is not None and args.processes < 1:
+        raise ConfigError(f"--processes must be at least 1, got {args.processes}")
+    if args.processes and args.processes > 1:
+        rest = [str(path)] + [item for flag, value in (("--output-dir", args.output_dir), ("--device", args.device))
+                              if value for item in (flag, value)]
+        import subprocess
+
+        return subprocess.run(torchrun_command(args.processes, rest), check=False).returncode
+    from snnbp import distributed
+    from snnbp.devices import run_device
+    from snnbp.train import fit
+
+    device = run_device(params, args.device, source=str(path))
+    run_dir = Path(args.output_dir).resolve() if args.output_dir else run_dir_for(path, params.name, profile_of(params, path))
+    parallel = distributed.from_environment(device)
+    try:
+        fit(params, run_dir, device=distributed.rank_device(device), parallel=parallel,
+            progress=parallel is None or parallel.is_main)
+    finally:
+        distributed.close()
+    if parallel is None or parallel.is_main:
+        print(f"run folder: {run_dir}")
+        summary = headline(run_dir, params.method)
+        if summary:
+            print(summary, flush=True)
+    return EXIT_OK
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from snnbp import sweep as sweeps
 
@@ -357,6 +398,16 @@ def build_parser() -> argparse.ArgumentParser:
     smoke = sub.add_parser("smoke", help="execute every numbered notebook with its smoke defaults into results/smoke/")
     smoke.add_argument("only", nargs="*", help="substrings of notebook names to run (default: all)")
     smoke.set_defaults(func=_cmd_smoke)
+    train = sub.add_parser("train", help="train one params file in this process, without its notebook; under "
+                                         "torchrun (or with --processes N), data-parallel over the processes")
+    train.add_argument("params", metavar="PARAMS", help="a training params file, params/<profile>/<run>.yaml")
+    train.add_argument("--output-dir", help="run folder (default results/<profile>/<name>, as snnbp run)")
+    train.add_argument("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:<index> instead of the file's "
+                                                          "train.device (under torchrun, cuda is each process's GPU)")
+    train.add_argument("--processes", type=int, metavar="N",
+                       help="train data-parallel over N local processes (torchrun --standalone --nproc-per-node N; "
+                            "gloo on the CPU, NCCL on GPUs); default: this process alone")
+    train.set_defaults(func=_cmd_train)
     sweep = sub.add_parser("sweep", help="expand a sweep file into one params file per run and execute them as "
                                          "independent jobs on Dask (skipping completed runs, resuming interrupted ones)")
     sweep.add_argument("sweep", metavar="SWEEP", help="sweep file: a base params file and the values to vary, e.g. "

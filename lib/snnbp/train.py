@@ -35,6 +35,7 @@ import torch
 from snnbp.config import ConfigError, RunParams, params_from_dict, params_to_dict, run_identity
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.datasets import load_dataset
+from snnbp.distributed import DataParallel, check_shards
 from snnbp.devices import cpu_only_reason, resolve_device, run_device
 from snnbp.io import atomic_torch_save, atomic_write_json, remove_stale_temporaries, run_lock
 from snnbp.learner import Batch, Learner
@@ -321,6 +322,7 @@ def fit(
     progress: bool = True,
     data: tuple[LabelledSplit, LabelledSplit, DatasetInfo] | None = None,
     stop_after_epoch: int | None = None,
+    parallel: DataParallel | None = None,
 ) -> FitResult:
     """Train ``params`` into ``run_dir`` and return the history, final metrics and learner.
 
@@ -335,6 +337,9 @@ def fit(
             ``TQDM_DISABLE=1``, the epoch lines are not).
         data: pre-loaded ``(train, test, info)``; loaded from ``params.data`` when None.
         stop_after_epoch: stop (as if interrupted) after this epoch; for resume tests.
+        parallel: this process's place in a data-parallel run (:mod:`snnbp.distributed`): every
+            rank trains its shard of each batch; rank 0 alone checks the folder, evaluates and
+            writes, and sends the others the state it starts from (a checkpoint to resume).
 
     A folder that holds a completed run of the same params is left untouched: the result is
     rebuilt from its checkpoint and nothing is written.
@@ -352,10 +357,14 @@ def fit(
     run_dir = Path(run_dir)
     resolved = params_to_dict(params)
     digest = params_hash(resolved)
+    if parallel is not None and not parallel.is_main:
+        return _follow(params, run_dir, device, data, parallel, stop_after_epoch)
     with run_lock(run_dir):
         remove_stale_temporaries(run_dir)
         folder = inspect_run(run_dir, digest)
         if folder.state == "completed":
+            if parallel is not None:
+                parallel.broadcast({"completed": True})
             return _completed(params, run_dir, folder, device, progress, data)
         if params.train.num_threads:
             torch.set_num_threads(params.train.num_threads)
@@ -367,24 +376,22 @@ def fit(
             train_split, validation_split = train_split.hold_out(params.train.validation, stratified=bool(params.train.validation_stratified))
         except ValueError as exc:
             raise ConfigError(f"train.validation: {exc}") from exc
-        learner = build_learner(params, info, device)
-        history: list[dict[str, Any]] = []
-        start_epoch = 0
-        if folder.checkpoint_epoch is not None:
-            state = load_checkpoint(checkpoint_path)
-            learner.load_state_dict(state["learner"])
-            torch.set_rng_state(state["torch_rng_state"])
-            history = list(state["history"])
-            start_epoch = int(state["epoch"])
+        start = load_checkpoint(checkpoint_path) if folder.checkpoint_epoch is not None else None
+        if parallel is not None:
+            check_shards(len(train_split), params.train.batch_size, parallel.world_size)
+            parallel.broadcast({"completed": False, "state": start})
+        learner, history, start_epoch = _start(params, info, device, start, parallel)
+        processes = {} if parallel is None else {"processes": parallel.world_size}
         record = RunRecord(run_dir / RECORD_NAME, resolved, params.seed)
-        record.start(params_hash=digest, resumed_from_epoch=start_epoch, run_dir=str(run_dir), device=str(device))
+        record.start(params_hash=digest, resumed_from_epoch=start_epoch, run_dir=str(run_dir), **processes,
+                     device=str(device))
         commit = (record.attempt or record.content)["git"]
         last_good = f"{checkpoint_path} (epoch {start_epoch})" if start_epoch else "none (no epoch completed)"
         eval_batch = params.train.eval_batch_size or params.train.batch_size
         predictions = torch.empty(0, dtype=torch.long)
         try:
             for epoch in range(start_epoch + 1, params.train.epochs + 1):
-                history.append(_train_epoch(learner, train_split, params, epoch, progress, last_good))
+                history.append(_train_epoch(learner, train_split, params, epoch, progress, last_good, parallel))
                 history[-1].update(_jsonable(learner.end_epoch(epoch)))
                 learner_state = learner.state_dict()
                 bad = non_finite_entry(learner_state, "learner")
@@ -432,6 +439,41 @@ def fit(
     return FitResult(history, metrics, learner, run_dir, start_epoch, predictions, test_split.labels, info)
 
 
+def _start(params: RunParams, info: DatasetInfo, device: Any, state: dict[str, Any] | None,
+           parallel: DataParallel | None) -> tuple[Learner, list[dict[str, Any]], int]:
+    """The learner (from the checkpoint ``state`` when given, its gradients reduced over the ranks
+    of ``parallel``), the history so far and the last epoch done."""
+    learner = build_learner(params, info, device)
+    if parallel is not None:
+        parallel.attach(learner, params.method)
+    if state is None:
+        return learner, [], 0
+    learner.load_state_dict(state["learner"])
+    torch.set_rng_state(state["torch_rng_state"])
+    return learner, list(state["history"]), int(state["epoch"])
+
+
+def _follow(params: RunParams, run_dir: Path, device: Any, data: tuple[LabelledSplit, LabelledSplit, DatasetInfo] | None,
+            parallel: DataParallel, stop_after_epoch: int | None) -> FitResult:
+    """A rank other than 0 of a data-parallel run: train its shards from the state rank 0 sends;
+    no evaluation, nothing written (``metrics`` empty)."""
+    if params.train.num_threads:
+        torch.set_num_threads(params.train.num_threads)
+    train_split, _, info = data if data is not None else load_dataset(params.data)
+    train_split, _ = train_split.hold_out(params.train.validation, stratified=bool(params.train.validation_stratified))
+    check_shards(len(train_split), params.train.batch_size, parallel.world_size)
+    start = parallel.broadcast(None)
+    if start["completed"]:
+        return FitResult([], {}, None, run_dir, info=info)
+    learner, history, start_epoch = _start(params, info, device, start["state"], parallel)
+    for epoch in range(start_epoch + 1, params.train.epochs + 1):
+        history.append(_train_epoch(learner, train_split, params, epoch, False, parallel=parallel))
+        history[-1].update(_jsonable(learner.end_epoch(epoch)))
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            break
+    return FitResult(history, {}, learner, run_dir, start_epoch, info=info)
+
+
 def _store_predictions(run_dir: Path, predictions: torch.Tensor, labels: torch.Tensor) -> None:
     """The run model's test predictions beside its metrics, so that its confusion matrix can be redrawn
     without the model or the data (``snnbp figures``)."""
@@ -466,7 +508,9 @@ def _completed(params: RunParams, run_dir: Path, folder: RunFolder, device: torc
 
 
 def _train_epoch(learner: Learner, split: LabelledSplit, params: RunParams, epoch: int, progress: bool,
-                 last_good: str = "unknown") -> dict[str, Any]:
+                 last_good: str = "unknown", parallel: DataParallel | None = None) -> dict[str, Any]:
+    """One pass over ``split`` in the epoch's seeded order (each rank of ``parallel`` training its
+    shard of every batch); the loss, accuracy and sample counts are the global batch's."""
     generator = torch.Generator().manual_seed(derive_seed(params.seed, f"shuffle/{epoch}"))
     order = torch.randperm(len(split), generator=generator) if params.train.shuffle else None
     steps = math.ceil(len(split) / params.train.batch_size)
@@ -477,19 +521,23 @@ def _train_epoch(learner: Learner, split: LabelledSplit, params: RunParams, epoc
     bar = progress_bar(batches(split, params.train.batch_size, "train", order), progress=progress, total=steps,
                        desc=f"epoch {epoch}/{params.train.epochs}", leave=False)
     for step, batch in enumerate(bar, start=1):
+        part = batch if parallel is None else parallel.shard(batch)
         try:
-            stats = learner.train_step(batch)
+            stats = learner.train_step(part)
             _check_finite(stats)
         except FloatingPointError as error:  # the learners do not know the epoch and batch: add them
             raise FloatingPointError(f"{error} at epoch {epoch}, batch {step} of {steps}; the run stops here. "
                                      f"The last good checkpoint is {last_good}") from error
-        size = len(batch.labels)
+        size = len(part.labels)
         loss_sum += stats["loss"] * size
         if "correct" in stats:
             has_correct = True
             correct += stats["correct"]
         seen += size
     seconds = time.perf_counter() - started
+    if parallel is not None:
+        loss_sum, correct, total = parallel.sum_values(loss_sum, correct, seen)
+        seen = int(total)
     return {
         "epoch": epoch,
         "train_loss": loss_sum / max(seen, 1),

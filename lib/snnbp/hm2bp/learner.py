@@ -10,7 +10,7 @@ misclassified samples (1.8). Prediction: arg-max of the output spike counts, fir
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -23,6 +23,9 @@ from snnbp.hm2bp.model import (AdamState, Layer, adam_step, build_layers, descri
 from snnbp.hm2bp.params import ModelParams
 from snnbp.learner import Batch
 from snnbp.seeding import derive_seed, torch_generator
+
+if TYPE_CHECKING:
+    from snnbp.distributed import DataParallel
 
 ENGINES = ("auto", "event", "torch")
 
@@ -174,6 +177,25 @@ class Hm2bpLearner:
         self.sample_seen = torch.zeros(0, dtype=torch.bool)
         self.epoch_sums: dict[str, float] = {}
         self.ever_fired: list[torch.Tensor] = []
+        self.data_parallel: DataParallel | None = None
+
+    def use_data_parallel(self, group: DataParallel) -> None:
+        """Train on shards of every global batch, with the gradients summed over ``group``'s ranks
+        before each update (:mod:`snnbp.distributed`), and the per-sample tables and firing
+        statistics merged over the ranks at every epoch's end (before the boosting).
+
+        Raises:
+            ConfigError: fresh encoding of images (``model.fixed_encoding: false``), whose trains a
+                whole batch draws from one running generator, so a shard's would differ from one
+                process's.
+        """
+        if self.info.kind == "image" and not self.model.fixed_encoding:
+            from snnbp.config import ConfigError
+
+            raise ConfigError("key 'model.fixed_encoding' is false: a batch's input trains are drawn from one running "
+                              "generator, which a shard cannot reproduce; data-parallel HM2-BP needs fixed_encoding: true "
+                              "(each sample's trains from its own generator) or a dataset of spike rasters")
+        self.data_parallel = group
 
     def _set_parameters(self, weights: list[torch.Tensor | None],
                         adam: list[tuple[torch.Tensor, torch.Tensor, int] | None]) -> None:
@@ -289,6 +311,8 @@ class Hm2bpLearner:
         labels = batch.labels.to(self.device)
         rasters, currents = forward(self.layers, self.weights, self.encode(batch), m)
         result = gradients(self.layers, self.weights, rasters, currents, labels, boost.to(self.device, self.dtype), m)
+        if self.data_parallel is not None:  # each rank's mean over its shard -> the mean over the global batch
+            self.data_parallel.average_([grad for grad in result.grads if grad is not None])
         for k, grad in enumerate(result.grads):
             if grad is None:
                 continue
@@ -307,7 +331,11 @@ class Hm2bpLearner:
         spikes = self._event_forward(batch)
         result = event.backward(self.layers, self.event_network.weights, spikes, batch.labels.cpu().numpy(),
                                 boost.numpy(), self.model, self.event_network.workspace)
-        self.event_network.update(result.grad_sums, len(batch.labels), self.lr, self.model)
+        samples = len(batch.labels)
+        if self.data_parallel is not None:  # sums over the shards -> sums over the global batch
+            self.data_parallel.sum_([torch.from_numpy(grad) for grad in result.grad_sums if grad is not None])
+            samples = self.data_parallel.global_size
+        self.event_network.update(result.grad_sums, samples, self.lr, self.model)
         hidden = [torch.from_numpy(s.counts) for s in spikes[1:-1]]
         return torch.from_numpy(result.cost), torch.from_numpy(result.output_counts).to(self.dtype), hidden
 
@@ -334,6 +362,31 @@ class Hm2bpLearner:
         for key, value in sums.items():
             self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + value
 
+    def _merge_ranks(self, group: DataParallel) -> None:
+        """Make every rank's per-sample tables and epoch statistics those of the whole epoch.
+
+        The ranks saw disjoint samples this epoch and held the same tables before it: a sample's
+        outcome comes from the rank that saw it, labels (0 where never seen) by maximum, the firing
+        sums by sum, the hidden neurons that ever fired by "any rank".
+        """
+        size = torch.tensor([self.sample_weights.numel()], dtype=torch.int64, device=group.device)
+        group.max_([size])
+        self._grow(int(size))
+        seen = self.sample_seen.to(group.device, torch.int32)
+        fresh_wrong = (self.sample_seen & self.sample_wrong).to(group.device, torch.int32)
+        labels = self.sample_labels.to(group.device)
+        group.sum_([seen, fresh_wrong])
+        group.max_([labels])
+        seen_any = seen.cpu() > 0
+        self.sample_wrong = torch.where(seen_any, fresh_wrong.cpu() > 0, self.sample_wrong)
+        self.sample_seen, self.sample_labels = seen_any, labels.cpu()
+        keys = sorted(self.epoch_sums)
+        if keys:
+            self.epoch_sums = dict(zip(keys, group.sum_values(*(self.epoch_sums[k] for k in keys))))
+        fired = [f.to(group.device, torch.int32) for f in self.ever_fired]
+        group.sum_(fired)
+        self.ever_fired = [f.cpu() > 0 for f in fired]
+
     def weight_row_norms(self) -> list[list[float]]:
         """Minimum, median and maximum L2 norm of the fan-in rows of every trainable layer, input side first."""
         norms = []
@@ -353,6 +406,8 @@ class Hm2bpLearner:
             hidden layer's neurons that never fired in the epoch, the weight-row norms
             (:meth:`weight_row_norms`) and the boosting weights' mean and maximum.
         """
+        if self.data_parallel is not None:
+            self._merge_ranks(self.data_parallel)
         if self.model.boost and bool(self.sample_seen.any()):
             seen = torch.nonzero(self.sample_seen).flatten()
             self.sample_weights[seen] = boost_weights(self.sample_weights[seen], self.sample_labels[seen],
