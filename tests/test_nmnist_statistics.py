@@ -77,7 +77,7 @@ def test_event_statistics_figure_names_both_sources():
     assert len(fig.axes) == 4
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["real subset (n = 1)", "simulated (n = 2)"]
-    assert fig.axes[1].get_xticklabels()[2].get_text() == "210-315 ms"
+    assert fig.axes[1].get_xticklabels()[2].get_text() == "third\n210-315 ms"
     with pytest.raises(ValueError, match="no source"):
         event_statistics_figure({}, "x")
     plt.close(fig)

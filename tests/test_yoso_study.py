@@ -347,7 +347,10 @@ def test_notebook_runs_from_a_params_file_and_refuses_to_overwrite(tmp_path):
     assert metrics["network"] == "784-24-10" and metrics["n_images"] == 40 and metrics["method"] == "yoso"
     assert metrics["rate_vs_temporal"]["n_images"] == 5 and len(metrics["mesh_sweep"]) == 4
     assert {p.name for p in (run_dir / "figures").iterdir()} == {
-        "energy_breakdown.png", "mesh_sweep.png", "size_sweep.png", "energy_vs_spikes.png", "rate_vs_temporal.png"}
+        "energy_breakdown.png", "mesh_sweep.png", "size_sweep.png", "energy_vs_spikes.png", "rate_vs_temporal.png",
+        "quantization.png", "chips_energy_vs_accuracy.png", "calibration.png"}
+    assert {"quantization", "chip_comparison", "calibrated"} <= set(metrics)
+    assert {"weight_bits", "test_accuracy", "energy_per_image_uj", "latency_ms"} <= set(metrics["quantization"][0])
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
     path.write_text(yaml.safe_dump({**content, "test_images": 30}))
     with pytest.raises(PapermillExecutionError, match="ResultsMismatchError"):

@@ -166,18 +166,26 @@ def event_statistics_figure(statistics: dict[str, dict[str, np.ndarray]], title:
         raise ValueError("statistics: no source given")
     fig, (ax_events, ax_saccade, ax_on, ax_raster) = plt.subplots(1, 4, figsize=(15, 3.8))
     width = 0.8 / len(statistics)
+
+    def common_bins(key: str) -> np.ndarray:
+        values = np.concatenate([np.asarray(stats[key], dtype=np.float64).ravel() for stats in statistics.values()])
+        values = values[np.isfinite(values)]
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+        return np.linspace(low, high if high > low else low + 1.0, 21)
+
+    bins = {key: common_bins(key) for key in ("events", "raster_spikes", "on_fraction")}
     for k, (source, stats) in enumerate(statistics.items()):
         events, per_saccade = np.asarray(stats["events"]), np.asarray(stats["per_saccade"], dtype=np.float64)
         label = f"{source} (n = {len(events)})"
-        ax_events.hist(events, bins=20, alpha=0.55, label=label)
-        ax_raster.hist(np.asarray(stats["raster_spikes"]), bins=20, alpha=0.55, label=label)
+        ax_events.hist(events, bins=bins["events"], alpha=0.55, label=label)
+        ax_raster.hist(np.asarray(stats["raster_spikes"]), bins=bins["raster_spikes"], alpha=0.55, label=label)
         ax_saccade.bar(np.arange(3) + (k - (len(statistics) - 1) / 2) * width, per_saccade.mean(axis=0), width,
                        yerr=per_saccade.std(axis=0), capsize=3, label=label)
         on = np.asarray(stats["on_fraction"], dtype=np.float64)
-        ax_on.hist(on[np.isfinite(on)], bins=np.linspace(0.0, 1.0, 41), alpha=0.55, label=label)
+        ax_on.hist(on[np.isfinite(on)], bins=bins["on_fraction"], alpha=0.55, label=label)
     ax_events.set(xlabel="raw events per recording", ylabel="recordings", title="events per recording")
-    ax_saccade.set(xticks=range(3), xticklabels=["0-105 ms", "105-210 ms", "210-315 ms"], ylabel="raw events (mean ± sd)",
-                   title="events per saccade")
+    ax_saccade.set(xticks=range(3), xticklabels=["first\n0-105 ms", "second\n105-210 ms", "third\n210-315 ms"],
+                   ylabel="raw events (mean ± sd)", title="events per saccade")
     ax_on.set(xlabel="ON fraction (polarity bit 0)", ylabel="recordings", title="ON / OFF balance")
     ax_raster.set(xlabel="spikes per recording (600 µs raster)", ylabel="recordings", title="raster spikes (network input)")
     for ax in (ax_events, ax_saccade, ax_on, ax_raster):

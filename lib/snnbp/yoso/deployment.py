@@ -332,6 +332,16 @@ def quantization_lines(sweep: pd.DataFrame, dt_ms: float, tolerance: float) -> s
     return "\n".join(lines)
 
 
+def calibration_display(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`calibrate`'s table for printing: the fitted values, the modelled energy and the
+    residuals in percent rounded to 0.01 (their float noise is machine-dependent), plausibility."""
+    shown = table[["timing", "mesh", "power_gating", "clock_mhz", "step_period_ms", "sram_leak_uw_per_kb",
+                   "energy_per_image_uj", "leakage_fraction", "plausible"]].copy()
+    for column in ("power_residual", "latency_residual"):
+        shown[f"{column.split('_')[0]}_residual_pct"] = (100 * table[column]).round(2) + 0.0  # + 0.0: no -0.0
+    return shown
+
+
 def calibration_lines(best: pd.Series | None, default: dict[str, Any]) -> str:
     """The calibrated profile against the cited-constant one, rounded (or why there is none)."""
     if best is None:
