@@ -155,9 +155,9 @@ def test_study_paths_resolve_from_the_project_root_whatever_the_working_director
 def test_a_params_file_under_params_names_its_profile(tmp_path):
     from snnbp.config import profile_of
 
-    for path in sorted((ROOT / "params").glob("*/*.yaml")):
-        if path.parent.name == "yoso":  # the accelerator's constants, not a run
-            continue
+    from snnbp.paths import run_params_files
+
+    for path in run_params_files():
         params = load_params(path)
         assert params.profile == path.parent.name, path
     outside = _write(tmp_path, GOOD)  # outside params/: optional, the folder's name by default

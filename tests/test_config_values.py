@@ -173,9 +173,10 @@ def test_every_committed_params_file_and_record_passes_the_checks():
 
     from snnbp.config import _is_evaluation, eval_params_from_dict, params_from_dict
 
-    for path in sorted((ROOT / "params").glob("*/*.yaml")):
-        if path.parent.name != "yoso":
-            load_params(path)
+    from snnbp.paths import run_params_files
+
+    for path in run_params_files():
+        load_params(path)
     for path in sorted((ROOT / "results").glob("*/*/run.json")):
         stored = json.loads(path.read_text())["params"]
         (eval_params_from_dict if _is_evaluation(stored.get("method")) else params_from_dict)(stored, str(path))

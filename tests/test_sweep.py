@@ -72,6 +72,17 @@ def test_the_params_files_are_written_beside_the_sweep_once_and_load_as_written(
     assert [f.stat().st_mtime_ns for f in files] == stamps  # unchanged text is not rewritten
 
 
+def test_every_committed_sweep_expands_into_valid_runs_and_is_not_taken_for_a_params_file():
+    from snnbp.paths import run_params_files
+
+    sweeps = sorted((ROOT / "params" / "sweeps").glob("*.yaml"))
+    assert sweeps, "no committed sweep files"
+    for path in sweeps:
+        sweep = load_sweep(path)  # checks every run's params
+        assert len(sweep.runs) > 1 and sweep.base.is_file(), path
+    assert not set(sweeps) & set(run_params_files())
+
+
 @pytest.mark.parametrize("sweep, fragment", [
     ({"grid": {"model.lr": [-1.0]}}, "run ann_sweep-lr-1: key 'model.lr' must be"),
     ({"grid": {"model.width": [3]}}, "unknown key 'model.width'"),

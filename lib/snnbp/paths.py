@@ -121,6 +121,15 @@ def params_dir() -> Path:
     return project_root() / "params"
 
 
+NOT_RUN_FOLDERS = ("yoso", "sweeps")  # the accelerator's constants and sweep definitions, not runs
+
+
+def run_params_files() -> list[Path]:
+    """Every committed run's params file, ``<project>/params/<profile>/<run>.yaml`` (sorted), leaving
+    out the folders that hold other kinds of file (:data:`NOT_RUN_FOLDERS`)."""
+    return sorted(p for p in params_dir().glob("*/*.yaml") if p.parent.name not in NOT_RUN_FOLDERS)
+
+
 def notebooks_dir() -> Path:
     """Where the numbered notebooks live (``<project>/notebooks``)."""
     return project_root() / "notebooks"
