@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from snnbp.config import params_from_dict
@@ -91,6 +92,35 @@ def test_table_writes_the_tracked_summaries_only_when_asked_and_never_smoke_rows
         content = written.read_text()
         assert "kept_run" in content and "smoke_run" not in content and "running_run" not in content, written
     assert "old table" not in readme.read_text() and readme.read_text().endswith("<!-- results:end -->\nrest\n")
+
+
+def _seeded_run(root: Path, name: str, seed: int, accuracy: float, best: float, lr: float = 0.001) -> None:
+    params = {"name": name, "method": "stdbp", "notebook": "20_train_stdbp.ipynb", "profile": "cpu", "seed": seed,
+              "data": {"dataset": "mnist"}, "train": {"epochs": 1, "batch_size": 64, "num_threads": seed},
+              "model": {"hidden": [100], "lr": lr}}
+    _fake_run(root, "cpu", name, accuracy=accuracy)
+    metrics_path = root / "cpu" / name / "metrics.json"
+    metrics_path.write_text(json.dumps({**json.loads(metrics_path.read_text()), "best_test_accuracy": best}))
+    record = json.loads((root / "cpu" / name / "run.json").read_text())
+    (root / "cpu" / name / "run.json").write_text(json.dumps({**record, "params": params}))
+
+
+def test_runs_that_differ_only_in_the_seed_are_one_row_with_mean_and_sd(tmp_path):
+    _seeded_run(tmp_path, "net-seed3", 3, 0.96, 0.97)
+    _seeded_run(tmp_path, "net", 1, 0.95, 0.96)
+    _seeded_run(tmp_path, "net-seed2", 2, 0.97, 0.98)  # threads differ too: not part of a run's identity
+    _seeded_run(tmp_path, "net-lr0.01", 1, 0.50, 0.50, lr=0.01)
+    frame, text = build_table(tmp_path, write=True)
+    assert len(frame) == 4  # one row per run in the frame and in summary_runs.csv
+    groups = pd.read_csv(tmp_path / "summary.csv")
+    net = groups[groups["run"] == "net"].iloc[0]
+    assert (net["seeds"], net["runs"], net["seed"]) == (3, "net, net-seed2, net-seed3", "1, 2, 3")
+    assert net["test_accuracy"] == pytest.approx(0.96) and net["test_accuracy_sd"] == pytest.approx(0.01)
+    assert net["best_test_accuracy"] == pytest.approx(0.97) and net["best_test_accuracy_sd"] == pytest.approx(0.01)
+    alone = groups[groups["run"] == "net-lr0.01"].iloc[0]
+    assert alone["seeds"] == 1 and pd.isna(alone["test_accuracy_sd"])
+    assert "| 3 | 96.00 ± 1.00 % | 97.00 ± 1.00 % |" in text and "| 1 | 50.00 % | 50.00 % |" in text
+    assert len(pd.read_csv(tmp_path / "summary_runs.csv")) == 4
 
 
 def test_the_table_command_writes_only_with_its_flag(tmp_path):

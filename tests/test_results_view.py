@@ -98,6 +98,23 @@ def test_the_chips_table_holds_the_published_chips_the_paper_and_the_recorded_mo
     assert "µJ" in text and "not given" in text and "3,300" in text and "Renner et al." in text
 
 
+def test_runs_of_several_seeds_are_one_row_with_mean_sd_and_error_bars(tmp_path):
+    for name, seed, accuracy in (("net", 1, 0.80), ("net-seed2", 2, 0.84), ("other", 1, 0.5)):
+        folder = _run(tmp_path, "cpu", name)
+        metrics = json.loads((folder / "metrics.json").read_text())
+        (folder / "metrics.json").write_text(json.dumps({**metrics, "test_accuracy": accuracy}))
+        record = json.loads((folder / "run.json").read_text())
+        record["params"].update(name=name, seed=seed, train={"epochs": 3, "lr": 0.1 if name == "other" else 0.2})
+        (folder / "run.json").write_text(json.dumps(record))
+    groups = rv.by_seed(rv.runs_table(rv.recorded_runs(tmp_path)))
+    assert list(groups["run"]) == ["net", "other"] and list(groups["seeds"]) == [2, 1]
+    net = groups.iloc[0]
+    assert net["test_accuracy"] == pytest.approx(0.82) and net["test_accuracy_sd"] == pytest.approx(0.02 * 2 ** 0.5)
+    assert net["runs"] == "net, net-seed2" and "82.00 ± 2.83" in rv.format_runs(groups)
+    figure = plots_results.runs_vs_paper(groups, "seeds")
+    assert any(text.get_text() == "2 seeds" for text in figure.axes[0].texts)
+
+
 def test_the_results_figures_draw_from_tables(tmp_path):
     _run(tmp_path, "cpu", "a", model={"kernel": "alpha"}, validation=True)
     _run(tmp_path, "cpu", "b", method="hm2bp", key="fsdd", dataset="FSDD", network="78-400-10", standin=True)

@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="expand a sweep file into one params file per run and execute them as "
                                          "independent jobs on Dask (skipping completed runs, resuming interrupted ones)")
     sweep.add_argument("sweep", metavar="SWEEP", help="sweep file: a base params file and the values to vary, e.g. "
-                                                     "params/sweeps/seeds_cpu.yaml")
+                                                     "params/sweeps/ann_mnist_fc_seeds.yaml")
     sweep.add_argument("--scheduler", metavar="ADDRESS",
                        help="a running Dask scheduler (tcp://host:8786) or its scheduler file (JSON); default: a local "
                             "cluster sized to this machine")

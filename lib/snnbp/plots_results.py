@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -26,12 +27,18 @@ def _provenance_colour(code: str) -> str:
     return PROVENANCE_COLOURS.get((code or "~").strip()[:1], PROVENANCE_COLOURS["~"])
 
 
+def _percent_or_none(value: Any) -> float | None:
+    """A fraction as percent, None when missing (an error bar that is not drawn)."""
+    return None if value is None or pd.isna(value) else 100 * float(value)
+
+
 def runs_vs_paper(frame: pd.DataFrame, title: str) -> plt.Figure:
     """Every run's test accuracy (filled), its best over epochs (open) and its paper number (diamond,
-    coloured by provenance, printed with its code); stand-in datasets flagged and shaded.
+    coloured by provenance, printed with its code); stand-in datasets flagged and shaded. A row of
+    several seeds shows the means with ± one standard deviation as error bars and its seed count.
 
     Args:
-        frame: :func:`snnbp.results_view.runs_table`.
+        frame: :func:`snnbp.results_view.runs_table` or :func:`snnbp.results_view.by_seed`.
     """
     rows = frame.reset_index(drop=True)
     y = np.arange(len(rows))[::-1]
@@ -39,9 +46,14 @@ def runs_vs_paper(frame: pd.DataFrame, title: str) -> plt.Figure:
     for yi, row in zip(y, rows.to_dict("records")):
         if row["is_standin"]:
             ax.axhspan(yi - 0.5, yi + 0.5, color="tab:orange", alpha=0.08, lw=0)
-        ax.plot(100 * row["test_accuracy"], yi, "o", color="tab:blue", ms=8, zorder=3)
+        sd, best_sd = (_percent_or_none(row.get(key)) for key in ("test_accuracy_sd", "best_test_accuracy_sd"))
+        ax.errorbar(100 * row["test_accuracy"], yi, xerr=sd, fmt="o", color="tab:blue", ms=8, capsize=3, zorder=3)
         if row["best_test_accuracy"] is not None and not pd.isna(row["best_test_accuracy"]):
-            ax.plot(100 * row["best_test_accuracy"], yi, "o", mfc="none", mec="tab:blue", ms=11, zorder=3)
+            ax.errorbar(100 * row["best_test_accuracy"], yi, xerr=best_sd, fmt="o", mfc="none", mec="tab:blue",
+                        ecolor="tab:blue", ms=11, capsize=3, zorder=3)
+        if row.get("seeds", 1) > 1:
+            ax.annotate(f"{row['seeds']} seeds", (100 * row["test_accuracy"], yi), xytext=(-8, 7),
+                        textcoords="offset points", fontsize=7, color="tab:blue", ha="right")
         paper = row["paper_best"]
         if paper is not None and not pd.isna(paper):
             colour = _provenance_colour(row["paper_provenance"])
@@ -62,7 +74,8 @@ def runs_vs_paper(frame: pd.DataFrame, title: str) -> plt.Figure:
     low = 100 * float(np.nanmin(rows[["test_accuracy", "best_test_accuracy"]].to_numpy(dtype=float)))
     ax.set_xlim(max(0.0, low - 5), 104)
     ax.set(xlabel="test accuracy (%)", ylim=(-0.7, len(rows) - 0.3))
-    handles = [plt.Line2D([], [], marker="o", ls="", color="tab:blue", ms=8, label="this run (its model's test accuracy)"),
+    handles = [plt.Line2D([], [], marker="o", ls="", color="tab:blue", ms=8,
+                          label="this run (its model's test accuracy; mean ± sd over seeds)"),
                plt.Line2D([], [], marker="o", ls="", mfc="none", mec="tab:blue", ms=11, label="this run, best epoch on test"),
                *[plt.Line2D([], [], marker="D", ls="", color=c, ms=8, label=f"paper best, provenance {k}")
                  for k, c in PROVENANCE_COLOURS.items()],

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from snnbp.paths import results_dir
-from snnbp.table import dataset_label
+from snnbp.table import dataset_label, seed_group, seed_summary
 from snnbp.targets import OTHER_CHIPS, PAPER_DATASET, YOSO_PAPER_CHIP, ChipFigure, find_target
 
 PREDICTIONS_NAME = "test_predictions.json"
@@ -47,8 +47,11 @@ LOSS_NAMES = {
 RUN_COLUMNS = [
     "profile", "run", "method", "label", "dataset", "dataset_key", "is_standin", "network", "epochs", "test_images",
     "test_accuracy", "best_test_accuracy", "best_epoch", "selected_epoch", "validation_accuracy", "paper_dataset",
-    "paper_network", "paper_best", "paper_provenance", "status",
+    "paper_network", "paper_best", "paper_provenance", "status", "seed", "seed_group",
 ]
+
+SEED_AVERAGED = ["test_accuracy", "best_test_accuracy", "validation_accuracy"]
+"""The accuracies :func:`by_seed` averages over the seeds of a run."""
 
 
 def method_label(method: str, model: Mapping[str, Any] | None = None) -> str:
@@ -204,8 +207,16 @@ def runs_table(runs: Sequence[RecordedRun]) -> pd.DataFrame:
             "paper_network": target.network if target else None,
             "paper_best": target.paper_best if target else None,
             "paper_provenance": target.provenance if target else "", "status": run.status,
+            "seed": run.params.get("seed"), "seed_group": seed_group(run.params),
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def by_seed(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`runs_table` with the runs that differ only in the seed as one row
+    (:func:`snnbp.table.seed_summary`): :data:`SEED_AVERAGED` as mean with ``<column>_sd`` (sample
+    standard deviation), ``seeds`` and ``runs``."""
+    return seed_summary(frame, SEED_AVERAGED)
 
 
 def histories_table(runs: Sequence[RecordedRun]) -> pd.DataFrame:
@@ -261,16 +272,23 @@ def chips_table(runs: Sequence[RecordedRun]) -> pd.DataFrame:
 
 
 def format_runs(frame: pd.DataFrame) -> str:
-    """:func:`runs_table` as fixed-width text (accuracies in percent), the same on every machine."""
-    def percent(value: Any) -> str:
-        return "" if value is None or pd.isna(value) else f"{100 * float(value):.2f}"
+    """:func:`runs_table` or :func:`by_seed` as fixed-width text (accuracies in percent, ``mean ± sd``
+    over the seeds where a row has several), the same on every machine."""
+    def percent(value: Any, sd: Any = None) -> str:
+        if value is None or pd.isna(value):
+            return ""
+        return f"{100 * float(value):.2f}" + ("" if sd is None or pd.isna(sd) else f" ± {100 * float(sd):.2f}")
+
+    def spread(column: str) -> list[Any]:
+        return list(frame[f"{column}_sd"]) if f"{column}_sd" in frame else [None] * len(frame)
 
     shown = pd.DataFrame({
         "run": frame["run"], "method": frame["label"],
         "data": [f"{d}{' [stand-in]' if s else ''}" for d, s in zip(frame["dataset"], frame["is_standin"])],
         "network": frame["network"], "epochs": frame["epochs"],
-        "test %": [percent(v) for v in frame["test_accuracy"]],
-        "best %": [percent(v) for v in frame["best_test_accuracy"]],
+        **({"seeds": frame["seeds"]} if "seeds" in frame else {}),
+        "test %": [percent(v, sd) for v, sd in zip(frame["test_accuracy"], spread("test_accuracy"))],
+        "best %": [percent(v, sd) for v, sd in zip(frame["best_test_accuracy"], spread("best_test_accuracy"))],
         "paper %": [percent(v) for v in frame["paper_best"]],
         "prov.": frame["paper_provenance"],
     })
