@@ -16,7 +16,7 @@ export JUPYTER_RUNTIME_DIR := $(CURDIR)/.build/jupyter/runtime
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help env data smoke reproduce table test unit nbval lab bench docs clean-smoke
+.PHONY: help env data smoke reproduce table test lint unit nbval lab bench docs clean-smoke
 
 help: ## list the targets
 	@echo "snnbp targets (make <target>):"
@@ -50,7 +50,11 @@ reproduce: env data ## run every params/$(PROFILE)/*.yaml through its notebook (
 table: env ## join every completed results/*/*/metrics.json with the papers' numbers (results/summary.csv, .md, README; no smoke rows)
 	$(PY) -m snnbp table --write-readme
 
-test: env data unit nbval ## unit tests, then the notebooks' stored outputs as a regression test (pytest --nbval)
+test: env data lint unit nbval ## lint, unit tests, then the notebooks' stored outputs as a regression test (pytest --nbval)
+
+lint: env ## ruff: lint and format check of lib/, tests/ and benchmarks/ (settings in pyproject.toml)
+	$(VENV)/bin/ruff check lib tests benchmarks
+	$(VENV)/bin/ruff format --check lib tests benchmarks
 
 unit: env ## unit tests only
 	$(PY) -m pytest tests -q -n 2 --dist loadfile

@@ -43,18 +43,35 @@ def train_once(params: dict, processes: int, folder: Path) -> dict:
     path = folder / f"p{processes}.yaml"
     atomic_write_text(path, yaml.safe_dump(params))
     run_dir = folder / f"run{processes}"
-    command = [sys.executable, "-m", "snnbp", "train", str(path), "--output-dir", str(run_dir), "--processes", str(processes)]
+    command = [
+        sys.executable,
+        "-m",
+        "snnbp",
+        "train",
+        str(path),
+        "--output-dir",
+        str(run_dir),
+        "--processes",
+        str(processes),
+    ]
     load_before = os.getloadavg()[0]
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1",
-                                                                         "TQDM_DISABLE": "1"})
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    )
     if done.returncode != 0:
         raise SystemExit(f"snnbp train --processes {processes} failed: {done.stderr[-2000:]}")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     seconds = sum(epoch["train_seconds"] for epoch in metrics["history"])
     samples = sum(epoch["train_samples"] for epoch in metrics["history"])
-    return {"processes": processes, "train_seconds": seconds, "train_samples": samples,
-            "samples_per_second": samples / seconds, "test_accuracy": metrics["final_test_accuracy"],
-            "loadavg_before": load_before, "loadavg_after": os.getloadavg()[0]}
+    return {
+        "processes": processes,
+        "train_seconds": seconds,
+        "train_samples": samples,
+        "samples_per_second": samples / seconds,
+        "test_accuracy": metrics["final_test_accuracy"],
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg()[0],
+    }
 
 
 def main() -> None:
@@ -71,13 +88,21 @@ def main() -> None:
     one = rows[0]["samples_per_second"]
     for row in rows:
         row["speedup_vs_first"] = row["samples_per_second"] / one
-        print(f"{row['processes']} process(es): {row['samples_per_second']:.1f} samples/s "
-              f"({row['speedup_vs_first']:.2f}x), test accuracy {row['test_accuracy']:.4f}, "
-              f"load {row['loadavg_before']:.2f} -> {row['loadavg_after']:.2f}")
-    record = {"benchmark": "data-parallel STDBP 784-800-10 MNIST training (snnbp train --processes P, gloo)",
-              "train_limit": args.train_limit, "epochs": args.epochs, "global_batch_size": args.batch_size,
-              "torch_threads_per_process": 1, "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
-              "rows": rows}
+        print(
+            f"{row['processes']} process(es): {row['samples_per_second']:.1f} samples/s "
+            f"({row['speedup_vs_first']:.2f}x), test accuracy {row['test_accuracy']:.4f}, "
+            f"load {row['loadavg_before']:.2f} -> {row['loadavg_after']:.2f}"
+        )
+    record = {
+        "benchmark": "data-parallel STDBP 784-800-10 MNIST training (snnbp train --processes P, gloo)",
+        "train_limit": args.train_limit,
+        "epochs": args.epochs,
+        "global_batch_size": args.batch_size,
+        "torch_threads_per_process": 1,
+        "cpus": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+        "rows": rows,
+    }
     atomic_write_json(args.output, record)
     print(f"written: {args.output}")
 

@@ -55,11 +55,12 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from snnbp.io import atomic_write_text
 
@@ -76,8 +77,12 @@ SNNBP = ("snnbp-torch", "snnbp-event")
 MLP_PEERS = ("snntorch-loop", "snntorch-hoisted", "spikingjelly")
 CNN_PEERS = ("snntorch-cnn",)
 SNNTORCH = ("snntorch-loop", "snntorch-hoisted", "snntorch-cnn")
-CNN_MODEL = {"layers": ("15C5", "P2", "40C5", "P2", "300"), "thresholds": (5.0, 2.0, 12.0, 4.0, 10.0, 10.0),
-             "lambda_reg": 0.0, "init_conv": 0.5}
+CNN_MODEL = {
+    "layers": ("15C5", "P2", "40C5", "P2", "300"),
+    "thresholds": (5.0, 2.0, 12.0, 4.0, 10.0, 10.0),
+    "lambda_reg": 0.0,
+    "init_conv": 0.5,
+}
 NETWORKS = {"mlp": "784-800-10", "cnn": "28x28-15C5-P2-40C5-P2-300-10"}
 TAU_M = 64.0
 BETA = 1.0 - 1.0 / TAU_M
@@ -156,8 +161,9 @@ def snnbp_trainer(config: Config, images: torch.Tensor, labels: torch.Tensor, in
     return Trainer(prepare, learner.train_step)
 
 
-def snntorch_network(first: torch.nn.Module, rest: list[torch.nn.Module],
-                     hoisted: bool) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.nn.Module]:
+def snntorch_network(
+    first: torch.nn.Module, rest: list[torch.nn.Module], hoisted: bool
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.nn.Module]:
     """A feed-forward snntorch network: ``Leaky`` neurons after ``first`` and after every layer of ``rest``.
 
     ``hoisted``: ``first`` is applied once to the whole raster (``T * B`` samples), then the
@@ -195,10 +201,18 @@ def spikingjelly_network() -> tuple[Callable[[torch.Tensor], torch.Tensor], torc
     from spikingjelly.activation_based import functional, layer, neuron, surrogate
 
     def lif() -> torch.nn.Module:
-        return neuron.LIFNode(tau=TAU_M, decay_input=False, v_threshold=1.0, v_reset=None,
-                              surrogate_function=surrogate.ATan(), step_mode="m")
+        return neuron.LIFNode(
+            tau=TAU_M,
+            decay_input=False,
+            v_threshold=1.0,
+            v_reset=None,
+            surrogate_function=surrogate.ATan(),
+            step_mode="m",
+        )
 
-    net = torch.nn.Sequential(layer.Linear(784, 800, step_mode="m"), lif(), layer.Linear(800, CLASSES, step_mode="m"), lif())
+    net = torch.nn.Sequential(
+        layer.Linear(784, 800, step_mode="m"), lif(), layer.Linear(800, CLASSES, step_mode="m"), lif()
+    )
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         functional.reset_net(net)
@@ -215,9 +229,17 @@ def peer_network(system: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], t
     if system == "spikingjelly":
         return spikingjelly_network()
     if system == "snntorch-cnn":
-        return snntorch_network(nn.Conv2d(1, 15, 5), [nn.AvgPool2d(2), nn.Conv2d(15, 40, 5), nn.AvgPool2d(2),
-                                                      nn.Sequential(nn.Flatten(), nn.Linear(640, 300)),
-                                                      nn.Linear(300, CLASSES)], hoisted=True)
+        return snntorch_network(
+            nn.Conv2d(1, 15, 5),
+            [
+                nn.AvgPool2d(2),
+                nn.Conv2d(15, 40, 5),
+                nn.AvgPool2d(2),
+                nn.Sequential(nn.Flatten(), nn.Linear(640, 300)),
+                nn.Linear(300, CLASSES),
+            ],
+            hoisted=True,
+        )
     return snntorch_network(nn.Linear(784, 800), [nn.Linear(800, CLASSES)], hoisted=system == "snntorch-hoisted")
 
 
@@ -277,27 +299,48 @@ def worker(config: Config) -> dict[str, Any]:
             durations.append(time.perf_counter() - started)
     except Exception as error:  # noqa: BLE001 - any failure is reported, the run goes on
         lines = str(error).strip().splitlines() or [""]
-        return {"status": "unavailable" if not durations else "failed",
-                "error": f"{type(error).__name__}: {lines[0][:200]}", "base_rss_mb": base,
-                "error_detail": "".join(traceback.format_exception(error))[-4000:]}
-    return {"status": "ok", "warmup_s": durations[0], "step_s": durations[1:],
-            "samples_per_second": config.batch / statistics.median(durations[1:]),
-            "peak_rss_mb": peak_rss_mb(), "base_rss_mb": base, "torch_threads": torch.get_num_threads()}
+        return {
+            "status": "unavailable" if not durations else "failed",
+            "error": f"{type(error).__name__}: {lines[0][:200]}",
+            "base_rss_mb": base,
+            "error_detail": "".join(traceback.format_exception(error))[-4000:],
+        }
+    return {
+        "status": "ok",
+        "warmup_s": durations[0],
+        "step_s": durations[1:],
+        "samples_per_second": config.batch / statistics.median(durations[1:]),
+        "peak_rss_mb": peak_rss_mb(),
+        "base_rss_mb": base,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def thread_environment(threads: int) -> dict[str, str]:
     """The environment of a worker: thread counts and a passive OpenMP wait policy, set before any import."""
     count = str(threads)
-    return {**os.environ, "OMP_NUM_THREADS": count, "MKL_NUM_THREADS": count, "NUMBA_NUM_THREADS": count,
-            "OMP_WAIT_POLICY": "PASSIVE", "TQDM_DISABLE": "1"}
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": count,
+        "MKL_NUM_THREADS": count,
+        "NUMBA_NUM_THREADS": count,
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "TQDM_DISABLE": "1",
+    }
 
 
 def measure(config: Config) -> dict[str, Any]:
     """Run ``config`` in a fresh interpreter; a crash or a timeout is a ``failed`` result."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(asdict(config))]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, env=thread_environment(config.threads),
-                              timeout=SUBPROCESS_TIMEOUT_S, cwd=ROOT)
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=thread_environment(config.threads),
+            timeout=SUBPROCESS_TIMEOUT_S,
+            cwd=ROOT,
+        )
     except subprocess.TimeoutExpired:
         return {"status": "failed", "error": f"timed out after {SUBPROCESS_TIMEOUT_S} s"}
     lines = done.stdout.strip().splitlines()
@@ -310,12 +353,24 @@ def measure(config: Config) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ the plan
 def plan(quick: bool, threads: list[int], timed: int, cnn_timed: int) -> list[Config]:
     """Every configuration of one round, in the order they run (interleaved across systems)."""
-    mlp_batches, cnn_batches, memory_steps = ((1, 32), (1,), (100,)) if quick else ((1, 32, 128), (1, 16), (100, 200, 800))
-    configs = [Config(system, "mlp", batch, 400, n, timed)
-               for n in threads for batch in mlp_batches for system in (*SNNBP, *MLP_PEERS)]
-    configs += [Config(system, "cnn", batch, 400, n, cnn_timed)
-                for n in threads for batch in cnn_batches for system in (*SNNBP, *CNN_PEERS)]
-    configs += [Config(system, "mlp", 32, steps, threads[0], timed, "memory") for steps in memory_steps for system in SNNBP]
+    mlp_batches, cnn_batches, memory_steps = (
+        ((1, 32), (1,), (100,)) if quick else ((1, 32, 128), (1, 16), (100, 200, 800))
+    )
+    configs = [
+        Config(system, "mlp", batch, 400, n, timed)
+        for n in threads
+        for batch in mlp_batches
+        for system in (*SNNBP, *MLP_PEERS)
+    ]
+    configs += [
+        Config(system, "cnn", batch, 400, n, cnn_timed)
+        for n in threads
+        for batch in cnn_batches
+        for system in (*SNNBP, *CNN_PEERS)
+    ]
+    configs += [
+        Config(system, "mlp", 32, steps, threads[0], timed, "memory") for steps in memory_steps for system in SNNBP
+    ]
     return configs
 
 
@@ -338,8 +393,11 @@ def run_rounds(configs: list[Config], rounds: int) -> dict[str, list[dict[str, A
                 continue
             result = measure(config)
             history.append(result)
-            shown = (f"{result['samples_per_second']:9.2f} samples/s, peak {result['peak_rss_mb']:6.0f} MB"
-                     if result["status"] == "ok" else f"{result['status']}: {result['error'][:120]}")
+            shown = (
+                f"{result['samples_per_second']:9.2f} samples/s, peak {result['peak_rss_mb']:6.0f} MB"
+                if result["status"] == "ok"
+                else f"{result['status']}: {result['error'][:120]}"
+            )
             print(f"round {round_index + 1}/{rounds} {config.key:34s} {shown}", file=sys.stderr, flush=True)
     return measured
 
@@ -350,12 +408,20 @@ def summarise(config: Config, history: list[dict[str, Any]]) -> dict[str, Any]:
     entry: dict[str, Any] = {"key": config.key, **asdict(config), "rounds": history}
     done = [run for run in history if run["status"] == "ok"]
     if not done:
-        return {**entry, "status": history[-1]["status"] if history else "not run",
-                "error": history[-1].get("error", "") if history else ""}
+        return {
+            **entry,
+            "status": history[-1]["status"] if history else "not run",
+            "error": history[-1].get("error", "") if history else "",
+        }
     speed = statistics.median(run["samples_per_second"] for run in done)
-    return {**entry, "status": "ok", "samples_per_second": speed, "epoch_minutes": EPOCH_SAMPLES / speed / 60.0,
-            "peak_rss_mb": max(run["peak_rss_mb"] for run in done),
-            "base_rss_mb": min(run["base_rss_mb"] for run in done)}
+    return {
+        **entry,
+        "status": "ok",
+        "samples_per_second": speed,
+        "epoch_minutes": EPOCH_SAMPLES / speed / 60.0,
+        "peak_rss_mb": max(run["peak_rss_mb"] for run in done),
+        "base_rss_mb": min(run["base_rss_mb"] for run in done),
+    }
 
 
 def ratios(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -364,7 +430,9 @@ def ratios(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple, dict[str, dict[str, Any]]] = {}
     for entry in entries:
         if entry["status"] == "ok":
-            groups.setdefault((entry["net"], entry["batch"], entry["steps"], entry["threads"]), {})[entry["system"]] = entry
+            groups.setdefault((entry["net"], entry["batch"], entry["steps"], entry["threads"]), {})[entry["system"]] = (
+                entry
+            )
     for (net, batch, steps, threads), systems in groups.items():
         peers = {name: e["samples_per_second"] for name, e in systems.items() if name not in SNNBP}
         for engine in SNNBP:
@@ -373,10 +441,19 @@ def ratios(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             speed = systems[engine]["samples_per_second"]
             fastest = max(peers, key=peers.get)
             snntorch_speeds = [peers[name] for name in SNNTORCH if name in peers]
-            rows.append({"engine": engine, "net": net, "batch": batch, "steps": steps, "threads": threads,
-                         "vs": {name: speed / value for name, value in peers.items()},
-                         "fastest_peer": fastest, "vs_fastest": speed / peers[fastest],
-                         "vs_snntorch": speed / max(snntorch_speeds) if snntorch_speeds else None})
+            rows.append(
+                {
+                    "engine": engine,
+                    "net": net,
+                    "batch": batch,
+                    "steps": steps,
+                    "threads": threads,
+                    "vs": {name: speed / value for name, value in peers.items()},
+                    "fastest_peer": fastest,
+                    "vs_fastest": speed / peers[fastest],
+                    "vs_snntorch": speed / max(snntorch_speeds) if snntorch_speeds else None,
+                }
+            )
     return rows
 
 
@@ -398,8 +475,16 @@ def goals(entries: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -> li
         key = (entry["system"], entry["net"], entry["batch"], entry["steps"], entry["threads"])
         source = entry if unit == "samples/s" else rows.get(key, {})
         value = source.get(quantity)
-        found.append({"goal": goal, "engine": entry["system"], "threads": entry["threads"], "value": value,
-                      "unit": unit, "met": None if value is None else value >= floor})
+        found.append(
+            {
+                "goal": goal,
+                "engine": entry["system"],
+                "threads": entry["threads"],
+                "value": value,
+                "unit": unit,
+                "met": None if value is None else value >= floor,
+            }
+        )
     return found
 
 
@@ -414,8 +499,11 @@ def machine() -> str:
     """CPU model, core count and memory of this machine."""
     model, memory = platform.processor() or platform.machine(), ""
     if Path("/proc/cpuinfo").exists():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ]
         model = names[0] if names else model
     if Path("/proc/meminfo").exists():
         kb = int(Path("/proc/meminfo").read_text().split()[1])
@@ -450,6 +538,7 @@ def shown_path(path: Path | None) -> str:
 def git_commit() -> str:
     """``HEAD``'s short hash, with ``+dirty`` when the measured code (``lib/``, this script) has
     uncommitted changes; the library is only checked when the workers import it from ``lib/``."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
 
@@ -462,8 +551,11 @@ def command_line() -> str:
     """How this run was started, with the environment variables that change what is measured."""
     python = Path(sys.executable)
     shown_python = f".venv/bin/{python.name}" if python.parent == ROOT / ".venv" / "bin" else sys.executable
-    settings = [f"{name}={os.environ[name].replace(str(ROOT), '$PWD')}" for name in ("PYTHONPATH", "SNNBP_DATA_DIR")
-                if os.environ.get(name)]
+    settings = [
+        f"{name}={os.environ[name].replace(str(ROOT), '$PWD')}"
+        for name in ("PYTHONPATH", "SNNBP_DATA_DIR")
+        if os.environ.get(name)
+    ]
     return " ".join([*settings, shown_python, "benchmarks/bench_hm2bp.py", *sys.argv[1:]])
 
 
@@ -488,72 +580,121 @@ def markdown(results: dict[str, Any], *, every: bool = True) -> str:
     table of every configuration."""
     entries, by_key = results["entries"], {e["key"]: e for e in results["entries"]}
     meta = results["meta"]
-    lines = [f"Command: `{meta['command']}` ({meta['mode']} mode), {meta['finished']} UTC, commit {meta['commit']}"
-             f" (snnbp from `{meta.get('snnbp_source', 'lib/snnbp')}`).",
-             f"Machine: {meta['machine']}; {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}.",
-             f"Threads per configuration: {', '.join(map(str, meta['threads']))} (`torch.set_num_threads`, "
-             f"`OMP_NUM_THREADS`, `NUMBA_NUM_THREADS`), `OMP_WAIT_POLICY={meta['omp_wait_policy']}`. "
-             f"Load average (1/5/15 min) at start {meta['loadavg_start']}, at end {meta['loadavg_end']}.",
-             f"{meta['rounds']} interleaved round(s); per configuration one warm-up step, then {meta['timed']} timed "
-             f"step(s) (CNN: {meta['cnn_timed']}); samples/s is the median over the rounds of each round's median "
-             f"step; peak RSS is the largest `ru_maxrss` over the rounds (each configuration in its own process).", ""]
+    lines = [
+        f"Command: `{meta['command']}` ({meta['mode']} mode), {meta['finished']} UTC, commit {meta['commit']}"
+        f" (snnbp from `{meta.get('snnbp_source', 'lib/snnbp')}`).",
+        f"Machine: {meta['machine']}; {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}.",
+        f"Threads per configuration: {', '.join(map(str, meta['threads']))} (`torch.set_num_threads`, "
+        f"`OMP_NUM_THREADS`, `NUMBA_NUM_THREADS`), `OMP_WAIT_POLICY={meta['omp_wait_policy']}`. "
+        f"Load average (1/5/15 min) at start {meta['loadavg_start']}, at end {meta['loadavg_end']}.",
+        f"{meta['rounds']} interleaved round(s); per configuration one warm-up step, then {meta['timed']} timed "
+        f"step(s) (CNN: {meta['cnn_timed']}); samples/s is the median over the rounds of each round's median "
+        f"step; peak RSS is the largest `ru_maxrss` over the rounds (each configuration in its own process).",
+        "",
+    ]
     for net, peers in (("mlp", MLP_PEERS), ("cnn", CNN_PEERS)):
-        keys = sorted({(e["batch"], e["threads"]) for e in entries if e["net"] == net and e["purpose"] == "speed"},
-                      key=lambda bt: (bt[1], bt[0]))
+        keys = sorted(
+            {(e["batch"], e["threads"]) for e in entries if e["net"] == net and e["purpose"] == "speed"},
+            key=lambda bt: (bt[1], bt[0]),
+        )
         if not keys:
             continue
         systems = (*SNNBP, *peers)
-        lines += [f"**{NETWORKS[net]}, T = 400, training samples/s** (higher is better)", "",
-                  "| batch | threads | " + " | ".join(systems) + " |", "|---:|---:|" + "---:|" * len(systems)]
+        lines += [
+            f"**{NETWORKS[net]}, T = 400, training samples/s** (higher is better)",
+            "",
+            "| batch | threads | " + " | ".join(systems) + " |",
+            "|---:|---:|" + "---:|" * len(systems),
+        ]
         for batch, threads in keys:
             cells = [_speed(by_key.get(Config(s, net, batch, 400, threads, 0).key)) for s in systems]
             lines.append(f"| {batch} | {threads} | " + " | ".join(cells) + " |")
         lines.append("")
     if results["ratios"]:
-        lines += ["**Ratios** (snnbp engine samples/s over the peer's, same network, batch, T and threads)", "",
-                  "| engine | network | batch | T | threads | " + " | ".join(f"vs {p}" for p in (*MLP_PEERS, *CNN_PEERS))
-                  + " | vs faster peer |", "|---|---|---:|---:|---:|" + "---:|" * (len(MLP_PEERS) + len(CNN_PEERS) + 1)]
+        lines += [
+            "**Ratios** (snnbp engine samples/s over the peer's, same network, batch, T and threads)",
+            "",
+            "| engine | network | batch | T | threads | "
+            + " | ".join(f"vs {p}" for p in (*MLP_PEERS, *CNN_PEERS))
+            + " | vs faster peer |",
+            "|---|---|---:|---:|---:|" + "---:|" * (len(MLP_PEERS) + len(CNN_PEERS) + 1),
+        ]
         for row in results["ratios"]:
             cells = [f"{row['vs'][p]:.1f}x" if p in row["vs"] else "-" for p in (*MLP_PEERS, *CNN_PEERS)]
-            lines.append(f"| {row['engine']} | {row['net']} | {row['batch']} | {row['steps']} | {row['threads']} | "
-                         + " | ".join(cells) + f" | {row['vs_fastest']:.1f}x ({row['fastest_peer']}) |")
+            lines.append(
+                f"| {row['engine']} | {row['net']} | {row['batch']} | {row['steps']} | {row['threads']} | "
+                + " | ".join(cells)
+                + f" | {row['vs_fastest']:.1f}x ({row['fastest_peer']}) |"
+            )
         lines.append("")
-    memory = sorted({e["steps"] for e in entries if e["net"] == "mlp" and e["batch"] == 32
-                     and e["threads"] == meta["threads"][0]})
-    lines += [f"**Peak RSS (MB) over T, 784-800-10, batch 32, {meta['threads'][0]} thread(s)**", "",
-              "| system | " + " | ".join(f"T = {t}" for t in memory) + " | base |", "|---|" + "---:|" * (len(memory) + 1)]
+    memory = sorted(
+        {e["steps"] for e in entries if e["net"] == "mlp" and e["batch"] == 32 and e["threads"] == meta["threads"][0]}
+    )
+    lines += [
+        f"**Peak RSS (MB) over T, 784-800-10, batch 32, {meta['threads'][0]} thread(s)**",
+        "",
+        "| system | " + " | ".join(f"T = {t}" for t in memory) + " | base |",
+        "|---|" + "---:|" * (len(memory) + 1),
+    ]
     for system in (*SNNBP, *MLP_PEERS):
         cells = [by_key.get(Config(system, "mlp", 32, t, meta["threads"][0], 0).key) for t in memory]
         if not any(c and c["status"] == "ok" for c in cells):
             continue
         base = min(c["base_rss_mb"] for c in cells if c and c["status"] == "ok")
-        lines.append(f"| {system} | " + " | ".join(f"{c['peak_rss_mb']:.0f}" if c and c["status"] == "ok" else "-"
-                                                   for c in cells) + f" | {base:.0f} |")
-    lines += ["", "Base: peak RSS of the process after importing torch and snnbp and loading MNIST, before the "
-              "network is built.", "", "**Goals** (reported, never asserted)", ""]
+        lines.append(
+            f"| {system} | "
+            + " | ".join(f"{c['peak_rss_mb']:.0f}" if c and c["status"] == "ok" else "-" for c in cells)
+            + f" | {base:.0f} |"
+        )
+    lines += [
+        "",
+        "Base: peak RSS of the process after importing torch and snnbp and loading MNIST, before the network is built.",
+        "",
+        "**Goals** (reported, never asserted)",
+        "",
+    ]
     for goal in results["goals"]:
         if goal["met"] is None:
             lines.append(f"- {goal['goal']}, {goal['engine']}, {goal['threads']} thread(s): **not measured**")
             continue
         unit = "x" if goal["unit"] == "x" else f" {goal['unit']}"
-        lines.append(f"- {goal['goal']}, {goal['engine']}, {goal['threads']} thread(s): {goal['value']:.1f}{unit}: "
-                     f"**{'met' if goal['met'] else 'missed'}**")
+        lines.append(
+            f"- {goal['goal']}, {goal['engine']}, {goal['threads']} thread(s): {goal['value']:.1f}{unit}: "
+            f"**{'met' if goal['met'] else 'missed'}**"
+        )
     unavailable = [e for e in entries if e["status"] != "ok"]
     if unavailable:
         lines += ["", "**Not measured** (the error of the build or first step; the full text is in the JSON file)", ""]
         lines += [f"- {e['key']}: {e['status']}: {(e['error'].splitlines() or [''])[0]}" for e in unavailable]
     if not every:
-        return "\n".join([*lines, "", "Every configuration, with epoch estimates and warm-up times: "
-                           "[`results/bench_hm2bp.md`](results/bench_hm2bp.md)."]) + "\n"
-    lines += ["", "**Every configuration**", "", "| system | network | batch | T | threads | samples/s | epoch (60,000) "
-              "| peak RSS MB | warm-up s | samples/s per round |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        return (
+            "\n".join(
+                [
+                    *lines,
+                    "",
+                    "Every configuration, with epoch estimates and warm-up times: "
+                    "[`results/bench_hm2bp.md`](results/bench_hm2bp.md).",
+                ]
+            )
+            + "\n"
+        )
+    lines += [
+        "",
+        "**Every configuration**",
+        "",
+        "| system | network | batch | T | threads | samples/s | epoch (60,000) "
+        "| peak RSS MB | warm-up s | samples/s per round |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for e in entries:
         if e["status"] == "ok":
             done = [r for r in e["rounds"] if r["status"] == "ok"]
             warmup = statistics.median(r["warmup_s"] for r in done)
             per_round = ", ".join(_speed({"status": "ok", **r}) for r in done)
-            lines.append(f"| {e['system']} | {e['net']} | {e['batch']} | {e['steps']} | {e['threads']} | {_speed(e)} | "
-                         f"{_epoch(e['epoch_minutes'])} | {e['peak_rss_mb']:.0f} | {warmup:.2f} | {per_round} |")
+            lines.append(
+                f"| {e['system']} | {e['net']} | {e['batch']} | {e['steps']} | {e['threads']} | {_speed(e)} | "
+                f"{_epoch(e['epoch_minutes'])} | {e['peak_rss_mb']:.0f} | {warmup:.2f} | {per_round} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -569,8 +710,14 @@ def publish(meta: dict[str, Any], entries: list[dict[str, Any]]) -> str:
     """Add the ratios and goals to ``entries``; write the JSON and Markdown files (and, for a full run,
     the README section); return the Markdown."""
     ratio_rows = ratios(entries)
-    results = {"benchmark": "hm2bp_vs_peers", "networks": NETWORKS, "meta": meta, "entries": entries,
-               "ratios": ratio_rows, "goals": goals(entries, ratio_rows)}
+    results = {
+        "benchmark": "hm2bp_vs_peers",
+        "networks": NETWORKS,
+        "meta": meta,
+        "entries": entries,
+        "ratios": ratio_rows,
+        "goals": goals(entries, ratio_rows),
+    }
     stem = "bench_hm2bp.quick" if meta["mode"] == "quick" else "bench_hm2bp"
     text = markdown(results)
     atomic_write_text(RESULTS / f"{stem}.json", json.dumps(results, indent=1) + "\n")
@@ -584,14 +731,21 @@ def main() -> None:
     """Parse the command line; run one worker, re-render a result file, or run the whole benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--quick", action="store_true",
-                        help="batch 1 and 32, batch 1 CNN, T = 100 for memory, 1 thread, 1 round, 1 timed step")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="batch 1 and 32, batch 1 CNN, T = 100 for memory, 1 thread, 1 round, 1 timed step",
+    )
     parser.add_argument("--threads", type=int, nargs="+", help="thread counts (default 1 2; quick: 1)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick: 1)")
     parser.add_argument("--timed", type=int, help="timed steps per configuration and round (default 2; quick: 1)")
     parser.add_argument("--cnn-timed", type=int, default=1, help="timed CNN steps per configuration and round (1)")
-    parser.add_argument("--render", type=Path, metavar="JSON",
-                        help="measure nothing: regenerate the Markdown (and README section) from a result file")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: regenerate the Markdown (and README section) from a result file",
+    )
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(Config(**json.loads(args.worker)))))
@@ -605,15 +759,23 @@ def main() -> None:
     timed = args.timed or (1 if args.quick else 2)
     configs = plan(args.quick, threads, timed, args.cnn_timed)
     meta: dict[str, Any] = {
-        "command": command_line(), "snnbp_source": shown_path(snnbp_source()),
-        "mode": "quick" if args.quick else "full", "commit": git_commit(), "machine": machine(), "versions": versions(),
-        "threads": threads, "rounds": rounds, "timed": timed, "cnn_timed": args.cnn_timed,
-        "omp_wait_policy": thread_environment(1)["OMP_WAIT_POLICY"], "loadavg_start": loadavg(),
-        "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "command": command_line(),
+        "snnbp_source": shown_path(snnbp_source()),
+        "mode": "quick" if args.quick else "full",
+        "commit": git_commit(),
+        "machine": machine(),
+        "versions": versions(),
+        "threads": threads,
+        "rounds": rounds,
+        "timed": timed,
+        "cnn_timed": args.cnn_timed,
+        "omp_wait_policy": thread_environment(1)["OMP_WAIT_POLICY"],
+        "loadavg_start": loadavg(),
+        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
     }
     print(f"load average {meta['loadavg_start']}; {len(configs)} configurations x {rounds} round(s)", file=sys.stderr)
     measured = run_rounds(configs, rounds)
-    meta.update(loadavg_end=loadavg(), finished=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"))
+    meta.update(loadavg_end=loadavg(), finished=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"))
     print(publish(meta, [summarise(config, measured[config.key]) for config in configs]))
 
 

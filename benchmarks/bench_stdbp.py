@@ -5,9 +5,10 @@ with the same thread count, the same real MNIST training batches in the same ord
 initial weights where the neuron model allows it, and Adam at the same learning rate:
 
 (a) ``fast``: the event-driven exact ReL-PSP layer (:func:`snnbp.stdbp.relpsp_spike_times`,
-    hand-written backward) inside the STDBP learner, with the model settings of
-    ``params/cpu/stdbp_mnist_fc.yaml`` (latency window ``t_max`` = 5 ms, decision window
-    ``t_silent`` = 10 ms);
+    hand-written backward) inside the STDBP learner, with the model settings of ``--params``
+    (default ``params/cpu/stdbp_mnist_fc.yaml``: latency window ``t_max`` = 5 ms, decision window
+    ``t_silent`` = 10 ms) without their training-image shifts (``shift_pixels``), so that every
+    variant trains on the same images;
 (b) ``dense``: the same learner with the dense vectorised ``B x N_in x N_out`` cumulative-sum
     formulation of the same exact layer (:func:`snnbp.stdbp.relpsp_spike_times_dense`,
     autograd); speed and memory only (its spike times, hence its accuracy, are those of ``fast``);
@@ -28,7 +29,8 @@ initial weights where the neuron model allows it, and Adam at the same learning 
     recorded probe, ``benchmarks/results/bench_stdbp_snntorch_init_probe.jsonl``);
 (d) ``surrogate``: a plain-PyTorch time-stepped network with the ReL-PSP dynamics themselves
     discretised on ``T = 100`` steps (``I += W s_in``, ``V += I dt``, one spike per neuron,
-    fast-sigmoid surrogate, first-spike times read from the spike trains, the exact model's loss):
+    fast-sigmoid surrogate, first-spike times read from the spike trains, the exact model's loss
+    with its ``temperature``):
     the same neuron model as (a) on a grid;
 (e) ``fast_equal_time``: (a) trained for as long as (c) took to train on the sample budget.
 
@@ -37,8 +39,9 @@ samples/s (prediction of the test images), peak resident memory, test accuracy o
 after one pass over the first ``--budget`` training images (first ``--test-limit`` test images;
 no model selection happens, so the test split only reports), and the ratios to the peer.
 
-Run: ``.venv/bin/python benchmarks/bench_stdbp.py [--quick] [--threads 1] [--budget 8192]``;
-writes ``benchmarks/results/bench_stdbp.json`` (``bench_stdbp.quick.json`` with ``--quick``),
+Run: ``.venv/bin/python benchmarks/bench_stdbp.py [--quick] [--threads 1] [--budget 8192] [--params FILE]``;
+writes ``benchmarks/results/bench_stdbp.json`` (``bench_stdbp.quick.json`` with ``--quick``;
+``bench_stdbp.<params name>.json`` for another ``--params``),
 including the command, the commit and the load average at the start and the end. The accuracy
 part needs the MNIST files (``snnbp fetch``); without them the speed part uses MNIST-like random
 images. Without snntorch (``make bench`` installs it) the peer is left out and said so.
@@ -67,7 +70,7 @@ from snnbp.encoding.latency import latency_code
 from snnbp.io import atomic_write_text
 from snnbp.learner import Batch
 from snnbp.seeding import derive_seed, torch_generator
-from snnbp.stdbp import build_learner, first_spike_prediction, relpsp_spike_times_dense, spike_time_cross_entropy
+from snnbp.stdbp import build_learner, first_spike_prediction, relpsp_spike_times_dense
 from snnbp.stdbp.model import architecture, init_weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +97,11 @@ def load_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
     except MissingDatasetError:
         generator = torch_generator(0, "bench_stdbp/images")
         on = torch.rand(4096, 28, 28, generator=generator) < 0.19
-        values = torch.where(torch.rand(4096, 28, 28, generator=generator) < 0.5, 255.0, torch.rand(4096, 28, 28, generator=generator) * 255)
+        values = torch.where(
+            torch.rand(4096, 28, 28, generator=generator) < 0.5,
+            255.0,
+            torch.rand(4096, 28, 28, generator=generator) * 255,
+        )
         images = torch.where(on, values, torch.zeros(())).to(torch.uint8)
         labels = torch.randint(0, 10, (4096,), generator=generator)
         return images, labels, images[:0], labels[:0], "MNIST-like random images (no accuracy)"
@@ -109,9 +116,12 @@ def surrogate_spike(x: torch.Tensor, slope: float = 5.0) -> torch.Tensor:
 class SurrogateNetwork:
     """Time-stepped non-leaky IF first-spike network with the ReL-PSP dynamics (variant d)."""
 
-    def __init__(self, weights: list[torch.Tensor], theta: float, window: float, lr: float) -> None:
+    def __init__(
+        self, weights: list[torch.Tensor], theta: float, window: float, lr: float, temperature: float = 1.0
+    ) -> None:
         self.weights = [w.clone().requires_grad_() for w in weights]
         self.theta = theta
+        self.temperature = temperature
         self.dt = window / STEPS
         self.optimizer = torch.optim.Adam(self.weights, lr=lr)
 
@@ -139,7 +149,7 @@ class SurrogateNetwork:
         return (grid * spikes).sum(dim=0) * self.dt + (1.0 - fired) * STEPS * self.dt
 
     def train_step(self, t_in: torch.Tensor, labels: torch.Tensor) -> float:
-        loss = F.cross_entropy(-self.output_times(t_in), labels)
+        loss = F.cross_entropy(-self.output_times(t_in) / self.temperature, labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -173,8 +183,9 @@ class SnntorchTTFS:
     def raster(self, images: torch.Tensor) -> torch.Tensor:
         """``[T, B, 784]`` input spikes: ``spikegen.latency`` (linear, normalised, black pixels clipped)."""
         data = images.reshape(images.shape[0], -1).to(torch.float32) / 255.0
-        spikes = self.spikegen.latency(data, num_steps=self.input_steps + 1, threshold=1.0 / 255.0, clip=True,
-                                       normalize=True, linear=True)
+        spikes = self.spikegen.latency(
+            data, num_steps=self.input_steps + 1, threshold=1.0 / 255.0, clip=True, normalize=True, linear=True
+        )
         return torch.cat([spikes, spikes.new_zeros(STEPS - spikes.shape[0], *spikes.shape[1:])])
 
     def output_spikes(self, images: torch.Tensor) -> torch.Tensor:
@@ -206,22 +217,29 @@ class SnntorchTTFS:
         return torch.argmin(first, dim=1)
 
 
-def model_params():
-    """The cpu-profile STDBP model settings, without per-step dt/dw statistics."""
-    return replace_fields(load_params(PARAMS).model, stats_samples=0)
+def model_params(path: Path = PARAMS):
+    """The STDBP model settings of the params file ``path``, without per-step dt/dw statistics and
+    without training-image shifts (every variant sees the same images)."""
+    return replace_fields(load_params(path).model, stats_samples=0, shift_pixels=0)
 
 
 def initial_weights(model) -> list[torch.Tensor]:
     """The exact learner's initial weights (seed 1), for the time-stepped networks."""
     specs = architecture((28, 28), 10, hidden=model.hidden)
     generator = torch.Generator().manual_seed(derive_seed(1, "model"))
-    return init_weights(specs, (28, 28), scale=model.theta / model.t_max, init_mean=model.init_mean,
-                        init_std=model.init_std, generator=generator)
+    return init_weights(
+        specs,
+        (28, 28),
+        scale=model.theta / model.t_max,
+        init_mean=model.init_mean,
+        init_std=model.init_std,
+        generator=generator,
+    )
 
 
-def make_trainer(variant: str, snntorch_init: str = str(SNNTORCH_INIT_GAIN)):
+def make_trainer(variant: str, snntorch_init: str = str(SNNTORCH_INIT_GAIN), params: Path = PARAMS):
     """``(train_step(images, labels), predict(images))`` of ``variant``."""
-    model = model_params()
+    model = model_params(params)
     if variant in ("fast", "dense"):
         learner = build_learner(model, INFO, seed=1)
         if variant == "dense":  # the same learner on the dense exact layer
@@ -241,7 +259,7 @@ def make_trainer(variant: str, snntorch_init: str = str(SNNTORCH_INIT_GAIN)):
             weights = [w * float(snntorch_init) for w in weights]
         network = SnntorchTTFS(weights, model.lr, input_steps)
         return network.train_step, network.predict
-    network = SurrogateNetwork(weights, model.theta, 3.0 * model.t_max, model.lr)
+    network = SurrogateNetwork(weights, model.theta, 3.0 * model.t_max, model.lr, model.temperature)
 
     def encode(images):
         return latency_code(images, model.t_max, zero_pixels_spike=model.zero_pixels_spike)
@@ -253,7 +271,15 @@ def make_trainer(variant: str, snntorch_init: str = str(SNNTORCH_INIT_GAIN)):
     return (lambda images, labels: network.train_step(encode(images), labels)), predict
 
 
-def measure(variant: str, batches: int, train_limit: int, test_limit: int, time_budget: float, snntorch_init: str) -> dict:
+def measure(
+    variant: str,
+    batches: int,
+    train_limit: int,
+    test_limit: int,
+    time_budget: float,
+    snntorch_init: str,
+    params: Path = PARAMS,
+) -> dict:
     """Samples/s over ``batches`` timed steps (after one warm-up step); then, when the data has a
     test split, the test accuracy and inference speed of a fresh model trained on ``train_limit``
     samples (one pass in order) or, if ``time_budget > 0``, for ``time_budget`` seconds of
@@ -261,7 +287,7 @@ def measure(variant: str, batches: int, train_limit: int, test_limit: int, time_
     train_x, train_y, test_x, test_y, data_name = load_data()
     result: dict = {"variant": variant, "data": data_name}
     if batches:
-        step, predict = make_trainer(variant, snntorch_init)
+        step, predict = make_trainer(variant, snntorch_init, params)
         step(train_x[:BATCH], train_y[:BATCH])
         started = time.perf_counter()
         for index in range(1, batches + 1):
@@ -270,7 +296,7 @@ def measure(variant: str, batches: int, train_limit: int, test_limit: int, time_
         seconds = time.perf_counter() - started
         result.update({"timed_batches": batches, "samples_per_s": batches * BATCH / seconds})
     if (train_limit or time_budget) and len(test_y):
-        step, predict = make_trainer(variant, snntorch_init)
+        step, predict = make_trainer(variant, snntorch_init, params)
         started = time.perf_counter()
         seen = 0
         while (time.perf_counter() - started < time_budget) if time_budget else seen < train_limit:
@@ -281,7 +307,9 @@ def measure(variant: str, batches: int, train_limit: int, test_limit: int, time_
         result["train_seconds"] = time.perf_counter() - started
         result["train_samples"] = seen
         started = time.perf_counter()
-        predictions = torch.cat([predict(test_x[s : min(s + EVAL_BATCH, test_limit)]) for s in range(0, test_limit, EVAL_BATCH)])
+        predictions = torch.cat(
+            [predict(test_x[s : min(s + EVAL_BATCH, test_limit)]) for s in range(0, test_limit, EVAL_BATCH)]
+        )
         result["inference_samples_per_s"] = test_limit / (time.perf_counter() - started)
         result["test_accuracy"] = float((predictions == test_y[:test_limit]).float().mean())
         result["test_samples"] = test_limit
@@ -289,11 +317,30 @@ def measure(variant: str, batches: int, train_limit: int, test_limit: int, time_
     return result
 
 
-def run_variant(variant: str, args: argparse.Namespace, batches: int, train_limit: int = 0, time_budget: float = 0.0) -> dict:
+def run_variant(
+    variant: str, args: argparse.Namespace, batches: int, train_limit: int = 0, time_budget: float = 0.0
+) -> dict:
     """Run :func:`measure` for ``variant`` in a fresh process; return its JSON result."""
-    command = [sys.executable, __file__, "--variant", variant, "--threads", str(args.threads), "--batches", str(batches),
-               "--train-limit", str(train_limit), "--time-budget", str(time_budget), "--test-limit", str(args.test_limit),
-               "--snntorch-init", args.snntorch_init]
+    command = [
+        sys.executable,
+        __file__,
+        "--variant",
+        variant,
+        "--threads",
+        str(args.threads),
+        "--batches",
+        str(batches),
+        "--train-limit",
+        str(train_limit),
+        "--time-budget",
+        str(time_budget),
+        "--test-limit",
+        str(args.test_limit),
+        "--snntorch-init",
+        args.snntorch_init,
+        "--params",
+        str(args.params),
+    ]
     completed = subprocess.run(command, capture_output=True, text=True, check=True)
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     print(f"  {variant}: {json.dumps(result)}", flush=True)
@@ -302,10 +349,11 @@ def run_variant(variant: str, args: argparse.Namespace, batches: int, train_limi
 
 def git_commit() -> str:
     """The commit of the work tree, with ``+dirty`` when ``lib/`` or this script differ from it."""
+
     def git(*words: str) -> str:
         return subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
-    dirty = git("status", "--porcelain", "--", "lib", "benchmarks/bench_stdbp.py", "params/cpu/stdbp_mnist_fc.yaml")
+    dirty = git("status", "--porcelain", "--", "lib", "benchmarks/bench_stdbp.py", "params/cpu")
     return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
 
 
@@ -325,11 +373,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="few batches, small accuracy budget (2048 samples)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads of every variant")
-    parser.add_argument("--budget", type=int, default=8192, help="training samples of the equal-sample accuracy comparison")
+    parser.add_argument(
+        "--budget", type=int, default=8192, help="training samples of the equal-sample accuracy comparison"
+    )
     parser.add_argument("--test-limit", type=int, default=2000, help="test images for the accuracy comparison")
     parser.add_argument("--no-surrogate", action="store_true", help="leave out the plain-PyTorch surrogate (d)")
-    parser.add_argument("--snntorch-init", default=str(SNNTORCH_INIT_GAIN),
-                        help="the peer's initial weights: a gain on the exact model's, or 'default' (nn.Linear's)")
+    parser.add_argument(
+        "--snntorch-init",
+        default=str(SNNTORCH_INIT_GAIN),
+        help="the peer's initial weights: a gain on the exact model's, or 'default' (nn.Linear's)",
+    )
+    parser.add_argument(
+        "--params",
+        type=Path,
+        default=PARAMS,
+        help="STDBP params file whose model settings the exact variants use (default params/cpu/stdbp_mnist_fc.yaml)",
+    )
     parser.add_argument("--variant", choices=["fast", "dense", "snntorch", "surrogate"], help=argparse.SUPPRESS)
     parser.add_argument("--batches", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--train-limit", type=int, default=0, help=argparse.SUPPRESS)
@@ -337,7 +396,19 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.variant:
-        print(json.dumps(measure(args.variant, args.batches, args.train_limit, args.test_limit, args.time_budget, args.snntorch_init)))
+        print(
+            json.dumps(
+                measure(
+                    args.variant,
+                    args.batches,
+                    args.train_limit,
+                    args.test_limit,
+                    args.time_budget,
+                    args.snntorch_init,
+                    args.params,
+                )
+            )
+        )
         return
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     fast_batches, dense_batches, peer_batches, budget = (3, 1, 1, 2048) if args.quick else (12, 2, 4, args.budget)
@@ -371,19 +442,26 @@ def main() -> None:
         "loadavg_at_end": list(os.getloadavg()),
         "wall_seconds": time.time() - started,
         "quick": args.quick,
-        "model_params": str(PARAMS.relative_to(ROOT)),
+        "model_params": str(args.params.resolve().relative_to(ROOT)),
+        "model_changes": "shift_pixels 0 (the same images for every variant), stats_samples 0",
         "steps": STEPS,
         "snntorch_init": args.snntorch_init,
         "sample_budget": budget,
         "runs": runs,
         "speedup_vs_dense": ratio(fast["samples_per_s"], runs["dense"]["samples_per_s"]),
         "speedup_vs_snntorch": ratio(fast["samples_per_s"], peer.get("samples_per_s")),
-        "inference_speedup_vs_snntorch": ratio(fast.get("inference_samples_per_s"), peer.get("inference_samples_per_s")),
+        "inference_speedup_vs_snntorch": ratio(
+            fast.get("inference_samples_per_s"), peer.get("inference_samples_per_s")
+        ),
         "memory_ratio_snntorch_over_fast": ratio(peer.get("peak_rss_mb"), fast["peak_rss_mb"]),
         "memory_ratio_dense_over_fast": ratio(runs["dense"]["peak_rss_mb"], fast["peak_rss_mb"]),
         "goal": "at least 5x snntorch's training throughput at equal or better accuracy (equal samples)",
-        "accuracy_equal_samples": {name: runs[name].get("test_accuracy") for name in ("fast", "snntorch", "surrogate") if name in runs},
-        "accuracy_equal_time": {name: runs[name].get("test_accuracy") for name in ("fast_equal_time", "snntorch") if name in runs},
+        "accuracy_equal_samples": {
+            name: runs[name].get("test_accuracy") for name in ("fast", "snntorch", "surrogate") if name in runs
+        },
+        "accuracy_equal_time": {
+            name: runs[name].get("test_accuracy") for name in ("fast_equal_time", "snntorch") if name in runs
+        },
     }
     if "surrogate" in runs:
         report["speedup_vs_surrogate"] = ratio(fast["samples_per_s"], runs["surrogate"]["samples_per_s"])
@@ -393,13 +471,20 @@ def main() -> None:
     speedup, peer_accuracy = report["speedup_vs_snntorch"], peer.get("test_accuracy")
     if speedup is not None and peer_accuracy is not None and "test_accuracy" in fast:
         report["goal_met"] = speedup >= 5.0 and fast["test_accuracy"] >= peer_accuracy
-    path = RESULTS / ("bench_stdbp.quick.json" if args.quick else "bench_stdbp.json")
+    stem = "bench_stdbp" if args.params.resolve() == PARAMS.resolve() else f"bench_stdbp.{args.params.stem}"
+    path = RESULTS / (f"{stem}.quick.json" if args.quick else f"{stem}.json")
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(report, indent=2) + "\n")
     for name, run in runs.items():
         speed = f"{run['samples_per_s']:8.1f} samples/s" if "samples_per_s" in run else " " * 18
-        accuracy = (f", test accuracy {run['test_accuracy']:.4f} after {run['train_samples']} samples ({run['train_seconds']:.0f} s),"
-                    f" inference {run['inference_samples_per_s']:.0f}/s") if "test_accuracy" in run else ""
+        accuracy = (
+            (
+                f", test accuracy {run['test_accuracy']:.4f} after {run['train_samples']} samples ({run['train_seconds']:.0f} s),"
+                f" inference {run['inference_samples_per_s']:.0f}/s"
+            )
+            if "test_accuracy" in run
+            else ""
+        )
         print(f"{name:15s}: {speed}, peak RSS {run['peak_rss_mb']:7.0f} MB{accuracy}")
     for key in ("speedup_vs_dense", "speedup_vs_snntorch", "inference_speedup_vs_snntorch", "speedup_vs_surrogate"):
         if report.get(key):

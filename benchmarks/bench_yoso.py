@@ -48,7 +48,9 @@ def mnist_like_images(n: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(np.where(on, values, 0).astype(np.uint8))
 
 
-def naive_simulation(t_in: np.ndarray, weights: list[np.ndarray], thetas: list[float], dt: float, n_steps: int) -> list[list[float]]:
+def naive_simulation(
+    t_in: np.ndarray, weights: list[np.ndarray], thetas: list[float], dt: float, n_steps: int
+) -> list[list[float]]:
     """Per-event, per-neuron Python loop over time steps (no accounting beyond the spike times):
     sweep (V += S, compare) then events (S += w) for each layer at each step, stop at the first
     output spike. The baseline of the speed ratio."""
@@ -87,9 +89,11 @@ def decisions_agree(naive_steps: list[list[float]], fast_steps: list[np.ndarray]
     first = naive_out.min()
     if first != fast_out.min() or not np.array_equal(naive_out == first, fast_out == first):
         return False
-    return all(np.array_equal(np.asarray(n)[np.asarray(n) < first], f[np.asarray(n) < first]) and
-               np.array_equal(np.asarray(n) < first, f < first)
-               for n, f in zip(naive_steps[:-1], fast_steps[:-1]))
+    return all(
+        np.array_equal(np.asarray(n)[np.asarray(n) < first], f[np.asarray(n) < first])
+        and np.array_equal(np.asarray(n) < first, f < first)
+        for n, f in zip(naive_steps[:-1], fast_steps[:-1])
+    )
 
 
 def time_fast(weights, thetas, t_in, repeats: int) -> tuple[float, dict]:
@@ -130,19 +134,32 @@ def main() -> None:
     mapping = map_network(net.layer_sizes, arch)
     t_base = inputs["mnist_like_random"][: args.baseline_n]
     start = time.perf_counter()
-    naive = [naive_simulation(t.numpy(), [w.numpy() for w in net.weights], list(net.thresholds), arch.dt_ms, arch.n_steps)
-             for t in t_base]
+    naive = [
+        naive_simulation(t.numpy(), [w.numpy() for w in net.weights], list(net.thresholds), arch.dt_ms, arch.n_steps)
+        for t in t_base
+    ]
     baseline_speed = len(t_base) / (time.perf_counter() - start)
     fast = simulate(net, mapping, t_base)
-    agree = all(decisions_agree(naive[b], [(t[b] / arch.dt_ms).round().numpy() for t in fast.spike_times])
-                for b in range(len(t_base)))
+    agree = all(
+        decisions_agree(naive[b], [(t[b] / arch.dt_ms).round().numpy() for t in fast.spike_times])
+        for b in range(len(t_base))
+    )
 
     record = {
         "benchmark": "YOSO simulator throughput (inferences/s, full accounting), 784-800-10 random weights",
-        "host": platform.node(), "cpu_count": os.cpu_count(), "torch": torch.__version__, "threads": 1,
-        "loadavg_at_start": os.getloadavg()[0], "t_max_ms": args.t_max, "dt_ms": arch.dt_ms,
-        "baseline": {"what": "naive per-event Python loop (spike times only)", "n_images": len(t_base),
-                     "inferences_per_s": baseline_speed, "output_spike_steps_agree_with_fast": agree},
+        "host": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": 1,
+        "loadavg_at_start": os.getloadavg()[0],
+        "t_max_ms": args.t_max,
+        "dt_ms": arch.dt_ms,
+        "baseline": {
+            "what": "naive per-event Python loop (spike times only)",
+            "n_images": len(t_base),
+            "inferences_per_s": baseline_speed,
+            "output_spike_steps_agree_with_fast": agree,
+        },
         "runs": {},
     }
     for name, t_in in inputs.items():
@@ -151,14 +168,23 @@ def main() -> None:
             run = evaluate(weights, thetas, t_in, labels=labels[name])
             metrics = run.metrics
         record["runs"][name] = {
-            "n_images": int(t_in.shape[0]), "inferences_per_s": speed, "speedup_vs_baseline": speed / baseline_speed,
+            "n_images": int(t_in.shape[0]),
+            "inferences_per_s": speed,
+            "speedup_vs_baseline": speed / baseline_speed,
             "metrics": metrics,
         }
-        print(f"{name}: {speed:.0f} inferences/s ({speed / baseline_speed:.0f}x the naive loop); "
-              f"{metrics['power_mw']:.3f} mW, {metrics['latency_ms']:.4f} ms, {metrics['energy_per_image_uj']:.4f} uJ/image")
+        print(
+            f"{name}: {speed:.0f} inferences/s ({speed / baseline_speed:.0f}x the naive loop); "
+            f"{metrics['power_mw']:.3f} mW, {metrics['latency_ms']:.4f} ms, {metrics['energy_per_image_uj']:.4f} uJ/image"
+        )
     # the same random network without early stop (whole window), for reference
-    whole = evaluate(weights, thetas, inputs["mnist_like_random"][:256],
-                     arch=with_changes(arch, stop_at_first_output=False), energy=energy)
+    whole = evaluate(
+        weights,
+        thetas,
+        inputs["mnist_like_random"][:256],
+        arch=with_changes(arch, stop_at_first_output=False),
+        energy=energy,
+    )
     record["runs"]["mnist_like_random_whole_window"] = {"n_images": 256, "metrics": whole.metrics}
     record["loadavg_at_end"] = os.getloadavg()[0]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -19,13 +19,24 @@ from snnbp.data.base import DatasetInfo, LabelledSplit
 
 INFO = DatasetInfo(name="tiny images", key="tiny", num_classes=3, input_shape=(6, 6), kind="image", is_standin=True)
 
-HM2BP = {"layers": ["12"], "thresholds": [2.0, 2.0], "time_steps": 24, "desired": 8.0, "undesired": 2.0, "margin": 2.0,
-         "lr": 0.01, "dtype": "float64"}
+HM2BP = {
+    "layers": ["12"],
+    "thresholds": [2.0, 2.0],
+    "time_steps": 24,
+    "desired": 8.0,
+    "undesired": 2.0,
+    "margin": 2.0,
+    "lr": 0.01,
+    "dtype": "float64",
+}
 CASES: dict[str, dict[str, Any]] = {
     "hm2bp_torch": {"method": "hm2bp", "notebook": "10_train_hm2bp.ipynb", "model": {**HM2BP, "engine": "torch"}},
     "hm2bp_event": {"method": "hm2bp", "notebook": "10_train_hm2bp.ipynb", "model": {**HM2BP, "engine": "event"}},
-    "stdbp": {"method": "stdbp", "notebook": "20_train_stdbp.ipynb",
-              "model": {"hidden": [10], "t_max": 5.0, "lr": 3e-3, "clip": 2.0, "t_silent": 10.0, "silent_penalty": 0.1}},
+    "stdbp": {
+        "method": "stdbp",
+        "notebook": "20_train_stdbp.ipynb",
+        "model": {"hidden": [10], "t_max": 5.0, "lr": 3e-3, "clip": 2.0, "t_silent": 10.0, "silent_penalty": 0.1},
+    },
     "ann": {"method": "ann", "notebook": "04_train_ann.ipynb", "model": {"hidden": [10], "lr": 0.01}},
 }
 """Each case's method, notebook and model; HM2-BP in float64 (STDBP and the ANN compute in float32)."""
@@ -37,8 +48,16 @@ RESUMED = "hm2bp_torch"
 def params(case: str) -> RunParams:
     """The run params of ``case``: 3 epochs over 30 samples in batches of 7 (shards of 3 and 4; the
     last batch of 2 gives each of 2 processes one sample)."""
-    return params_from_dict({"name": case, "seed": 3, "data": {"dataset": "mnist"},
-                             "train": {"epochs": 3, "batch_size": 7, "num_threads": 1}, **CASES[case]}, case)
+    return params_from_dict(
+        {
+            "name": case,
+            "seed": 3,
+            "data": {"dataset": "mnist"},
+            "train": {"epochs": 3, "batch_size": 7, "num_threads": 1},
+            **CASES[case],
+        },
+        case,
+    )
 
 
 def data() -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
@@ -69,8 +88,14 @@ def main(out: Path) -> None:
     try:
         for case in CASES:
             fit(params(case), out / case, progress=False, data=data(), parallel=parallel)
-        fit(params(RESUMED), out / f"{RESUMED}_resumed", progress=False, data=data(), parallel=parallel,
-            stop_after_epoch=1)
+        fit(
+            params(RESUMED),
+            out / f"{RESUMED}_resumed",
+            progress=False,
+            data=data(),
+            parallel=parallel,
+            stop_after_epoch=1,
+        )
         fit(params(RESUMED), out / f"{RESUMED}_resumed", progress=False, data=data(), parallel=parallel)
     finally:
         distributed.close()

@@ -19,14 +19,18 @@ def nmnist_bytes(x, y, p, t) -> bytes:
     """40-bit N-MNIST events: x byte, y byte, polarity in bit 7 of byte 2, 23-bit timestamp (us)."""
     out = bytearray()
     for xi, yi, pi, ti in zip(x, y, p, t):
-        out += bytes([int(xi), int(yi), (int(pi) << 7) | ((int(ti) >> 16) & 0x7F), (int(ti) >> 8) & 0xFF, int(ti) & 0xFF])
+        out += bytes(
+            [int(xi), int(yi), (int(pi) << 7) | ((int(ti) >> 16) & 0x7F), (int(ti) >> 8) & 0xFF, int(ti) & 0xFF]
+        )
     return bytes(out)
 
 
 def random_events(rng: np.random.Generator, count: int, duration_us: int = 320_000) -> dict[str, np.ndarray]:
     """Sorted random events on the 34 x 34 sensor."""
     return {
-        "x": rng.integers(0, 34, count), "y": rng.integers(0, 34, count), "p": rng.integers(0, 2, count),
+        "x": rng.integers(0, 34, count),
+        "y": rng.integers(0, 34, count),
+        "p": rng.integers(0, 2, count),
         "t": np.sort(rng.integers(0, duration_us, count)),
     }
 
@@ -57,7 +61,9 @@ def write_idx_gz(path: Path, array: np.ndarray) -> None:
         handle.write(header + array.tobytes())
 
 
-def write_emnist_official(folder: Path, split: str, upright: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> None:
+def write_emnist_official(
+    folder: Path, split: str, upright: dict[str, np.ndarray], labels: dict[str, np.ndarray]
+) -> None:
     """The four official gz files of ``split``; images are stored transposed, as EMNIST does."""
     for part in ("train", "test"):
         write_idx_gz(folder / f"emnist-{split}-{part}-images-idx3-ubyte.gz", upright[part].transpose(0, 2, 1))
@@ -77,7 +83,14 @@ def write_emnist_packed(folder: Path, images: np.ndarray, labels: np.ndarray, cl
         name = f"X_test_{first}_to_{first + len(tiles) - 1}.webp"
         Image.fromarray(np.stack([grid] * 3, axis=-1)).save(folder / name, lossless=True)
         names.append(name)
-    meta = {"width": 28, "height": 28, "files": names, "mapping": [ord(c) for c in classes], "id": [int(v) for v in labels], "bbox": []}
+    meta = {
+        "width": 28,
+        "height": 28,
+        "files": names,
+        "mapping": [ord(c) for c in classes],
+        "id": [int(v) for v in labels],
+        "bbox": [],
+    }
     (folder / "test.json").write_text(json.dumps(meta))
 
 
@@ -95,8 +108,17 @@ def write_wav(path: Path, signal: np.ndarray, rate: int) -> None:
 def write_sphere(path: Path, signal: np.ndarray, rate: int) -> None:
     """Uncompressed 16-bit little-endian NIST SPHERE file (1024-byte header), TI46's format."""
     pcm = np.clip(np.round(np.asarray(signal) * 32767), -32768, 32767).astype("<i2")
-    lines = ["NIST_1A", "   1024", f"sample_count -i {pcm.size}", f"sample_rate -i {rate}", "channel_count -i 1",
-             "sample_n_bytes -i 2", "sample_byte_format -s2 01", "sample_coding -s3 pcm", "end_head"]
+    lines = [
+        "NIST_1A",
+        "   1024",
+        f"sample_count -i {pcm.size}",
+        f"sample_rate -i {rate}",
+        "channel_count -i 1",
+        "sample_n_bytes -i 2",
+        "sample_byte_format -s2 01",
+        "sample_coding -s3 pcm",
+        "end_head",
+    ]
     header = ("\n".join(lines) + "\n").encode().ljust(1024, b" ")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(header + pcm.tobytes())
@@ -114,19 +136,33 @@ def write_fsdd_tree(root: Path, speakers=("jackson", "theo"), digits=(0, 1), ind
     for d in digits:
         for s, speaker in enumerate(speakers):
             for i in indices:
-                write_wav(root / "recordings" / f"{d}_{speaker}_{i}.wav", tone(300 + 200 * d + 20 * s, 0.3, rate, seed=i), rate)
+                write_wav(
+                    root / "recordings" / f"{d}_{speaker}_{i}.wav",
+                    tone(300 + 200 * d + 20 * s, 0.3, rate, seed=i),
+                    rate,
+                )
 
 
-def write_ti46_tree(root: Path, letters="ab", speakers=("f1", "m1"), takes=(0, 1), sessions=(1,), tokens=(0, 1), suffix=".wav") -> None:
+def write_ti46_tree(
+    root: Path, letters="ab", speakers=("f1", "m1"), takes=(0, 1), sessions=(1,), tokens=(0, 1), suffix=".wav"
+) -> None:
     """``root/ti_alpha/{train,test}/<spk>/`` with TI46 file names, at 12.5 kHz."""
     writer = write_wav if suffix == ".wav" else write_sphere
     for k, letter in enumerate(letters):
         for speaker in speakers:
             for take in takes:
-                writer(root / "ti_alpha" / "train" / speaker / f"0{letter}{speaker}set{take}{suffix}", tone(400 + 300 * k, 0.25, 12500, take), 12500)
+                writer(
+                    root / "ti_alpha" / "train" / speaker / f"0{letter}{speaker}set{take}{suffix}",
+                    tone(400 + 300 * k, 0.25, 12500, take),
+                    12500,
+                )
             for session in sessions:
                 for token in tokens:
-                    writer(root / "ti_alpha" / "test" / speaker / f"0{letter}{speaker}s{session}t{token}{suffix}", tone(400 + 300 * k, 0.25, 12500, token), 12500)
+                    writer(
+                        root / "ti_alpha" / "test" / speaker / f"0{letter}{speaker}s{session}t{token}{suffix}",
+                        tone(400 + 300 * k, 0.25, 12500, token),
+                        12500,
+                    )
 
 
 def write_caltech_tree(root: Path, counts: dict[str, int], seed: int = 0) -> None:

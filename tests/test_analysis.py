@@ -21,7 +21,7 @@ from snnbp.analysis import (
 def test_log_bins_are_fixed_and_log_spaced():
     assert LOG_BIN_EDGES[0] == pytest.approx(1e-8) and LOG_BIN_EDGES[-1] == pytest.approx(1e4)
     ratios = [b / a for a, b in zip(LOG_BIN_EDGES[:-1], LOG_BIN_EDGES[1:])]
-    assert ratios == pytest.approx([10 ** 0.25] * len(ratios))
+    assert ratios == pytest.approx([10**0.25] * len(ratios))
 
 
 def test_log_histogram_places_values():

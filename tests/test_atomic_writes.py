@@ -20,8 +20,26 @@ from snnbp.io import atomic_write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
-WRITERS = {"write_text", "write_bytes", "savefig", "save", "savez", "savez_compressed", "to_csv", "to_json",
-           "to_parquet", "to_pickle", "dump", "copy", "copyfile", "copy2", "move", "rename", "replace", "write_notebook"}
+WRITERS = {
+    "write_text",
+    "write_bytes",
+    "savefig",
+    "save",
+    "savez",
+    "savez_compressed",
+    "to_csv",
+    "to_json",
+    "to_parquet",
+    "to_pickle",
+    "dump",
+    "copy",
+    "copyfile",
+    "copy2",
+    "move",
+    "rename",
+    "replace",
+    "write_notebook",
+}
 """Calls that write a file when given a path (``torch.save``, ``np.save``, ``json.dump`` to a handle,
 ``shutil.copy``, ``os.replace`` ...); ``str.replace`` and ``dict.copy`` are told apart below."""
 
@@ -40,7 +58,9 @@ def _mode(call: ast.Call) -> str | None:
     """The literal mode of an ``open`` call, "r" by default: ``open(path, mode)``, ``gzip.open(path, mode)``,
     ``Path.open(mode)`` or ``mode=``; None when it is not a literal."""
     func = call.func
-    path_method = isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name) and func.value.id in MODULE_OPENERS)
+    path_method = isinstance(func, ast.Attribute) and not (
+        isinstance(func.value, ast.Name) and func.value.id in MODULE_OPENERS
+    )
     position = 0 if path_method and func.attr == "open" else 1
     node = next((k.value for k in call.keywords if k.arg == "mode"), None)
     if node is None and len(call.args) > position:
@@ -62,15 +82,19 @@ def _writes(call: ast.Call) -> str | None:
     owner = func.value if isinstance(func, ast.Attribute) else None
     if name == "replace" and not (isinstance(owner, ast.Name) and owner.id in ("os", "shutil")):
         return None  # str.replace, dataclasses.replace
-    if name in ("copy", "move", "rename") and not (isinstance(owner, ast.Name) and owner.id in ("os", "shutil")) \
-            and not call.args:
+    if (
+        name in ("copy", "move", "rename")
+        and not (isinstance(owner, ast.Name) and owner.id in ("os", "shutil"))
+        and not call.args
+    ):
         return None  # dict.copy(), tensor.copy() ...
     if name == "save" and not (isinstance(owner, ast.Name) and owner.id in ("torch", "np", "numpy")):
         return None  # plots.save and the other helpers of this package are checked where they write
     if name in ("to_csv", "to_json") and not call.args and not any(k.arg == "path_or_buf" for k in call.keywords):
         return None  # returns the text; the caller writes it
-    if name == "dump" and not (isinstance(owner, ast.Name) and (owner.id in ("json", "pickle") or
-                                                                (owner.id == "yaml" and len(call.args) > 1))):
+    if name == "dump" and not (
+        isinstance(owner, ast.Name) and (owner.id in ("json", "pickle") or (owner.id == "yaml" and len(call.args) > 1))
+    ):
         return None  # yaml.dump(data) returns the text
     return name
 
@@ -107,20 +131,45 @@ def _sources() -> list[tuple[str, str]]:
 
 def test_nothing_but_snnbp_io_writes_files_in_place():
     violations = [v for source, name in _sources() for v in _violations(source, name)]
-    assert not violations, "write through snnbp.io (atomic_write_bytes/_text/_json, atomic_torch_save):\n" + "\n".join(violations)
+    assert not violations, "write through snnbp.io (atomic_write_bytes/_text/_json, atomic_torch_save):\n" + "\n".join(
+        violations
+    )
 
 
-@pytest.mark.parametrize("snippet", [
-    'open(p, "w")', 'p.open("a")', "p.write_text(s)", "p.write_bytes(b)", "fig.savefig(p)", "torch.save(x, p)",
-    "np.save(p, a)", "frame.to_csv(p)", "json.dump(x, handle)", "shutil.copy(a, b)", "os.replace(a, b)",
-    'gzip.open(p, "wb")', "yaml.dump(x, handle)",
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        'open(p, "w")',
+        'p.open("a")',
+        "p.write_text(s)",
+        "p.write_bytes(b)",
+        "fig.savefig(p)",
+        "torch.save(x, p)",
+        "np.save(p, a)",
+        "frame.to_csv(p)",
+        "json.dump(x, handle)",
+        "shutil.copy(a, b)",
+        "os.replace(a, b)",
+        'gzip.open(p, "wb")',
+        "yaml.dump(x, handle)",
+    ],
+)
 def test_the_guard_sees_each_kind_of_raw_write(snippet):
     assert _violations(f"def f():\n    {snippet}\n", "lib/snnbp/x.py")
 
 
-@pytest.mark.parametrize("snippet", ['open(p, "rb")', "open(p)", "s.replace('a', 'b')", "frame.to_csv(index=False)",
-                                     "plots.save(fig, p)", "d.copy()", "yaml.dump(x)"])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        'open(p, "rb")',
+        "open(p)",
+        "s.replace('a', 'b')",
+        "frame.to_csv(index=False)",
+        "plots.save(fig, p)",
+        "d.copy()",
+        "yaml.dump(x)",
+    ],
+)
 def test_the_guard_lets_reads_and_in_memory_calls_pass(snippet):
     assert not _violations(f"def f():\n    {snippet}\n", "lib/snnbp/x.py")
 
@@ -160,4 +209,4 @@ def test_idx_files_are_written_whole_and_deterministically(tmp_path):
 
 def test_atomic_text_is_utf8(tmp_path):
     atomic_write_text(tmp_path / "r.md", "µJ per image\n")
-    assert (tmp_path / "r.md").read_bytes() == "µJ per image\n".encode("utf-8")
+    assert (tmp_path / "r.md").read_bytes() == "µJ per image\n".encode()

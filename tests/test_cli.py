@@ -24,16 +24,25 @@ def _snnbp(*args: str) -> subprocess.CompletedProcess:
 
 @needs_mnist
 def test_evaluate_reproduces_the_recorded_accuracy(tmp_path):
-    params = params_from_dict({
-        "name": "ann_eval", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 1,
-        "data": {"dataset": "mnist", "train_limit": 500, "test_limit": 300},
-        "train": {"epochs": 1, "batch_size": 50}, "model": {"hidden": [16]},
-    }, "test")
+    params = params_from_dict(
+        {
+            "name": "ann_eval",
+            "method": "ann",
+            "notebook": "04_train_ann.ipynb",
+            "seed": 1,
+            "data": {"dataset": "mnist", "train_limit": 500, "test_limit": 300},
+            "train": {"epochs": 1, "batch_size": 50},
+            "model": {"hidden": [16]},
+        },
+        "test",
+    )
     result = fit(params, tmp_path / "run", progress=False)
     done = _snnbp("evaluate", str(tmp_path / "run" / "checkpoint.pt"))
     assert done.returncode == 0, done.stderr
     last = done.stdout.strip().splitlines()[-1]
-    assert last.startswith("accuracy=") and float(last.split("=")[1]) == pytest.approx(result.metrics["test_accuracy"], abs=1e-9)
+    assert last.startswith("accuracy=") and float(last.split("=")[1]) == pytest.approx(
+        result.metrics["test_accuracy"], abs=1e-9
+    )
 
 
 def test_evaluate_on_a_corrupt_checkpoint_fails_clearly(tmp_path):
@@ -53,11 +62,25 @@ def test_run_with_a_malformed_params_file_fails_clearly(tmp_path):
 def test_table_joins_metrics_with_paper_numbers(tmp_path):
     run = tmp_path / "cpu" / "hm2bp_mnist_fc"
     run.mkdir(parents=True)
-    (run / "metrics.json").write_text(json.dumps({
-        "method": "hm2bp", "dataset": "MNIST", "dataset_key": "mnist", "network": "784-800-10", "epochs": 3,
-        "test_accuracy": 0.975, "best_test_accuracy": 0.976, "samples_per_second": 500.0,
-        "train_seconds": 10.0, "peak_rss_mb": 100.0}))
-    (run / "run.json").write_text(json.dumps({"status": "completed", "git": {"commit": "abcdef1234567", "dirty": False}}))
+    (run / "metrics.json").write_text(
+        json.dumps(
+            {
+                "method": "hm2bp",
+                "dataset": "MNIST",
+                "dataset_key": "mnist",
+                "network": "784-800-10",
+                "epochs": 3,
+                "test_accuracy": 0.975,
+                "best_test_accuracy": 0.976,
+                "samples_per_second": 500.0,
+                "train_seconds": 10.0,
+                "peak_rss_mb": 100.0,
+            }
+        )
+    )
+    (run / "run.json").write_text(
+        json.dumps({"status": "completed", "git": {"commit": "abcdef1234567", "dirty": False}})
+    )
     evaluation = tmp_path / "cpu" / "yoso_mnist"
     evaluation.mkdir()
     (evaluation / "metrics.json").write_text(json.dumps({"method": "yoso", "test_accuracy": 0.97, "power_mw": 5.0}))
@@ -71,9 +94,19 @@ def test_table_joins_metrics_with_paper_numbers(tmp_path):
 def _fake_run(root: Path, profile: str, name: str, status: str = "completed", accuracy: float = 0.9) -> None:
     run = root / profile / name
     run.mkdir(parents=True)
-    (run / "metrics.json").write_text(json.dumps({
-        "method": "stdbp", "dataset": "MNIST", "dataset_key": "mnist", "network": "784-100-10", "epochs": 1,
-        "test_accuracy": accuracy, "best_test_accuracy": accuracy}))
+    (run / "metrics.json").write_text(
+        json.dumps(
+            {
+                "method": "stdbp",
+                "dataset": "MNIST",
+                "dataset_key": "mnist",
+                "network": "784-100-10",
+                "epochs": 1,
+                "test_accuracy": accuracy,
+                "best_test_accuracy": accuracy,
+            }
+        )
+    )
     (run / "run.json").write_text(json.dumps({"status": status, "git": {"commit": "0123456789ab", "dirty": False}}))
 
 
@@ -95,9 +128,16 @@ def test_table_writes_the_tracked_summaries_only_when_asked_and_never_smoke_rows
 
 
 def _seeded_run(root: Path, name: str, seed: int, accuracy: float, best: float, lr: float = 0.001) -> None:
-    params = {"name": name, "method": "stdbp", "notebook": "20_train_stdbp.ipynb", "profile": "cpu", "seed": seed,
-              "data": {"dataset": "mnist"}, "train": {"epochs": 1, "batch_size": 64, "num_threads": seed},
-              "model": {"hidden": [100], "lr": lr}}
+    params = {
+        "name": name,
+        "method": "stdbp",
+        "notebook": "20_train_stdbp.ipynb",
+        "profile": "cpu",
+        "seed": seed,
+        "data": {"dataset": "mnist"},
+        "train": {"epochs": 1, "batch_size": 64, "num_threads": seed},
+        "model": {"hidden": [100], "lr": lr},
+    }
     _fake_run(root, "cpu", name, accuracy=accuracy)
     metrics_path = root / "cpu" / name / "metrics.json"
     metrics_path.write_text(json.dumps({**json.loads(metrics_path.read_text()), "best_test_accuracy": best}))
@@ -131,7 +171,10 @@ def test_the_table_command_writes_only_with_its_flag(tmp_path):
     assert not (tmp_path / "summary.md").exists()
     done = _snnbp("table", "--results", str(tmp_path), "--write-readme")
     assert done.returncode == 0 and "written: summary.csv" in done.stdout, done.stderr
-    assert "smoke_run" not in (tmp_path / "summary.md").read_text() and "kept_run" in (tmp_path / "summary.csv").read_text()
+    assert (
+        "smoke_run" not in (tmp_path / "summary.md").read_text()
+        and "kept_run" in (tmp_path / "summary.csv").read_text()
+    )
 
 
 def test_python_dash_m_and_help():
@@ -139,12 +182,15 @@ def test_python_dash_m_and_help():
     assert done.returncode == 0 and "evaluate" in done.stdout and "table" in done.stdout
 
 
-@pytest.mark.parametrize(("method", "key", "network", "paper_dataset"), [
-    ("hm2bp", "nmnist_subset", "2312-800-10", "N-MNIST"),
-    ("hm2bp", "fsdd", "78-400-10", "TI46-Alpha"),
-    ("stdbp", "caltech_face_motor", "80000-100-2", "Caltech face/motorbike"),
-    ("stdbp", "fashion_mnist", "784-800-10", "Fashion-MNIST"),
-])
+@pytest.mark.parametrize(
+    ("method", "key", "network", "paper_dataset"),
+    [
+        ("hm2bp", "nmnist_subset", "2312-800-10", "N-MNIST"),
+        ("hm2bp", "fsdd", "78-400-10", "TI46-Alpha"),
+        ("stdbp", "caltech_face_motor", "80000-100-2", "Caltech face/motorbike"),
+        ("stdbp", "fashion_mnist", "784-800-10", "Fashion-MNIST"),
+    ],
+)
 def test_every_dataset_of_a_cpu_run_finds_its_paper_row(method, key, network, paper_dataset):
     from snnbp.targets import find_target
 
@@ -155,5 +201,8 @@ def test_table_names_the_subset_a_run_used():
     from snnbp.table import dataset_label
 
     assert dataset_label("MNIST", {"train_limit": 20000, "test_limit": None}) == "MNIST (first 20,000 train)"
-    assert dataset_label("MNIST", {"train_limit": 3000, "test_limit": 1000}) == "MNIST (first 3,000 train, first 1,000 test)"
+    assert (
+        dataset_label("MNIST", {"train_limit": 3000, "test_limit": 1000})
+        == "MNIST (first 3,000 train, first 1,000 test)"
+    )
     assert dataset_label("MNIST", {"train_limit": None}) == "MNIST"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,10 @@ import yaml
 from snnbp.config import ConfigError, load_params, params_to_dict
 
 GOOD = {
-    "name": "t", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 3,
+    "name": "t",
+    "method": "ann",
+    "notebook": "04_train_ann.ipynb",
+    "seed": 3,
     "data": {"dataset": "mnist", "train_limit": 10},
     "train": {"epochs": 1, "batch_size": 4},
     "model": {"hidden": [5], "lr": 0.01},
@@ -40,7 +44,7 @@ def _with(**changes):
 def test_good_file_loads_into_frozen_dataclasses(tmp_path):
     params = load_params(_write(tmp_path, GOOD))
     assert params.model.hidden == (5,) and params.train.batch_size == 4 and params.data.test_limit is None
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         params.seed = 4  # frozen
     assert params_to_dict(params)["model"]["hidden"] == [5]
 

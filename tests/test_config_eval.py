@@ -3,22 +3,37 @@ frozen dataclass, with errors that name the file and the key; training params ar
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import yaml
 
 from snnbp.cli import execute_params
-from snnbp.config import (ConfigError, EvalParams, RunParams, eval_params_from_dict, load_params, params_from_dict,
-                          params_to_dict)
+from snnbp.config import (
+    ConfigError,
+    EvalParams,
+    RunParams,
+    eval_params_from_dict,
+    load_params,
+    params_from_dict,
+    params_to_dict,
+)
 from snnbp.yoso.study import StudyParams, params_from_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 
 GOOD = {
-    "name": "yoso_t", "method": "yoso", "notebook": "30_yoso.ipynb", "seed": 2,
-    "stdbp_checkpoint": "a/stdbp.pt", "hm2bp_checkpoint": "b/hm2bp.pt",
-    "test_images": 100, "hm2bp_images": 10, "mesh_sizes": [[2, 3]], "hidden_sizes": [4, 8],
+    "name": "yoso_t",
+    "method": "yoso",
+    "notebook": "30_yoso.ipynb",
+    "seed": 2,
+    "stdbp_checkpoint": "a/stdbp.pt",
+    "hm2bp_checkpoint": "b/hm2bp.pt",
+    "test_images": 100,
+    "hm2bp_images": 10,
+    "mesh_sizes": [[2, 3]],
+    "hidden_sizes": [4, 8],
 }
 
 
@@ -34,7 +49,7 @@ def test_good_file_loads_into_frozen_dataclasses(tmp_path):
     assert params.name == "yoso_t" and params.seed == 2 and params.notebook == "30_yoso.ipynb"
     assert params.study.mesh_sizes == ((2, 3),) and params.study.hidden_sizes == (4, 8)
     assert params.study.yoso_params == "params/yoso/default.yaml"  # the default, relative to the project root
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         params.study.test_images = 5  # frozen
 
 
@@ -86,8 +101,15 @@ def test_missing_required_keys_are_named(tmp_path, key):
 
 
 def test_training_params_still_load_as_run_params_and_unknown_methods_list_evaluations(tmp_path):
-    training = {"name": "t", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 3,
-                "data": {"dataset": "mnist"}, "train": {"epochs": 1, "batch_size": 4}, "model": {}}
+    training = {
+        "name": "t",
+        "method": "ann",
+        "notebook": "04_train_ann.ipynb",
+        "seed": 3,
+        "data": {"dataset": "mnist"},
+        "train": {"epochs": 1, "batch_size": 4},
+        "model": {},
+    }
     assert isinstance(load_params(_write(tmp_path, training)), RunParams)
     with pytest.raises(ConfigError, match=r"unknown method 'magic'.*evaluations: \['yoso'\]"):
         load_params(_write(tmp_path, {**training, "method": "magic"}))
@@ -135,16 +157,24 @@ def test_root_relative_paths_keep_the_identity_of_the_committed_yoso_run():
     record = json.loads((ROOT / "results" / "cpu" / "yoso_mnist" / "run.json").read_text())
     stored = {k: v for k, v in record["params"].items() if k not in ("notebook", "profile")}
     assert identity_params(params) == stored
-    digest = hashlib.sha256(json.dumps({"params": identity_params(params), "inputs": record["inputs"]},
-                                       sort_keys=True).encode()).hexdigest()
-    assert digest == record["params_hash"] == json.loads((ROOT / "results" / "cpu" / "yoso_mnist" / "metrics.json").read_text())["params_hash"]
+    digest = hashlib.sha256(
+        json.dumps({"params": identity_params(params), "inputs": record["inputs"]}, sort_keys=True).encode()
+    ).hexdigest()
+    assert (
+        digest
+        == record["params_hash"]
+        == json.loads((ROOT / "results" / "cpu" / "yoso_mnist" / "metrics.json").read_text())["params_hash"]
+    )
 
 
 def test_study_paths_resolve_from_the_project_root_whatever_the_working_directory(tmp_path, monkeypatch):
     from snnbp.yoso.study import existing_file
 
     monkeypatch.chdir(tmp_path)
-    assert existing_file("params/yoso/default.yaml", "accelerator params file") == ROOT / "params" / "yoso" / "default.yaml"
+    assert (
+        existing_file("params/yoso/default.yaml", "accelerator params file")
+        == ROOT / "params" / "yoso" / "default.yaml"
+    )
     absolute = tmp_path / "model.pt"
     absolute.write_bytes(b"x")
     assert existing_file(str(absolute), "checkpoint") == absolute
@@ -154,7 +184,6 @@ def test_study_paths_resolve_from_the_project_root_whatever_the_working_director
 
 def test_a_params_file_under_params_names_its_profile(tmp_path):
     from snnbp.config import profile_of
-
     from snnbp.paths import run_params_files
 
     for path in run_params_files():
@@ -177,7 +206,9 @@ def test_a_params_file_under_params_with_another_or_no_profile_is_refused(tmp_pa
     monkeypatch.setenv("SNNBP_ROOT", str(project))
     path = project / "params" / "cpu" / "yoso.yaml"
     path.write_text(yaml.safe_dump({**GOOD, "profile": "paper"}))
-    with pytest.raises(ConfigError, match=r"key 'profile' must be 'cpu', the name of the file's folder params/cpu/, got 'paper'"):
+    with pytest.raises(
+        ConfigError, match=r"key 'profile' must be 'cpu', the name of the file's folder params/cpu/, got 'paper'"
+    ):
         load_params(path)
     path.write_text(yaml.safe_dump(GOOD))
     with pytest.raises(ConfigError, match=r"missing key 'profile' \(a params file under params/cpu/ names its profile"):
@@ -189,8 +220,15 @@ def test_a_params_file_under_params_with_another_or_no_profile_is_refused(tmp_pa
 def test_profile_stays_out_of_the_identity():
     from snnbp.train import params_hash
 
-    training = {"name": "t", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 3,
-                "data": {"dataset": "mnist"}, "train": {"epochs": 1, "batch_size": 4}, "model": {}}
+    training = {
+        "name": "t",
+        "method": "ann",
+        "notebook": "04_train_ann.ipynb",
+        "seed": 3,
+        "data": {"dataset": "mnist"},
+        "train": {"epochs": 1, "batch_size": 4},
+        "model": {},
+    }
     plain, named = params_from_dict(training, "a"), params_from_dict({**training, "profile": "cpu"}, "b")
     assert "profile" not in params_to_dict(plain) and params_to_dict(named)["profile"] == "cpu"
     assert params_hash(params_to_dict(plain)) == params_hash(params_to_dict(named))
@@ -198,5 +236,7 @@ def test_profile_stays_out_of_the_identity():
 
 def test_execute_params_reads_an_evaluation_file_up_to_its_notebook(tmp_path):
     path = _write(tmp_path, {**GOOD, "notebook": "99_absent.ipynb"})
-    with pytest.raises(ConfigError, match="key 'notebook' must be '30_yoso.ipynb' for method 'yoso', got '99_absent.ipynb'"):
+    with pytest.raises(
+        ConfigError, match="key 'notebook' must be '30_yoso.ipynb' for method 'yoso', got '99_absent.ipynb'"
+    ):
         execute_params(path, output_dir=tmp_path / "run", progress=False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from fakes import write_caltech_tree
 
+from fakes import write_caltech_tree
 from snnbp.data.base import MissingDatasetError
 from snnbp.data.caltech import default_folder, list_images, load_caltech_face_motor, load_caltech_images, read_images
 
@@ -34,7 +34,10 @@ def test_real_images_few_files():
     folder = default_folder()
     if not (folder / "TestingSet").is_dir():
         pytest.skip(f"Caltech face/motorbike not present in {folder}")
-    counts = {split: np.bincount(list_images(folder, split)[1]).tolist() for split in ("LearningSet", "TrainingSet", "TestingSet")}
+    counts = {
+        split: np.bincount(list_images(folder, split)[1]).tolist()
+        for split in ("LearningSet", "TrainingSet", "TestingSet")
+    }
     assert counts == {"LearningSet": [237, 237], "TrainingSet": [200, 200], "TestingSet": [198, 198]}
     files, labels = list_images(folder, "TestingSet")
     pick = [0, len(files) - 1]

@@ -6,16 +6,16 @@ import json
 
 import numpy as np
 import pytest
-from fakes import write_emnist_official, write_emnist_packed
 
+from fakes import write_emnist_official, write_emnist_packed
 from snnbp.data.base import MissingDatasetError
 from snnbp.data.emnist import (
+    decode_sheet,
     load_emnist,
     load_emnist_bymerge_resplit,
     load_emnist_mnist_test,
     load_packed_resplit,
     packed_folder,
-    decode_sheet,
     read_emnist_packed,
     sheet_range,
     stratified_split,

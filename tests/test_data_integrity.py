@@ -7,8 +7,8 @@ import os
 
 import numpy as np
 import pytest
-from fakes import write_nmnist_tree
 
+from fakes import write_nmnist_tree
 from snnbp.data import fetch as fetch_module
 from snnbp.data import mnist as mnist_module
 from snnbp.data.base import DataIntegrityError
@@ -26,8 +26,10 @@ def fake_mnist(tmp_path, monkeypatch):
     for prefix, n in (("train", 12), ("t10k", 5)):
         write_idx(rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), folder / f"{prefix}-images-idx3-ubyte")
         write_idx(rng.integers(0, 10, n, dtype=np.uint8), folder / f"{prefix}-labels-idx1-ubyte")
-    files = tuple(fetch_module.IdxFile(f.name, hashlib.sha256((folder / f.name).read_bytes()).hexdigest())
-                  for f in fetch_module.MNIST_FILES)
+    files = tuple(
+        fetch_module.IdxFile(f.name, hashlib.sha256((folder / f.name).read_bytes()).hexdigest())
+        for f in fetch_module.MNIST_FILES
+    )
     monkeypatch.setitem(fetch_module.FILES, "mnist", files)
     return folder
 
@@ -102,8 +104,10 @@ def test_damaged_gzip_and_short_headers_name_the_file(tmp_path):
 
 
 def _sums(folder):
-    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(folder).as_posix()}"
-             for p in sorted(folder.glob("*/*/*.bin"))]
+    lines = [
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(folder).as_posix()}"
+        for p in sorted(folder.glob("*/*/*.bin"))
+    ]
     (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
 
 

@@ -7,9 +7,9 @@ import csv
 import numpy as np
 import pytest
 import torch
-from fakes import write_nmnist_tree
 from scipy.ndimage import gaussian_filter, map_coordinates
 
+from fakes import write_nmnist_tree
 from snnbp.data.base import LabelledSplit, MissingDatasetError
 from snnbp.data.nmnist import (
     DIGIT_ORIGIN,

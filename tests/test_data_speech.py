@@ -9,11 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import tone, write_fsdd_tree, write_sphere, write_ti46_tree, write_wav
 
+from fakes import tone, write_fsdd_tree, write_sphere, write_ti46_tree, write_wav
 from snnbp.data import synth_letters
 from snnbp.data.base import MissingDatasetError
-from snnbp.data.speech import list_fsdd, list_ti46, load_fsdd, load_synthetic_letters, load_ti46, read_audio, read_sphere
+from snnbp.data.speech import (
+    list_fsdd,
+    list_ti46,
+    load_fsdd,
+    load_synthetic_letters,
+    load_ti46,
+    read_audio,
+    read_sphere,
+)
 from snnbp.paths import data_root
 
 pytest.importorskip("lyon")
@@ -74,7 +82,9 @@ def test_letter_plan_is_deterministic_and_varied():
     assert len(plan) == len(synth_letters.VOICES) * 26 * 3 and len(synth_letters.VOICES) >= 16
     assert plan == synth_letters.plan(2, 1, seed=0) and plan != synth_letters.plan(2, 1, seed=1)
     assert len({(e["pitch"], e["speed"]) for e in plan}) > 0.9 * len(plan)
-    assert {e["split"] for e in plan if e["take"] < 2} == {"train"} and {e["split"] for e in plan if e["take"] == 2} == {"test"}
+    assert {e["split"] for e in plan if e["take"] < 2} == {"train"} and {
+        e["split"] for e in plan if e["take"] == 2
+    } == {"test"}
 
 
 def test_generate_letters_with_mocked_synthesisers(tmp_path, monkeypatch):
@@ -89,7 +99,9 @@ def test_generate_letters_with_mocked_synthesisers(tmp_path, monkeypatch):
     monkeypatch.setattr(synth_letters, "tool_versions", lambda: {"espeak-ng": "fake", "flite": "fake"})
     monkeypatch.setattr(synth_letters.subprocess, "run", fake_run)
     voices = synth_letters.VOICES[:1] + synth_letters.VOICES[-1:]
-    manifest = synth_letters.generate_letters(tmp_path / "letters", train_repetitions=1, test_repetitions=1, voices=voices)
+    manifest = synth_letters.generate_letters(
+        tmp_path / "letters", train_repetitions=1, test_repetitions=1, voices=voices
+    )
     entries = json.loads(manifest.read_text())["utterances"]
     assert len(entries) == len(calls) == 2 * 26 * 2
     assert {c[0] for c in calls} == {"espeak-ng", "flite"}

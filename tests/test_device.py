@@ -37,10 +37,18 @@ def fake_cuda(monkeypatch):
 
 
 def _params(**train):
-    return params_from_dict({
-        "name": "toy", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 5, "data": {"dataset": "mnist"},
-        "train": {"epochs": 1, "batch_size": 8, **train}, "model": {"hidden": [4], "lr": 0.01},
-    }, "test")
+    return params_from_dict(
+        {
+            "name": "toy",
+            "method": "ann",
+            "notebook": "04_train_ann.ipynb",
+            "seed": 5,
+            "data": {"dataset": "mnist"},
+            "train": {"epochs": 1, "batch_size": 8, **train},
+            "model": {"hidden": [4], "lr": 0.01},
+        },
+        "test",
+    )
 
 
 def _data():
@@ -133,13 +141,17 @@ def _cpu_params_copy(tmp_path: Path, name: str, **train) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("name", "train", "argv", "fragment"), [
-    ("ann_mnist_fc.yaml", {"device": "cuda"}, [], "key 'train.device' is 'cuda', but torch"),
-    ("ann_mnist_fc.yaml", {}, ["--device", "cuda"], "--device is 'cuda', but torch"),
-    ("stdbp_mnist_fc.yaml", {"device": "cpu"}, ["--device", "cuda"], "--device is 'cuda', but torch"),
-])
-def test_snnbp_run_refuses_cuda_without_cuda_before_papermill(tmp_path, capsys, no_cuda, monkeypatch, name, train, argv,
-                                                              fragment):
+@pytest.mark.parametrize(
+    ("name", "train", "argv", "fragment"),
+    [
+        ("ann_mnist_fc.yaml", {"device": "cuda"}, [], "key 'train.device' is 'cuda', but torch"),
+        ("ann_mnist_fc.yaml", {}, ["--device", "cuda"], "--device is 'cuda', but torch"),
+        ("stdbp_mnist_fc.yaml", {"device": "cpu"}, ["--device", "cuda"], "--device is 'cuda', but torch"),
+    ],
+)
+def test_snnbp_run_refuses_cuda_without_cuda_before_papermill(
+    tmp_path, capsys, no_cuda, monkeypatch, name, train, argv, fragment
+):
     started = []
     monkeypatch.setattr(cli, "execute_notebook", lambda *a, **k: started.append(a))
     path = _cpu_params_copy(tmp_path, name, **train)

@@ -16,8 +16,14 @@ import torch  # noqa: E402
 
 from snnbp.config import ConfigError, load_params, params_from_dict, params_to_dict  # noqa: E402
 from snnbp.data.base import DatasetInfo  # noqa: E402
-from snnbp.encoding.distortion import (ImageDistortion, affine_displacement, distort_images,  # noqa: E402
-                                       draw_displacements, elastic_displacement, gaussian_window, warp_images)
+from snnbp.encoding.distortion import (  # noqa: E402
+    ImageDistortion,
+    affine_displacement,
+    distort_images,
+    draw_displacements,
+    gaussian_window,
+    warp_images,
+)
 from snnbp.hm2bp.learner import build_learner, distortion_fields  # noqa: E402
 from snnbp.hm2bp.params import ModelParams  # noqa: E402
 from snnbp.learner import Batch  # noqa: E402
@@ -138,14 +144,18 @@ def test_elastic_field_amplitude_and_smoothness_match_the_smoothed_noise():
     window = gaussian_window(4.0, 21, torch.float64)
     variance = amplitude**2 * float((window**2).sum()) / 3.0
     lag1 = float((window[:, :-1] * window[:, 1:]).sum() / (window**2).sum())
-    dx, dy = draw_displacements(ImageDistortion(elastic=amplitude), 3000, 28, 28, generator=torch.Generator().manual_seed(5))
+    dx, dy = draw_displacements(
+        ImageDistortion(elastic=amplitude), 3000, 28, 28, generator=torch.Generator().manual_seed(5)
+    )
     core = dx[:, 11:17, 11:17].to(torch.float64)
     assert float(core.var()) == pytest.approx(variance, rel=0.05)  # about (0.55 px)^2
     left, right = dx[:, 11:17, 11:16].to(torch.float64), dx[:, 11:17, 12:17].to(torch.float64)
     measured = float(((left - left.mean()) * (right - right.mean())).mean() / (left.std() * right.std()))
     assert measured == pytest.approx(lag1, abs=0.01) and measured > 0.97
     assert torch.equal(dx, dy)  # official draws: the vertical noise is the horizontal one
-    raw = torch.rand(3000, 28, 28, generator=torch.Generator().manual_seed(5)) * 2 - 1  # unsmoothed: no such correlation
+    raw = (
+        torch.rand(3000, 28, 28, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    )  # unsmoothed: no such correlation
     white = torch.corrcoef(torch.stack([raw[:, 14, 14], raw[:, 14, 15]]))[0, 1]
     assert abs(float(white)) < 0.1
 
@@ -179,8 +189,15 @@ def _info() -> DatasetInfo:
 
 
 def _learner(distortion: ImageDistortion | None, **kw):
-    model = ModelParams(layers=("5",), thresholds=(2.0, 2.0), time_steps=12, fixed_encoding=False, engine="torch",
-                        distortion=distortion, **kw)
+    model = ModelParams(
+        layers=("5",),
+        thresholds=(2.0, 2.0),
+        time_steps=12,
+        fixed_encoding=False,
+        engine="torch",
+        distortion=distortion,
+        **kw,
+    )
     return build_learner(model, _info(), seed=4)
 
 
@@ -225,8 +242,15 @@ def test_a_raster_dataset_refuses_distortions():
 
 
 def _params(model: dict) -> dict:
-    return {"name": "x", "method": "hm2bp", "notebook": "10_train_hm2bp.ipynb", "seed": 1, "data": {"dataset": "mnist"},
-            "train": {"epochs": 1, "batch_size": 1}, "model": model}
+    return {
+        "name": "x",
+        "method": "hm2bp",
+        "notebook": "10_train_hm2bp.ipynb",
+        "seed": 1,
+        "data": {"dataset": "mnist"},
+        "train": {"epochs": 1, "batch_size": 1},
+        "model": model,
+    }
 
 
 def test_params_read_the_distortion_block_and_refuse_bad_keys_and_values():
@@ -255,8 +279,12 @@ def test_without_distortions_the_recorded_params_hashes_are_unchanged():
 
 def test_distorted_digits_figure_has_a_row_per_draw():
     images = _digits(3).numpy()
-    draws = torch.stack([distort_images(torch.from_numpy(images), OFFICIAL, generator=torch.Generator().manual_seed(k))
-                         for k in range(2)]).numpy()
+    draws = torch.stack(
+        [
+            distort_images(torch.from_numpy(images), OFFICIAL, generator=torch.Generator().manual_seed(k))
+            for k in range(2)
+        ]
+    ).numpy()
     fig = distorted_digits_figure(images, draws, [1, 2, 3], "MNIST: official CNN distortions")
     shown = [ax for ax in fig.axes if ax.images]
     assert len(shown) == 9 and shown[0].get_title() == "digit 1, original" and shown[3].get_title() == "draw 1"

@@ -29,15 +29,24 @@ needs_mnist = pytest.mark.skipif(not is_complete("mnist"), reason="MNIST not fet
 
 
 def _environment() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
+    }
 
 
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory) -> Path:
     """Every case trained over two local gloo processes (one ``torchrun``)."""
     out = tmp_path_factory.mktemp("data_parallel")
-    done = subprocess.run([*TORCHRUN, str(ROOT / "tests" / "data_parallel_cases.py"), str(out)], capture_output=True,
-                          text=True, timeout=600, env=_environment())
+    done = subprocess.run(
+        [*TORCHRUN, str(ROOT / "tests" / "data_parallel_cases.py"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_environment(),
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     return out
 
@@ -93,9 +102,18 @@ def test_a_batch_that_leaves_a_process_empty_is_refused_before_any_work():
 
 
 def test_hm2bp_with_fresh_encoding_is_refused_for_data_parallel_training():
-    params = params_from_dict({"name": "x", "method": "hm2bp", "notebook": "10_train_hm2bp.ipynb", "seed": 1,
-                               "data": {"dataset": "mnist"}, "train": {"epochs": 1, "batch_size": 4},
-                               "model": {**cases.HM2BP, "fixed_encoding": False}}, "test")
+    params = params_from_dict(
+        {
+            "name": "x",
+            "method": "hm2bp",
+            "notebook": "10_train_hm2bp.ipynb",
+            "seed": 1,
+            "data": {"dataset": "mnist"},
+            "train": {"epochs": 1, "batch_size": 4},
+            "model": {**cases.HM2BP, "fixed_encoding": False},
+        },
+        "test",
+    )
     learner = method_module("hm2bp").build_learner(params.model, cases.INFO, seed=1)
     with pytest.raises(ConfigError, match="key 'model.fixed_encoding' is false"):
         DataParallel(rank=0, world_size=2).attach(learner, "hm2bp")
@@ -106,11 +124,31 @@ def test_snnbp_train_over_two_processes_writes_one_run_and_then_has_nothing_to_d
     folder = tmp_path / "prof"
     folder.mkdir()
     path = folder / "ann_dp.yaml"
-    path.write_text(json.dumps({
-        "name": "ann_dp", "profile": "prof", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 2,
-        "data": {"dataset": "mnist", "train_limit": 300, "test_limit": 100},
-        "train": {"epochs": 2, "batch_size": 50, "num_threads": 1}, "model": {"hidden": [8]}}))
-    command = [sys.executable, "-m", "snnbp", "train", str(path), "--output-dir", str(tmp_path / "run"), "--processes", "2"]
+    path.write_text(
+        json.dumps(
+            {
+                "name": "ann_dp",
+                "profile": "prof",
+                "method": "ann",
+                "notebook": "04_train_ann.ipynb",
+                "seed": 2,
+                "data": {"dataset": "mnist", "train_limit": 300, "test_limit": 100},
+                "train": {"epochs": 2, "batch_size": 50, "num_threads": 1},
+                "model": {"hidden": [8]},
+            }
+        )
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "snnbp",
+        "train",
+        str(path),
+        "--output-dir",
+        str(tmp_path / "run"),
+        "--processes",
+        "2",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=_environment())
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1].startswith("test_accuracy=")

@@ -18,7 +18,9 @@ SUFFIXES = {".py", ".ipynb", ".yaml", ".yml", ".md"}
 
 NUMBER = r"\d+(?:\.\d+)?"
 # "ALGORITHMS.md 1.3", "ALGORITHMS.md section 1.10", "ALGORITHMS.md 1.3-1.7, 1.9", "ALGORITHMS.md 2.4/2.5"
-REFERENCE = re.compile(rf"(?P<doc>ALGORITHMS|TARGETS)\.md[`'\"]?,?\s+(?:sections?\s+|§\s*)?(?P<refs>{NUMBER}(?:\s*(?:,|-|–|/|and)\s*{NUMBER})*)")
+REFERENCE = re.compile(
+    rf"(?P<doc>ALGORITHMS|TARGETS)\.md[`'\"]?,?\s+(?:sections?\s+|§\s*)?(?P<refs>{NUMBER}(?:\s*(?:,|-|–|/|and)\s*{NUMBER})*)"
+)
 # anything that looks like a numbered reference, to check that REFERENCE misses none
 LOOSE = re.compile(r"(?:ALGORITHMS|TARGETS)\.md\W{1,3}(?:sections?\s+|§\s*)?\d")
 HEADING = re.compile(r"^#{1,6}\s+(\d+(?:\.\d+)?)\.?\s", re.MULTILINE)
@@ -33,13 +35,17 @@ def _text(path: Path) -> str:
 
 
 def _files() -> list[Path]:
-    files = [p for folder in SCANNED for p in sorted((ROOT / folder).rglob("*"))
-             if p.suffix in SUFFIXES and p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts]
+    files = [
+        p
+        for folder in SCANNED
+        for p in sorted((ROOT / folder).rglob("*"))
+        if p.suffix in SUFFIXES and p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts
+    ]
     return [p for p in files if p.resolve() != Path(__file__).resolve()] + [ROOT / "README.md"]
 
 
 def _expand(refs: str) -> list[str]:
-    """"1.3-1.7, 1.9" -> 1.3 1.4 1.5 1.6 1.7 1.9 (a range within one chapter names every section in it)."""
+    """ "1.3-1.7, 1.9" -> 1.3 1.4 1.5 1.6 1.7 1.9 (a range within one chapter names every section in it)."""
     out = []
     for part in re.split(r"\s*(?:,|/|and)\s*", refs):
         ends = re.split(r"\s*[-–]\s*", part)
@@ -70,8 +76,10 @@ def _sections(doc: str) -> set[str]:
 
 
 def test_the_reference_parser_reads_every_form_in_use():
-    text = ("see ALGORITHMS.md 1.3-1.5, 1.9 and ALGORITHMS.md section 1.10 (ALGORITHMS.md 2.4/2.5); "
-            "ALGORITHMS.md 2.8: 3 or 5; ALGORITHMS.md 2.3 and finite differences; `TARGETS.md`, section 4.")
+    text = (
+        "see ALGORITHMS.md 1.3-1.5, 1.9 and ALGORITHMS.md section 1.10 (ALGORITHMS.md 2.4/2.5); "
+        "ALGORITHMS.md 2.8: 3 or 5; ALGORITHMS.md 2.3 and finite differences; `TARGETS.md`, section 4."
+    )
     refs = [s for m in REFERENCE.finditer(text) for s in _expand(m["refs"])]
     assert refs == ["1.3", "1.4", "1.5", "1.9", "1.10", "2.4", "2.5", "2.8", "2.3", "4"]
     assert len(LOOSE.findall(text)) == 6
@@ -80,7 +88,9 @@ def test_the_reference_parser_reads_every_form_in_use():
 def test_both_documents_have_numbered_sections():
     algorithms = _sections("ALGORITHMS")
     assert {"0", "1", "2", "3", "4", "5"} <= algorithms
-    assert {f"1.{n}" for n in range(1, 14)} | {f"2.{n}" for n in range(1, 11)} | {f"3.{n}" for n in range(1, 7)} <= algorithms
+    assert {f"1.{n}" for n in range(1, 14)} | {f"2.{n}" for n in range(1, 11)} | {
+        f"3.{n}" for n in range(1, 7)
+    } <= algorithms
     assert {"1", "2", "3", "4"} <= _sections("TARGETS")
 
 
@@ -89,7 +99,9 @@ def test_every_cited_section_exists():
     assert any(doc == "ALGORITHMS" for _, doc, _ in references)
     sections = {doc: _sections(doc) for doc in ("ALGORITHMS", "TARGETS")}
     missing = sorted({(doc, section, where) for where, doc, section in references if section not in sections[doc]})
-    assert not missing, "references to sections that docs/ do not have: " + "; ".join(f"{w}: {d}.md {s}" for d, s, w in missing)
+    assert not missing, "references to sections that docs/ do not have: " + "; ".join(
+        f"{w}: {d}.md {s}" for d, s, w in missing
+    )
 
 
 def test_every_document_the_code_names_is_in_docs():

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from fakes import nmnist_bytes, random_events
 
+from fakes import nmnist_bytes, random_events
 from snnbp.encoding.audio import bsa_encode, bsa_kernel, lyon_cochleagram, resample
 from snnbp.encoding.events import (
     SparseRasters,

@@ -25,11 +25,27 @@ def _fake_run(root: Path, *, predictions: bool) -> Path:
     folder = root / "cpu" / "stdbp_caltech"
     folder.mkdir(parents=True)
     history = [{"epoch": e, "train_loss": 1.0 / e, "test_accuracy": 0.5 + 0.1 * e} for e in (1, 2)]
-    (folder / "metrics.json").write_text(json.dumps({
-        "method": "stdbp", "dataset": "Caltech-101 face/motorbike", "dataset_key": "caltech_face_motor",
-        "network": "80000-100-2", "epochs": 2, "test_accuracy": 0.75, "history": history}))
-    (folder / "run.json").write_text(json.dumps({"status": "completed", "params": {
-        "method": "stdbp", "model": {"kernel": "alpha"}, "data": {"dataset": "caltech_face_motor"}}}))
+    (folder / "metrics.json").write_text(
+        json.dumps(
+            {
+                "method": "stdbp",
+                "dataset": "Caltech-101 face/motorbike",
+                "dataset_key": "caltech_face_motor",
+                "network": "80000-100-2",
+                "epochs": 2,
+                "test_accuracy": 0.75,
+                "history": history,
+            }
+        )
+    )
+    (folder / "run.json").write_text(
+        json.dumps(
+            {
+                "status": "completed",
+                "params": {"method": "stdbp", "model": {"kernel": "alpha"}, "data": {"dataset": "caltech_face_motor"}},
+            }
+        )
+    )
     if predictions:
         write_predictions(folder, [0, 1, 1, 1], [0, 1, 0, 1])
     return folder
@@ -73,8 +89,10 @@ def test_the_confusion_matrix_names_the_classes_and_keeps_the_title_off_the_colo
 def test_learning_curves_name_the_loss_and_mark_the_selected_epoch():
     from snnbp import plots
 
-    history = [{"epoch": e, "train_loss": 1.0 / e, "test_accuracy": 0.5, "validation_accuracy": 0.4 + 0.1 * (e == 2)}
-               for e in (1, 2, 3)]
+    history = [
+        {"epoch": e, "train_loss": 1.0 / e, "test_accuracy": 0.5, "validation_accuracy": 0.4 + 0.1 * (e == 2)}
+        for e in (1, 2, 3)
+    ]
     fig = plots.learning_curves(history, "t", loss_name=rv.LOSS_NAMES["hm2bp"])
     ax_loss, ax_acc = fig.axes
     assert "margin loss" in ax_loss.get_ylabel()
@@ -87,17 +105,26 @@ def test_learning_curves_name_the_loss_and_mark_the_selected_epoch():
 def test_fit_stores_predictions_and_the_cli_redraws_from_them(tmp_path):
     from snnbp.train import fit
 
-    params = params_from_dict({
-        "name": "ann_figures", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 1,
-        "data": {"dataset": "mnist", "train_limit": 300, "test_limit": 200},
-        "train": {"epochs": 1, "batch_size": 50}, "model": {"hidden": [16]},
-    }, "test")
+    params = params_from_dict(
+        {
+            "name": "ann_figures",
+            "method": "ann",
+            "notebook": "04_train_ann.ipynb",
+            "seed": 1,
+            "data": {"dataset": "mnist", "train_limit": 300, "test_limit": 200},
+            "train": {"epochs": 1, "batch_size": 50},
+            "model": {"hidden": [16]},
+        },
+        "test",
+    )
     run_dir = tmp_path / "cpu" / "ann_figures"
     result = fit(params, run_dir, progress=False)
     stored = rv.read_predictions(run_dir)
     assert stored is not None and stored[0] == result.predictions.tolist() and len(stored[1]) == 200
     assert json.loads((run_dir / "metrics.json").read_text())["test_samples"] == 200
-    done = subprocess.run([sys.executable, "-m", "snnbp", "figures", str(run_dir)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "snnbp", "figures", str(run_dir)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert "confusion_matrix.png" in done.stdout and "learning_curves.png" in done.stdout
     # a run recorded before predictions were stored: evaluated once, checked, stored

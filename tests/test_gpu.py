@@ -29,22 +29,34 @@ def _batch(count: int = 6, seed: int = 0) -> Batch:
 
 
 def test_hm2bp_auto_engine_is_torch_on_cuda():
-    learner = build_hm2bp(Hm2bpModel(layers=("12",), thresholds=(2.0, 2.0), time_steps=40), IMAGES, seed=0, device="cuda")
+    learner = build_hm2bp(
+        Hm2bpModel(layers=("12",), thresholds=(2.0, 2.0), time_steps=40), IMAGES, seed=0, device="cuda"
+    )
     assert learner.engine == "torch" and all(w.device.type == "cuda" for w in learner.weights if w is not None)
 
 
 @pytest.mark.parametrize("layers", [("16",), ("2C3", "P2", "10")])
 def test_hm2bp_torch_path_gradients_on_cuda_equal_the_cpu_in_float64(layers):
-    model = Hm2bpModel(layers=layers, thresholds=(1.5,) * (len(layers) + 1), time_steps=60, dtype="float64",
-                       engine="torch", rate_scale=1.0)
+    model = Hm2bpModel(
+        layers=layers,
+        thresholds=(1.5,) * (len(layers) + 1),
+        time_steps=60,
+        dtype="float64",
+        engine="torch",
+        rate_scale=1.0,
+    )
     batch = _batch()
     results = {}
     for device in ("cpu", "cuda"):
         learner = build_hm2bp(model, IMAGES, seed=3, device=device)
         rasters, currents = hm2bp_model.forward(learner.layers, learner.weights, learner.encode(batch), model)
         boost = torch.ones(len(batch.labels), dtype=torch.float64, device=device)
-        results[device] = (rasters, hm2bp_model.gradients(learner.layers, learner.weights, rasters, currents,
-                                                          batch.labels.to(device), boost, model))
+        results[device] = (
+            rasters,
+            hm2bp_model.gradients(
+                learner.layers, learner.weights, rasters, currents, batch.labels.to(device), boost, model
+            ),
+        )
     (cpu_rasters, cpu), (gpu_rasters, gpu) = results["cpu"], results["cuda"]
     assert sum(float(r.sum()) for r in cpu_rasters[1:]) > 0, "the network must fire for the check to mean anything"
     for a, b in zip(cpu_rasters, gpu_rasters):
@@ -57,7 +69,9 @@ def test_hm2bp_torch_path_gradients_on_cuda_equal_the_cpu_in_float64(layers):
 
 
 def test_hm2bp_train_step_on_cuda_matches_the_cpu():
-    model = Hm2bpModel(layers=("16",), thresholds=(1.5, 1.5), time_steps=60, dtype="float64", engine="torch", rate_scale=1.0)
+    model = Hm2bpModel(
+        layers=("16",), thresholds=(1.5, 1.5), time_steps=60, dtype="float64", engine="torch", rate_scale=1.0
+    )
     learners = {d: build_hm2bp(model, IMAGES, seed=3, device=d) for d in ("cpu", "cuda")}
     stats = {d: learner.train_step(_batch()) for d, learner in learners.items()}
     assert stats["cpu"] == pytest.approx(stats["cuda"], rel=1e-9)

@@ -16,7 +16,6 @@ from test_hm2bp_spsp import reference_pair
 F64 = torch.float64
 
 
-
 def random_raster(shape, p, seed):
     raster = (torch.rand(shape, generator=torch.Generator().manual_seed(seed)) < p).to(F64)
     raster[0] = 0
@@ -36,7 +35,9 @@ def loop_fc(pre, post, weight, delta, vth, lam=None):
         o_pre = [int(pre[:, b, j].sum()) for j in range(n_in)]
         e = [[reference_pair(pre[:, b, j], post[:, b, i]) for j in range(n_in)] for i in range(n_out)]
         for i in range(n_out):
-            sigma = sum(float(weight[i, l]) * (e[i][l] / o_post[i] if o_post[i] > 0 else 0.5) for l in range(n_in)) / vth
+            sigma = (
+                sum(float(weight[i, l]) * (e[i][l] / o_post[i] if o_post[i] > 0 else 0.5) for l in range(n_in)) / vth
+            )
             factor = 1.0 if lam is None else float(lam[b, i])
             for j in range(n_in):
                 grad[i, j] += float(delta[b, i]) * e[i][j] * (1 + sigma) * factor / batch
@@ -77,8 +78,12 @@ def test_fused_first_layer_gradient_equals_explicit_one():
     assert none is None
     torch.testing.assert_close(fused, explicit, rtol=1e-9, atol=1e-12)
     no_side = dataclasses.replace(PARAMS, use_side_effect=False)
-    torch.testing.assert_close(model.fc_backward(weight, pre, post, delta, 2.0, no_side, need_pre_delta=False, currents=currents)[0],
-                               model.fc_backward(weight, pre, post, delta, 2.0, no_side)[0], rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(
+        model.fc_backward(weight, pre, post, delta, 2.0, no_side, need_pre_delta=False, currents=currents)[0],
+        model.fc_backward(weight, pre, post, delta, 2.0, no_side)[0],
+        rtol=1e-9,
+        atol=1e-12,
+    )
 
 
 def test_output_gradient_with_lateral_factor_matches_loops():
@@ -101,7 +106,7 @@ def test_lateral_factor_matches_loop():
         counts = post[:, b].sum(0).tolist()
         d = [1 / vth if counts[x] > 0 or x == labels[b] else 0.0 for x in range(4)]
 
-        def rho(j, l):  # e_{l|j} / o_j
+        def rho(j, l, b=b, counts=counts):  # e_{l|j} / o_j of sample b
             return 1.0 if counts[j] == 0 or counts[l] == 0 else reference_pair(post[:, b, j], post[:, b, l]) / counts[j]
 
         for j in range(4):
@@ -127,8 +132,13 @@ def test_conv_backward_matches_loops():
                     o_post = int(post[:, b, c, y, x].sum())
                     taps = [(ci, ky, kx) for ci in range(2) for ky in range(3) for kx in range(3)]
                     e = {t: reference_pair(pre[:, b, t[0], y + t[1], x + t[2]], post[:, b, c, y, x]) for t in taps}
-                    sigma = sum(float(kernel[c, ci, ky, kx]) * (e[(ci, ky, kx)] / o_post if o_post else 0.5)
-                                for ci, ky, kx in taps) / 4.0
+                    sigma = (
+                        sum(
+                            float(kernel[c, ci, ky, kx]) * (e[(ci, ky, kx)] / o_post if o_post else 0.5)
+                            for ci, ky, kx in taps
+                        )
+                        / 4.0
+                    )
                     for ci, ky, kx in taps:
                         ref_grad[c, ci, ky, kx] += float(delta[b, c, y, x]) * e[(ci, ky, kx)] * (1 + sigma) / 2
                         o_pre = int(pre[:, b, ci, y + ky, x + kx].sum())
@@ -149,7 +159,9 @@ def test_pool_backward_routes_by_area_and_ratio():
                 o_post, o_pre = int(post[:, 0, c, y // 2, x // 2].sum()), int(pre[:, 0, c, y, x].sum())
                 e = reference_pair(pre[:, 0, c, y, x], post[:, 0, c, y // 2, x // 2])
                 rho = e / o_pre if o_post and o_pre else 1.0
-                assert float(routed[0, c, y, x]) == pytest.approx(float(delta[0, c, y // 2, x // 2]) / 4 * rho, rel=1e-9)
+                assert float(routed[0, c, y, x]) == pytest.approx(
+                    float(delta[0, c, y // 2, x // 2]) / 4 * rho, rel=1e-9
+                )
 
 
 def test_margin_error_and_cost():

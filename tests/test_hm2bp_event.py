@@ -19,10 +19,26 @@ from snnbp.hm2bp.learner import build_learner, resolve_engine
 from snnbp.hm2bp.params import ModelParams
 from snnbp.learner import Batch
 
-MLP = ModelParams(layers=("60", "40"), thresholds=(4.0, 3.0, 3.0), time_steps=150, desired=12.0, undesired=3.0,
-                  margin=2.0, lambda_reg=10.0, beta_reg=0.04)
-CNN = ModelParams(layers=("4C3", "P2", "6C2", "P2", "20"), thresholds=(1.0, 0.6, 0.8, 0.6, 1.0, 2.0), time_steps=120,
-                  desired=12.0, undesired=3.0, margin=2.0, lambda_reg=0.0, init_conv=1.0)
+MLP = ModelParams(
+    layers=("60", "40"),
+    thresholds=(4.0, 3.0, 3.0),
+    time_steps=150,
+    desired=12.0,
+    undesired=3.0,
+    margin=2.0,
+    lambda_reg=10.0,
+    beta_reg=0.04,
+)
+CNN = ModelParams(
+    layers=("4C3", "P2", "6C2", "P2", "20"),
+    thresholds=(1.0, 0.6, 0.8, 0.6, 1.0, 2.0),
+    time_steps=120,
+    desired=12.0,
+    undesired=3.0,
+    margin=2.0,
+    lambda_reg=0.0,
+    init_conv=1.0,
+)
 NETWORKS = {"mlp": (MLP, (50,), 6), "cnn": (CNN, (12, 12), 5)}
 TOLERANCE = {"float64": 1e-9, "float32": 1e-4}
 
@@ -63,7 +79,7 @@ def test_events_round_trip_and_are_time_major():
     assert torch.equal(event.raster_from_spikes(spikes, (17,)), raster)
     for b in range(2):
         for t in range(30):
-            fired = spikes.idx[spikes.ptr[b * 30 + t]:spikes.ptr[b * 30 + t + 1]]
+            fired = spikes.idx[spikes.ptr[b * 30 + t] : spikes.ptr[b * 30 + t + 1]]
             assert fired.tolist() == torch.nonzero(raster[t, b]).flatten().tolist()
 
 
@@ -87,9 +103,17 @@ def test_gradients_equal_the_torch_path(name, dtype_name, batch):
         assert error < tolerance, f"layer {k} ({layers[k].kind}): relative error {error:.2e}"
 
 
-@pytest.mark.parametrize("option", [{"use_effect_ratio": False}, {"use_side_effect": False},
-                                    {"use_lateral_factor": False}, {"inject_silent_target": False},
-                                    {"pool_divide_by_area": False}, {"spsp_pre_shift": 0, "spsp_lookback": 0.5}])
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"use_effect_ratio": False},
+        {"use_side_effect": False},
+        {"use_lateral_factor": False},
+        {"inject_silent_target": False},
+        {"pool_divide_by_area": False},
+        {"spsp_pre_shift": 0, "spsp_lookback": 0.5},
+    ],
+)
 def test_gradients_equal_with_every_official_quirk_switched(option):
     params, layers, weights, _, labels, boost, rasters, currents = random_case("cnn", "float64", 2, seed=7)
     params = dataclasses.replace(params, **option)
@@ -112,8 +136,9 @@ def test_adam_update_matches_the_torch_step():
     params, layers, weights, _, labels, boost, rasters, currents = random_case("mlp", "float64", 2, seed=5)
     reference = model.gradients(layers, weights, rasters, currents, labels, boost, params)
     network = event.EventNetwork.of(layers, weights, np.dtype("float64"))
-    result = event.backward(layers, network.weights, [event.spikes_from_raster(r) for r in rasters], labels.numpy(),
-                            boost.numpy(), params)
+    result = event.backward(
+        layers, network.weights, [event.spikes_from_raster(r) for r in rasters], labels.numpy(), boost.numpy(), params
+    )
     network.update(result.grad_sums, 2, 1e-3, params)
     for layer, w, g, ours in zip(layers, weights, reference.grads, network.weights):
         expected, _ = model.adam_step(w, g, model.AdamState(torch.zeros_like(w), torch.zeros_like(w)), 1e-3)
@@ -121,14 +146,15 @@ def test_adam_update_matches_the_torch_step():
 
 
 def learner_pair(engine_a: str, engine_b: str, info: DatasetInfo, params: ModelParams):
-    return build_learner(dataclasses.replace(params, engine=engine_a), info, seed=4), \
-        build_learner(dataclasses.replace(params, engine=engine_b), info, seed=4)
+    return build_learner(dataclasses.replace(params, engine=engine_a), info, seed=4), build_learner(
+        dataclasses.replace(params, engine=engine_b), info, seed=4
+    )
 
 
 def test_learners_train_the_same_with_either_engine():
     info = DatasetInfo("tiny images", "tiny", 5, (12, 12), "image", True)
     generator = torch.Generator().manual_seed(1)
-    images = (torch.rand(6, 12, 12, generator=generator) * 255 * (torch.rand(6, 12, 12, generator=generator) < 0.4))
+    images = torch.rand(6, 12, 12, generator=generator) * 255 * (torch.rand(6, 12, 12, generator=generator) < 0.4)
     images, labels = images.to(torch.uint8), torch.randint(0, 5, (6,), generator=generator)
     params = dataclasses.replace(CNN, dtype="float64", rate_scale=1.5)
     torch_learner, event_learner = learner_pair("torch", "event", info, params)
@@ -200,8 +226,9 @@ def test_results_do_not_depend_on_the_thread_count():
         torch.set_num_threads(threads)
         arrays = [event.kernel_layout(layer, w, np.dtype("float32")) for layer, w in zip(layers, weights)]
         spikes = event.forward(layers, arrays, event.spikes_from_raster(inputs), params)
-        outcomes.append(([s.flags.copy() for s in spikes], event.gradients(layers, weights, rasters, labels, boost,
-                                                                           params).grads))
+        outcomes.append(
+            ([s.flags.copy() for s in spikes], event.gradients(layers, weights, rasters, labels, boost, params).grads)
+        )
     torch.set_num_threads(1)
     for a, b in zip(outcomes[0][0], outcomes[1][0]):
         assert np.array_equal(a, b)

@@ -18,7 +18,6 @@ matplotlib.use("Agg")
 TAU_M, TAU_S, T_REF = 64.0, 8.0, 2
 
 
-
 def eps(s: float, u: float) -> float:
     """ALGORITHMS.md 1.3, written out."""
     m = min(s, u)
@@ -26,7 +25,9 @@ def eps(s: float, u: float) -> float:
 
 
 def random_train(steps: int, p: float, seed: int) -> torch.Tensor:
-    train = (torch.rand(steps, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) < p).to(torch.float64)
+    train = (torch.rand(steps, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) < p).to(
+        torch.float64
+    )
     train[0] = 0
     return train
 
@@ -45,19 +46,34 @@ def test_psp_contributions_lookback_and_shift():
     pre, post = torch.tensor([1, 50, 299]), torch.tensor([300])
     official = explain.psp_contributions(pre, post, post, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF)
     assert official[0, 0] == 0 and official[0, 1] > 0 and official[0, 2] == 0  # 300 - 256 = 44 > 1; 299 + 2 > 300
-    no_shift = explain.psp_contributions(pre, post, post, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF, pre_shift=0,
-                                         lookback=8.0)
+    no_shift = explain.psp_contributions(
+        pre, post, post, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF, pre_shift=0, lookback=8.0
+    )
     assert no_shift[0, 0] == pytest.approx(eps(299, 299)) and no_shift[0, 2] == pytest.approx(eps(299, 1))
 
 
-@pytest.mark.parametrize("steps, p_pre, p_post, seed, shift, lookback", [
-    (120, 0.2, 0.1, 0, None, 4.0), (400, 0.05, 0.03, 1, None, 4.0), (300, 0.3, 0.4, 2, 0, 0.5), (200, 0.1, 0.2, 3, 3, 1.0)])
+@pytest.mark.parametrize(
+    "steps, p_pre, p_post, seed, shift, lookback",
+    [
+        (120, 0.2, 0.1, 0, None, 4.0),
+        (400, 0.05, 0.03, 1, None, 4.0),
+        (300, 0.3, 0.4, 2, 0, 0.5),
+        (200, 0.1, 0.2, 3, 3, 1.0),
+    ],
+)
 def test_firing_terms_sum_to_spsp(steps, p_pre, p_post, seed, shift, lookback):
     pre, post = random_train(steps, p_pre, seed), random_train(steps, p_post, seed + 100)
     assert pre.sum() > 0 and post.sum() > 1
     terms = explain.firing_terms(pre, post, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF, pre_shift=shift, lookback=lookback)
-    e = spsp(pre[:, None, None], post[:, None, None], tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF, pre_shift=shift,
-             lookback=lookback)
+    e = spsp(
+        pre[:, None, None],
+        post[:, None, None],
+        tau_m=TAU_M,
+        tau_s=TAU_S,
+        t_ref=T_REF,
+        pre_shift=shift,
+        lookback=lookback,
+    )
     assert terms.shape == (int(post.sum()), int(pre.sum()))
     assert terms.sum().item() == pytest.approx(e.item(), rel=1e-10)
 
@@ -71,7 +87,7 @@ def test_membrane_contributions_match_terms_and_clamp_refractory():
     assert len(times) >= 3 and shares.shape == (300, int(pre.sum()))
     assert torch.allclose(shares[times], terms, rtol=1e-12, atol=0)
     for tau in times.tolist():
-        assert torch.all(shares[tau + 1:tau + 4] == 0)  # clamped until the reset ends at tau + t_ref
+        assert torch.all(shares[tau + 1 : tau + 4] == 0)  # clamped until the reset ends at tau + t_ref
     assert torch.all(shares[: int(explain.spike_times(pre)[0]) + 3] == 0)  # nothing before the first shifted pre spike
 
 
@@ -110,9 +126,12 @@ def test_layer_response_and_macro_relation():
 
 def test_agreement_values():
     got = explain.agreement(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([2.0, 4.0, 6.0]))
-    assert got == pytest.approx({"points": 3.0, "correlation": 1.0, "mean_abs_deviation": 2.0, "mean_deviation": 2.0,
-                                 "slope": 2.0})
-    assert explain.agreement(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([3.0, 2.0, 1.0]))["correlation"] == pytest.approx(-1.0)
+    assert got == pytest.approx(
+        {"points": 3.0, "correlation": 1.0, "mean_abs_deviation": 2.0, "mean_deviation": 2.0, "slope": 2.0}
+    )
+    assert explain.agreement(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([3.0, 2.0, 1.0]))[
+        "correlation"
+    ] == pytest.approx(-1.0)
 
 
 def test_effect_ratio_by_post():
@@ -142,11 +161,13 @@ def test_weight_sweep_matches_separate_simulations():
 
 
 def test_linear_count_change_and_secant_gain():
-    sweep = explain.WeightSweep(values=torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=torch.float64),
-                                counts=torch.tensor([1.0, 2.0, 4.0, 7.0], dtype=torch.float64),
-                                total_psp=torch.zeros(4, dtype=torch.float64),
-                                e=torch.tensor([5.0, 10.0, 20.0, 30.0], dtype=torch.float64),
-                                sigma=torch.tensor([0.0, 0.5, 1.0, 1.0], dtype=torch.float64))
+    sweep = explain.WeightSweep(
+        values=torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=torch.float64),
+        counts=torch.tensor([1.0, 2.0, 4.0, 7.0], dtype=torch.float64),
+        total_psp=torch.zeros(4, dtype=torch.float64),
+        e=torch.tensor([5.0, 10.0, 20.0, 30.0], dtype=torch.float64),
+        sigma=torch.tensor([0.0, 0.5, 1.0, 1.0], dtype=torch.float64),
+    )
     full = explain.linear_count_change(sweep, 1, vth=5.0)
     plain = explain.linear_count_change(sweep, 1, vth=5.0, with_side_effect=False)
     assert torch.allclose(full, torch.tensor([-1.0, 2.0, 5.0, 8.0], dtype=torch.float64))  # gain 10 * 1.5 / 5
@@ -166,8 +187,13 @@ def test_figures_draw():
     figures.append(plots_hm2bp.macro_relation(counts, counts + 0.5, "macro"))
     figures.append(plots_hm2bp.effect_ratio(counts, counts, 0.5, "post 0", counts, counts / 10, counts / 100, "micro"))
     values = torch.linspace(-1.0, 1.0, 5, dtype=torch.float64)
-    sweep = explain.WeightSweep(values=values, counts=torch.arange(5.0, dtype=torch.float64), total_psp=values + 2,
-                                e=torch.ones(5, dtype=torch.float64), sigma=torch.ones(5, dtype=torch.float64))
+    sweep = explain.WeightSweep(
+        values=values,
+        counts=torch.arange(5.0, dtype=torch.float64),
+        total_psp=values + 2,
+        e=torch.ones(5, dtype=torch.float64),
+        sigma=torch.ones(5, dtype=torch.float64),
+    )
     figures.append(plots_hm2bp.weight_staircase(sweep, 2, 1.0, {"line": values}, "sweep"))
     for fig in figures:
         assert fig.axes and "(" in fig.axes[-1].get_xlabel()  # a unit on the bottom axis

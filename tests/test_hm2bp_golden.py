@@ -26,12 +26,16 @@ GOLDEN = data_root() / "hm2bp_golden" / "cnn_mnist"
 STEPS = 450
 LAYER_NAMES = ("conv1", "pool1", "conv2", "pool2", "hidden", "output")
 # Config/SpikingCNNMnistConfig_test.txt, transcribed in the golden README
-PARAMS = ModelParams(layers=("5C5", "P2", "3C5", "P2", "100"), thresholds=(5.0, 2.0, 5.0, 2.0, 10.0, 5.0),
-                     time_steps=STEPS, lambda_reg=10.0, beta_reg=0.4)
+PARAMS = ModelParams(
+    layers=("5C5", "P2", "3C5", "P2", "100"),
+    thresholds=(5.0, 2.0, 5.0, 2.0, 10.0, 5.0),
+    time_steps=STEPS,
+    lambda_reg=10.0,
+    beta_reg=0.4,
+)
 LABEL = 5
 
 pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason=f"official golden test data not found at {GOLDEN}")
-
 
 
 def read_events(path: Path, neurons: int) -> torch.Tensor:
@@ -72,9 +76,12 @@ def read_weights(trained: bool, dtype: torch.dtype) -> list[torch.Tensor | None]
 
 def read_rasters(phase: str) -> list[torch.Tensor]:
     spikes = GOLDEN / "spikes"
-    return [read_maps(spikes / name / phase / f"{name}_1.dat") if name not in ("hidden", "output")
-            else read_events(spikes / name / phase / f"{name}.dat", 100 if name == "hidden" else 10)
-            for name in LAYER_NAMES]
+    return [
+        read_maps(spikes / name / phase / f"{name}_1.dat")
+        if name not in ("hidden", "output")
+        else read_events(spikes / name / phase / f"{name}.dat", 100 if name == "hidden" else 10)
+        for name in LAYER_NAMES
+    ]
 
 
 def network(dtype_name: str):
@@ -101,7 +108,7 @@ def test_forward_rasters_reproduced_exactly(dtype_name):
     assert [int(r.sum()) for r in rasters[1:]] == [15747, 5150, 1810, 601, 127, 0]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def our_gradients(dtype_name: str, **change):
     """Our forward pass and gradients on the golden sample (cached: several tests read them)."""
     params, layers = network(dtype_name)
@@ -110,13 +117,19 @@ def our_gradients(dtype_name: str, **change):
     weights = read_weights(False, dtype)
     rasters, currents = model.forward(layers, weights, input_spikes(dtype), params)
     labels = torch.tensor([LABEL])
-    return weights, rasters, model.gradients(layers, weights, rasters, currents, labels, torch.ones(1, dtype=dtype), params)
+    return (
+        weights,
+        rasters,
+        model.gradients(layers, weights, rasters, currents, labels, torch.ones(1, dtype=dtype), params),
+    )
 
 
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
 def test_one_step_update_signs_agree_for_every_weight(dtype_name):
     _, _, result = our_gradients(dtype_name)
-    for name, grad, official in zip(LAYER_NAMES, result.grads, official_update_signs(model.torch_dtype(network(dtype_name)[0]))):
+    for name, grad, official in zip(
+        LAYER_NAMES, result.grads, official_update_signs(model.torch_dtype(network(dtype_name)[0]))
+    ):
         if grad is None:
             continue
         ours = -torch.sign(grad)
@@ -129,16 +142,21 @@ def test_golden_signs_detect_a_missing_rule():
     """Without the effect ratio (or the side effect) the hidden/conv signs no longer agree: the check can fail."""
     for change in ({"use_effect_ratio": False}, {"use_side_effect": False}):
         _, _, result = our_gradients("float64", **change)
-        disagree = sum(int((-torch.sign(g) != o).sum()) for g, o in zip(result.grads, official_update_signs(torch.float64))
-                       if g is not None)
+        disagree = sum(
+            int((-torch.sign(g) != o).sum())
+            for g, o in zip(result.grads, official_update_signs(torch.float64))
+            if g is not None
+        )
         assert disagree > 10, change
 
 
 def test_forward_after_our_update_matches_official_test_rasters():
     params, layers = network("float32")
     weights, _, result = our_gradients("float32")
-    updated = [w if w is None else model.adam_step(w, g, model.AdamState(torch.zeros_like(w), torch.zeros_like(w)), 1e-3)[0]
-               for w, g in zip(weights, result.grads)]
+    updated = [
+        w if w is None else model.adam_step(w, g, model.AdamState(torch.zeros_like(w), torch.zeros_like(w)), 1e-3)[0]
+        for w, g in zip(weights, result.grads)
+    ]
     for ours, official in zip(updated, read_weights(True, torch.float32)):
         if ours is not None:
             torch.testing.assert_close(ours, official, rtol=0, atol=1e-6)
@@ -162,7 +180,9 @@ def test_event_engine_reproduces_the_golden_rasters_and_signs(dtype_name):
         dense = event.raster_from_spikes(ours, layer.out_shape, dtype)
         rasters.append(dense)
         assert int((dense[:, 0].float() != official).sum()) == 0, name
-    result = event.gradients(layers, weights, rasters, torch.tensor([LABEL]), torch.ones(1, dtype=torch.float64), params)
+    result = event.gradients(
+        layers, weights, rasters, torch.tensor([LABEL]), torch.ones(1, dtype=torch.float64), params
+    )
     for name, grad, official in zip(LAYER_NAMES, result.grads, official_update_signs(dtype)):
         if grad is not None:
             assert int((-torch.sign(grad) != official).sum()) == 0, name

@@ -16,10 +16,17 @@ from snnbp.paths import params_dir
 
 T, N = 100, 20
 TOY_INFO = DatasetInfo("two-rate toy", "toy", 2, (T, N), "raster", True)
-TOY_MODEL = ModelParams(layers=("16",), thresholds=(3.0, 3.0), time_steps=T, desired=10.0, undesired=2.0, margin=2.0,
-                        lr=0.01, lambda_reg=0.0)
+TOY_MODEL = ModelParams(
+    layers=("16",),
+    thresholds=(3.0, 3.0),
+    time_steps=T,
+    desired=10.0,
+    undesired=2.0,
+    margin=2.0,
+    lr=0.01,
+    lambda_reg=0.0,
+)
 IMAGE_INFO = DatasetInfo("tiny images", "tiny", 3, (12, 12), "image", True)
-
 
 
 def toy(n, seed):
@@ -34,7 +41,9 @@ def toy(n, seed):
 
 def images(n, seed):
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (n, 12, 12), generator=g, dtype=torch.int64).to(torch.uint8), torch.randint(0, 3, (n,), generator=g)
+    return torch.randint(0, 256, (n, 12, 12), generator=g, dtype=torch.int64).to(torch.uint8), torch.randint(
+        0, 3, (n,), generator=g
+    )
 
 
 def run_epochs(learner, x, y, epochs, batch=8):
@@ -82,7 +91,9 @@ def test_fixed_encoding_is_per_sample_and_fresh_encoding_is_not():
     assert torch.equal(again[:, 0], fixed[:, 2]) and torch.equal(again[:, 1], fixed[:, 0])
     assert not torch.equal(encode_fixed(x[:1], torch.tensor([0]), "test", 50, seed=1, scale=5.5)[:, 0], fixed[:, 0])
     assert fixed[0].sum() == 0 and (fixed.sum(0)[x.reshape(4, -1) == 0] == 0).all()
-    learner = build_learner(dataclasses.replace(TOY_MODEL, layers=("10",), time_steps=50, fixed_encoding=False), IMAGE_INFO, seed=1)
+    learner = build_learner(
+        dataclasses.replace(TOY_MODEL, layers=("10",), time_steps=50, fixed_encoding=False), IMAGE_INFO, seed=1
+    )
     batch = Batch(x, y, torch.arange(4), "train")
     assert not torch.equal(learner.encode(batch), learner.encode(batch))
     test_batch = Batch(x, y, torch.arange(4), "test")
@@ -91,8 +102,15 @@ def test_fixed_encoding_is_per_sample_and_fresh_encoding_is_not():
 
 def test_spiking_cnn_trains_one_step_and_reports_its_shape():
     x, y = images(2, 5)
-    model = ModelParams(layers=("3C3", "P2", "8"), thresholds=(2.0, 1.0, 1.0, 1.0), time_steps=60, lambda_reg=0.0,
-                        desired=10.0, undesired=2.0, margin=2.0)
+    model = ModelParams(
+        layers=("3C3", "P2", "8"),
+        thresholds=(2.0, 1.0, 1.0, 1.0),
+        time_steps=60,
+        lambda_reg=0.0,
+        desired=10.0,
+        undesired=2.0,
+        margin=2.0,
+    )
     learner = build_learner(model, IMAGE_INFO, seed=2)
     assert learner.network == "12x12-3C3-P2-8-3"
     before = [w.clone() for w in learner.weights if w is not None]
@@ -106,7 +124,11 @@ def test_spiking_cnn_trains_one_step_and_reports_its_shape():
 def test_prediction_takes_the_first_index_on_ties():
     learner = build_learner(TOY_MODEL, TOY_INFO, seed=0)
     silent = torch.zeros(3, T, N, dtype=torch.uint8)
-    assert learner.predict(Batch(silent, torch.zeros(3, dtype=torch.long), torch.arange(3), "test")).tolist() == [0, 0, 0]
+    assert learner.predict(Batch(silent, torch.zeros(3, dtype=torch.long), torch.arange(3), "test")).tolist() == [
+        0,
+        0,
+        0,
+    ]
 
 
 def test_non_finite_gradient_raises_floating_point_error():

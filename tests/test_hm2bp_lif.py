@@ -9,7 +9,6 @@ from snnbp.hm2bp.lif import simulate_lif, simulate_lif_conv, simulate_lif_pool
 TAU_M, TAU_S, T_REF = 64.0, 8.0, 2
 
 
-
 def reference_lif(currents, vth, margin, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF):
     """Per-neuron scalar loop of ALGORITHMS.md 1.2 over precomputed currents ``[T, N]``."""
     steps, n = currents.shape
@@ -130,7 +129,7 @@ def test_conv_layer_matches_loop_reference_with_strict_threshold():
             for c in range(3):
                 for y in range(5):
                     for x in range(5):
-                        patch = spikes[t - 1, b, :, y:y + 3, x:x + 3]
+                        patch = spikes[t - 1, b, :, y : y + 3, x : x + 3]
                         currents[t, c * 25 + y * 5 + x] = (patch * kernel[c]).sum()  # cross-correlation
         assert torch.equal(out[:, b].reshape(60, -1), reference_lif(currents, 1.0, 0.0))
 
@@ -144,7 +143,7 @@ def test_pool_layer_matches_loop_reference():
         for c in range(2):
             for y in range(2):
                 for x in range(2):
-                    currents[t, c * 4 + y * 2 + x] = spikes[t - 1, 0, c, 2 * y:2 * y + 2, 2 * x:2 * x + 2].sum()
+                    currents[t, c * 4 + y * 2 + x] = spikes[t - 1, 0, c, 2 * y : 2 * y + 2, 2 * x : 2 * x + 2].sum()
     assert torch.equal(out[:, 0].reshape(70, -1), reference_lif(currents, 2.0, 1e-6))
 
 

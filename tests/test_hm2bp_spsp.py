@@ -12,7 +12,6 @@ from snnbp.hm2bp.spsp import post_kernel, spsp, spsp_batch_weighted, spsp_conv, 
 TAU_M, TAU_S, T_REF = 64.0, 8.0, 2
 
 
-
 def reference_pair(pre_train, post_train, *, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF, shift=None, lookback=4.0):
     """``e_{i|j}`` of one pair of spike trains ``[T]``, written straight from ALGORITHMS.md 1.3."""
     shift = t_ref if shift is None else shift
@@ -38,8 +37,10 @@ def reference_pair(pre_train, post_train, *, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_R
 
 def reference_spsp(pre, post, **kw):
     """``e [N_out, N_in]`` of one sample (``pre [T, N_in]``, ``post [T, N_out]``) by the pair loop."""
-    return torch.tensor([[reference_pair(pre[:, j], post[:, i], **kw) for j in range(pre.shape[1])]
-                         for i in range(post.shape[1])], dtype=torch.float64)
+    return torch.tensor(
+        [[reference_pair(pre[:, j], post[:, i], **kw) for j in range(pre.shape[1])] for i in range(post.shape[1])],
+        dtype=torch.float64,
+    )
 
 
 def random_raster(shape, p, seed):
@@ -112,8 +113,12 @@ def test_batch_weighted_spsp_equals_weighted_sum_of_e():
     got = spsp_batch_weighted(pre, post_kernel(post), post.sum(0), scale)
     torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12)
     dense_pre = random_raster((300, 4, 20), 0.4, 10)
-    torch.testing.assert_close(spsp_batch_weighted(dense_pre, post_kernel(post), post.sum(0), scale),
-                               torch.einsum("bi,bij->ij", scale, spsp(dense_pre, post)), rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(
+        spsp_batch_weighted(dense_pre, post_kernel(post), post.sum(0), scale),
+        torch.einsum("bi,bij->ij", scale, spsp(dense_pre, post)),
+        rtol=1e-9,
+        atol=1e-12,
+    )
 
 
 def test_conv_spsp_matches_loop_over_receptive_fields():
@@ -146,7 +151,9 @@ def test_pool_spsp_matches_loop_over_windows():
                     for dy in range(2):
                         for dx in range(2):
                             expected = reference_pair(pre[:, b, c, 2 * y + dy, 2 * x + dx], post[:, b, c, y, x])
-                            assert e[b, c, y * 2 + x, dy * 2 + dx].item() == pytest.approx(expected, rel=1e-9, abs=1e-12)
+                            assert e[b, c, y * 2 + x, dy * 2 + dx].item() == pytest.approx(
+                                expected, rel=1e-9, abs=1e-12
+                            )
 
 
 def test_spsp_float32_close_to_float64():

@@ -48,10 +48,18 @@ def test_the_stratified_hold_out_keeps_rasters_sparse_and_refuses_too_many():
 
 
 def _params(train: dict):
-    return params_from_dict({
-        "name": "toy", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 5, "data": {"dataset": "mnist"},
-        "train": {"epochs": 1, "batch_size": 8, **train}, "model": {"hidden": [7], "lr": 0.01},
-    }, "test")
+    return params_from_dict(
+        {
+            "name": "toy",
+            "method": "ann",
+            "notebook": "04_train_ann.ipynb",
+            "seed": 5,
+            "data": {"dataset": "mnist"},
+            "train": {"epochs": 1, "batch_size": 8, **train},
+            "model": {"hidden": [7], "lr": 0.01},
+        },
+        "test",
+    )
 
 
 def test_params_keep_older_identities_and_refuse_stratified_without_a_count():
@@ -59,8 +67,12 @@ def test_params_keep_older_identities_and_refuse_stratified_without_a_count():
     older = json.loads(json.dumps(resolved))
     del older["train"]["validation_stratified"]  # a run recorded before the option existed
     assert params_hash(resolved) == params_hash(older)
-    assert params_hash(params_to_dict(_params({"validation": 5, "validation_stratified": True}))) != params_hash(resolved)
-    with pytest.raises(ConfigError, match="test: key 'train.validation_stratified' is true but 'train.validation' is unset"):
+    assert params_hash(params_to_dict(_params({"validation": 5, "validation_stratified": True}))) != params_hash(
+        resolved
+    )
+    with pytest.raises(
+        ConfigError, match="test: key 'train.validation_stratified' is true but 'train.validation' is unset"
+    ):
         _params({"validation_stratified": True})
 
 
@@ -68,8 +80,11 @@ def test_fit_holds_out_the_stratified_split(tmp_path, monkeypatch):
     generator = torch.Generator().manual_seed(0)
     labels = torch.arange(3).repeat_interleave(20)  # stored class by class
     inputs = torch.randn(3, 6, generator=generator)[labels] * 3 + torch.randn(60, 6, generator=generator)
-    data = (LabelledSplit(inputs, labels), LabelledSplit(inputs[:9], labels[:9]),
-            DatasetInfo(name="toy", key="toy", num_classes=3, input_shape=(6,), kind="image"))
+    data = (
+        LabelledSplit(inputs, labels),
+        LabelledSplit(inputs[:9], labels[:9]),
+        DatasetInfo(name="toy", key="toy", num_classes=3, input_shape=(6,), kind="image"),
+    )
     seen = []
     original = LabelledSplit.hold_out
 

@@ -15,7 +15,6 @@ import shutil
 import site
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -37,8 +36,14 @@ def installed(tmp_path_factory) -> Path:
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    target = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                 capture_output=True, text=True, check=True).stdout.strip())
+    target = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     (target / "outer_environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     source = base / "source"  # a copy, so the build leaves nothing in the working tree
     top = {".git", ".venv", ".build", "data", "results", "build", "benchmarks"}
@@ -48,19 +53,39 @@ def installed(tmp_path_factory) -> Path:
         return skipped + ([n for n in names if n in top] if Path(folder) == ROOT else [])
 
     shutil.copytree(ROOT, source, ignore=ignore)
-    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--no-index", str(source)], capture_output=True, text=True, timeout=600,
-                          env=_clean_env(PIP_NO_INPUT="1"))
+    done = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_clean_env(PIP_NO_INPUT="1"),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    where = subprocess.run([str(python), "-c", "import snnbp; print(snnbp.__file__)"], capture_output=True, text=True,
-                           cwd=base, env=_clean_env())
+    where = subprocess.run(
+        [str(python), "-c", "import snnbp; print(snnbp.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=base,
+        env=_clean_env(),
+    )
     assert Path(where.stdout.strip()).is_relative_to(target), where.stdout + where.stderr  # not the editable checkout
     return venv / "bin"
 
 
 def _snnbp(bin_dir: Path, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(bin_dir / "snnbp"), *args], capture_output=True, text=True, timeout=300, cwd=cwd,
-                          env=_clean_env(**env))
+    return subprocess.run(
+        [str(bin_dir / "snnbp"), *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=_clean_env(**env)
+    )
 
 
 def test_outside_a_project_every_command_says_where_it_looked(installed, tmp_path):
@@ -73,8 +98,9 @@ def test_outside_a_project_every_command_says_where_it_looked(installed, tmp_pat
 def test_the_project_comes_from_snnbp_root_or_the_working_directory(installed, tmp_path):
     code = "from snnbp.paths import project_root, results_dir; print(project_root()); print(results_dir())"
     python = installed / "python"
-    from_env = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                              env=_clean_env(SNNBP_ROOT=str(ROOT)))
+    from_env = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path, env=_clean_env(SNNBP_ROOT=str(ROOT))
+    )
     assert from_env.stdout.split() == [str(ROOT), str(ROOT / "results")], from_env.stderr
     from_cwd = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=ROOT, env=_clean_env())
     assert from_cwd.stdout.split()[0] == str(ROOT), from_cwd.stderr
@@ -107,7 +133,10 @@ def _actions(parser: argparse.ArgumentParser, where: str = "snnbp"):
 
 
 def test_every_argument_has_help():
-    missing = [f"{where}: {action.dest}" for where, action in _actions(build_parser())
-               if not action.help or action.help == argparse.SUPPRESS]
+    missing = [
+        f"{where}: {action.dest}"
+        for where, action in _actions(build_parser())
+        if not action.help or action.help == argparse.SUPPRESS
+    ]
     assert not missing
     assert sum(1 for _ in _actions(build_parser())) > 15

@@ -9,10 +9,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from fakes import write_nmnist_tree  # noqa: E402
 
-from snnbp.data.nmnist import (SaccadeSimParams, event_statistics, list_recordings, real_event_lists,  # noqa: E402
-                               simulate_nmnist, simulate_saccade_events, simulated_event_lists)
+from fakes import write_nmnist_tree  # noqa: E402
+from snnbp.data.nmnist import (  # noqa: E402
+    SaccadeSimParams,
+    event_statistics,
+    list_recordings,
+    real_event_lists,
+    simulate_nmnist,
+    simulate_saccade_events,
+    simulated_event_lists,
+)
 from snnbp.plots_data import event_statistics_figure  # noqa: E402
 
 
@@ -38,7 +45,7 @@ def test_real_event_lists_read_the_recordings(tmp_path):
     lists = real_event_lists(files[:3])
     for path, (x, y, p, t) in zip(files[:3], lists):
         truth = written[path]
-        assert np.array_equal(x, truth["x"]) and np.array_equal(p, truth["p"]) and np.array_equal(t, truth["t"])
+        assert all(np.array_equal(got, truth[key]) for got, key in zip((x, y, p, t), "xypt"))
     stats = event_statistics(lists)
     assert stats.events.tolist() == [len(written[f]["t"]) for f in files[:3]]
 
@@ -56,7 +63,7 @@ def test_simulated_event_lists_are_the_simulated_data_sets_events():
     lists = simulated_event_lists(images, seed=9, first_index=40)
     sample, x, y, p, t = simulate_saccade_events(images, params, seed=9, first_index=40)
     for k, (xk, yk, pk, tk) in enumerate(lists):
-        assert np.array_equal(xk, x[sample == k]) and np.array_equal(tk, t[sample == k])
+        assert all(np.array_equal(got, full[sample == k]) for got, full in zip((xk, yk, pk, tk), (x, y, p, t)))
     # per-image indices: the same draws as the contiguous range they spell
     again = simulated_event_lists(images[[2, 0]], seed=9, first_index=np.array([42, 40]))
     assert np.array_equal(again[0][3], lists[2][3]) and np.array_equal(again[1][0], lists[0][0])
@@ -69,7 +76,9 @@ def test_simulated_event_lists_are_the_simulated_data_sets_events():
 
 def test_event_statistics_figure_names_both_sources():
     stats = {
-        "real subset": event_statistics([(np.array([1, 2]), np.array([3, 4]), np.array([0, 1]), np.array([10, 200_000]))]).as_arrays(),
+        "real subset": event_statistics(
+            [(np.array([1, 2]), np.array([3, 4]), np.array([0, 1]), np.array([10, 200_000]))]
+        ).as_arrays(),
         "simulated": event_statistics(simulated_event_lists(_digits(2), seed=1)).as_arrays(),
     }
     fig = event_statistics_figure(stats, "N-MNIST: real subset vs simulated")

@@ -23,7 +23,10 @@ needs_mnist = pytest.mark.skipif(not is_complete("mnist"), reason="MNIST not fet
 @needs_mnist
 def test_ann_notebook_with_a_params_file_writes_metrics(tmp_path):
     params = {
-        "name": "ann_papermill_test", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 2,
+        "name": "ann_papermill_test",
+        "method": "ann",
+        "notebook": "04_train_ann.ipynb",
+        "seed": 2,
         "data": {"dataset": "mnist", "train_limit": 600, "test_limit": 200},
         "train": {"epochs": 1, "batch_size": 50, "num_threads": 1},
         "model": {"hidden": [32], "lr": 0.003, "weight_decay": 0.0},
@@ -43,9 +46,14 @@ def test_ann_notebook_with_a_params_file_writes_metrics(tmp_path):
 
 @needs_mnist
 def test_data_notebook_runs_with_other_parameters(tmp_path):
-    papermill.execute_notebook(str(ROOT / "notebooks" / "00_data.ipynb"), str(tmp_path / "out.ipynb"),
-                               parameters={"rate_steps": 50, "samples_shown": 5}, cwd=str(ROOT / "notebooks"),
-                               progress_bar=False, kernel_name="python3")
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "00_data.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        parameters={"rate_steps": 50, "samples_shown": 5},
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+        kernel_name="python3",
+    )
     assert (tmp_path / "out.ipynb").is_file()
 
 
@@ -59,7 +67,9 @@ def _recorded_corpora_present() -> bool:
 
 
 def _text(cell) -> str:
-    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")) for o in cell.get("outputs", []))
+    return "".join(
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")) for o in cell.get("outputs", [])
+    )
 
 
 @needs_mnist
@@ -69,8 +79,13 @@ def test_data_notebook_smoke_profile_reads_no_recorded_data(tmp_path, monkeypatc
     empty_root.mkdir()
     monkeypatch.setenv("SNNBP_DATA_ROOT", str(empty_root))
     out = tmp_path / "smoke.ipynb"
-    papermill.execute_notebook(str(ROOT / "notebooks" / "00_data.ipynb"), str(out), cwd=str(ROOT / "notebooks"),
-                               progress_bar=False, kernel_name="python3")
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "00_data.ipynb"),
+        str(out),
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+        kernel_name="python3",
+    )
     executed = json.loads(out.read_text())["cells"]
     assert not any(o.get("output_type") == "error" for c in executed for o in c.get("outputs", []))
     pointers = [c for c in executed if "not read in the smoke profile" in _text(c)]
@@ -83,18 +98,39 @@ def test_data_notebook_full_run_shows_every_recorded_corpus(tmp_path):
     """recorded_data = True: every section that the smoke profile leaves empty now draws its figure."""
     notebook = ROOT / "notebooks" / "00_data.ipynb"
     out = tmp_path / "full.ipynb"
-    papermill.execute_notebook(str(notebook), str(out), parameters={"recorded_data": True}, cwd=str(ROOT / "notebooks"),
-                               progress_bar=False, kernel_name="python3")
+    papermill.execute_notebook(
+        str(notebook),
+        str(out),
+        parameters={"recorded_data": True},
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+        kernel_name="python3",
+    )
     smoke = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
-    full = [c for c in json.loads(out.read_text())["cells"] if c["cell_type"] == "code"
-            and "injected-parameters" not in c["metadata"].get("tags", [])]
+    full = [
+        c
+        for c in json.loads(out.read_text())["cells"]
+        if c["cell_type"] == "code" and "injected-parameters" not in c["metadata"].get("tags", [])
+    ]
     assert len(smoke) == len(full)
-    silent_in_smoke = [i for i, c in enumerate(smoke) if not c.get("outputs") and "parameters" not in c["metadata"].get("tags", [])
-                       and "import " not in "".join(c["source"])]
+    silent_in_smoke = [
+        i
+        for i, c in enumerate(smoke)
+        if not c.get("outputs")
+        and "parameters" not in c["metadata"].get("tags", [])
+        and "import " not in "".join(c["source"])
+    ]
     assert len(silent_in_smoke) >= 7  # the recorded sections' figures and front-end cells
     for i in silent_in_smoke:
-        assert full[i]["outputs"], f"code cell {i} shows nothing in the full run either: {''.join(full[i]['source'])[:80]}"
+        assert full[i]["outputs"], (
+            f"code cell {i} shows nothing in the full run either: {''.join(full[i]['source'])[:80]}"
+        )
     assert not any("not read in the smoke profile" in _text(c) for c in full)
     names = "\n".join(_text(c) for c in full)
-    for name in ("N-MNIST (real, 1100-sample subset):", "EMNIST-ByMerge-test (re-split):", "FSDD spoken digits", "Caltech-101 face/motorbike"):
+    for name in (
+        "N-MNIST (real, 1100-sample subset):",
+        "EMNIST-ByMerge-test (re-split):",
+        "FSDD spoken digits",
+        "Caltech-101 face/motorbike",
+    ):
         assert name in names

@@ -27,8 +27,10 @@ TINY_TRAINING = "{data: {dataset: mnist, train_limit: 200, test_limit: 100}, tra
 TINY = {
     "20_train_stdbp.ipynb": ["-y", TINY_TRAINING],
     "30_yoso.ipynb": ["-y", "{test_images: 20, hm2bp_images: 4, mesh_sizes: [[3, 4]], hidden_sizes: [100]}"],
-    "01_problem_analysis.ipynb": ["-y", "{sweep_points: 21, theory_patterns: 2, theory_neurons: 20, test_samples: 20, "
-                                        "gradient_samples: 2}"],
+    "01_problem_analysis.ipynb": [
+        "-y",
+        "{sweep_points: 21, theory_patterns: 2, theory_neurons: 20, test_samples: 20, gradient_samples: 2}",
+    ],
 }
 
 
@@ -36,21 +38,24 @@ def readme_section(title: str) -> str:
     text = (ROOT / "README.md").read_text()
     start = text.index(f"## {title}\n")
     end = text.find("\n## ", start + 1)
-    return text[start:end if end > 0 else None]
+    return text[start : end if end > 0 else None]
 
 
 def readme_commands() -> tuple[list[str], list[str]]:
     """``(commands, refused)``: the papermill lines of the section's first code block and of its refusals."""
     blocks = re.findall(r"```bash\n(.*?)```", readme_section("Papermill directly"), flags=re.S)
-    lines = [[line.split("   #")[0].strip() for line in block.splitlines() if line.startswith("papermill ")]
-             for block in blocks]
+    lines = [
+        [line.split("   #")[0].strip() for line in block.splitlines() if line.startswith("papermill ")]
+        for block in blocks
+    ]
     return lines[0], lines[1]
 
 
 def _run(argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "TQDM_DISABLE": "1"}
-    return subprocess.run([str(PAPERMILL), *argv[1:], "--no-progress-bar"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=900, env=env)
+    return subprocess.run(
+        [str(PAPERMILL), *argv[1:], "--no-progress-bar"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=env
+    )
 
 
 def _tiny(command: str, tmp_path: Path, index: int) -> tuple[list[str], Path | None]:
@@ -98,8 +103,9 @@ def test_a_readme_command_runs_from_the_repository_root(index, tmp_path):
 
 
 @needs_mnist
-@pytest.mark.parametrize("index, reason", [(0, "unknown parameter 'epochs'"),
-                                           (1, "these parameters are for notebooks/20_train_stdbp.ipynb")])
+@pytest.mark.parametrize(
+    "index, reason", [(0, "unknown parameter 'epochs'"), (1, "these parameters are for notebooks/20_train_stdbp.ipynb")]
+)
 def test_a_refused_readme_command_fails_with_its_reason(index, reason, tmp_path):
     argv, _ = _tiny(readme_commands()[1][index], tmp_path, index)
     done = _run(argv, tmp_path)

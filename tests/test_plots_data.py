@@ -80,7 +80,10 @@ def test_speech_front_end_figure_has_three_labelled_panels():
     fig = speech_front_end_figure(waveform, rate, cochleagram, 16.0, raster, 1.6, "Toy speech (synthetic)")
     wave, coch, spikes = fig.axes
     assert fig._suptitle.get_text() == "Toy speech (synthetic)"
-    assert wave.get_title() == "waveform" and coch.get_title() == "Lyon cochleagram (4 channels, 0 = highest frequency; 16 ms frames)"
+    assert (
+        wave.get_title() == "waveform"
+        and coch.get_title() == "Lyon cochleagram (4 channels, 0 = highest frequency; 16 ms frames)"
+    )
     assert spikes.get_title() == "BSA spikes (1.6 ms steps)" and spikes.get_xlabel() == "time (ms)"
     assert spikes.get_xlim() == pytest.approx((0.0, 100.0))
     assert spikes.collections[0].get_offsets().shape == (3, 2)

@@ -56,14 +56,20 @@ def test_critical_weights_of_a_single_input_are_analytic():
 def test_alpha_gradient_diverges_at_threshold_and_relpsp_stays_finite():
     t_in, weight = torch.tensor([0.0], dtype=F64), torch.tensor([0.0], dtype=F64)
     offsets = [1e-8, 1e-6]
-    _, near_alpha = pa.threshold_sweeps("alpha", t_in, weight, 0, theta=1.0, tau=5.0, window=10.0, points=11, near_decades=9)
-    _, near_relpsp = pa.threshold_sweeps("relpsp", t_in, weight, 0, theta=1.0, tau=5.0, window=10.0, points=11, near_decades=9)
+    _, near_alpha = pa.threshold_sweeps(
+        "alpha", t_in, weight, 0, theta=1.0, tau=5.0, window=10.0, points=11, near_decades=9
+    )
+    _, near_relpsp = pa.threshold_sweeps(
+        "relpsp", t_in, weight, 0, theta=1.0, tau=5.0, window=10.0, points=11, near_decades=9
+    )
     g_alpha = pa.gradient_at_offsets(near_alpha, offsets)
     g_relpsp = pa.gradient_at_offsets(near_relpsp, offsets)
     assert g_alpha[0] / g_alpha[1] == pytest.approx(10.0, rel=0.05)  # |dt/dw| ~ (w - w*)^(-1/2)
     assert g_relpsp == pytest.approx([100.0, 100.0], rel=1e-4)  # (t_i - t_j) / w* = -10 / 0.1
     with pytest.raises(ValueError, match="does not step"):
-        pa.threshold_sweeps("alpha", t_in, weight, 0, theta=1.0, tau=5.0, window=10.0, points=11, near_decades=2, bracket=(0.0, 0.5))
+        pa.threshold_sweeps(
+            "alpha", t_in, weight, 0, theta=1.0, tau=5.0, window=10.0, points=11, near_decades=2, bracket=(0.0, 0.5)
+        )
 
 
 def test_crossing_slope_is_dv_dt():
@@ -76,7 +82,9 @@ def test_crossing_slope_is_dv_dt():
         eps = 1e-6
         t = float(t_out[0, 0])
         if kernel == "relpsp":
-            assert t == pytest.approx(1.375) and float(slope[0, 0]) == pytest.approx(0.5 + 0.3)  # V(1) = 0.5, then slope 0.8
+            assert t == pytest.approx(1.375) and float(slope[0, 0]) == pytest.approx(
+                0.5 + 0.3
+            )  # V(1) = 0.5, then slope 0.8
         else:
             from snnbp.stdbp.alpha import alpha_kernel
 
@@ -99,8 +107,16 @@ def test_within_window_keeps_early_neurons_only():
 
 def test_random_neurons_are_seeded_and_excitatory_weights_are_non_negative():
     make = lambda excitatory: pa.random_neurons(  # noqa: E731
-        patterns=3, inputs=20, neurons=7, mean_low=0.0, mean_high=2.0, t_max=5.0, theta=1.0,
-        generator=torch.Generator().manual_seed(3), excitatory=excitatory)
+        patterns=3,
+        inputs=20,
+        neurons=7,
+        mean_low=0.0,
+        mean_high=2.0,
+        t_max=5.0,
+        theta=1.0,
+        generator=torch.Generator().manual_seed(3),
+        excitatory=excitatory,
+    )
     t_in, weight = make(False)
     assert t_in.shape == (3, 20) and weight.shape == (7, 20) and weight.dtype == F64
     assert bool(((t_in >= 0) & (t_in <= 5.0)).all()) and bool((weight < 0).any())
@@ -185,7 +201,10 @@ def test_lower_verdict_on_synthetic_histories():
     relpsp = pa.history_tail_fractions(_history([0] * 3, [0.0, 0.001, 0.002]), "dtdw_hist", 3.0)
     alpha = pa.history_tail_fractions(_history([0] * 3, [0.01, 0.02, 0.03]), "dtdw_hist", 3.0)
     supports = pa.lower_verdict(claim, test, quantity, relpsp, alpha)
-    assert supports.outcome == "supports" and "lower by a factor 2 in 3, higher in 0, similar in 0 of 3 epochs" in supports.evidence
+    assert (
+        supports.outcome == "supports"
+        and "lower by a factor 2 in 3, higher in 0, similar in 0 of 3 epochs" in supports.evidence
+    )
     assert pa.lower_verdict(claim, test, quantity, alpha, relpsp).outcome == "contradicts"
     assert pa.lower_verdict(claim, test, quantity, [0.1, 0.2], [0.2, 0.1]).outcome == "inconclusive"  # mixed
     assert pa.lower_verdict(claim, test, quantity, [0.0, 0.0], [0.0, 0.0]).outcome == "inconclusive"  # equal
@@ -210,7 +229,9 @@ def test_growth_and_majority_verdicts():
 
 def test_verdict_text_and_table():
     verdict = pa.Verdict("ReL-PSP avoids |dt/dw| explosions", "theory", "contradicts", "tail: 0.1 vs 0.01.")
-    assert verdict.markdown().startswith("**ReL-PSP avoids |dt/dw| explosions** (theory): the data **contradict** the claim.")
+    assert verdict.markdown().startswith(
+        "**ReL-PSP avoids |dt/dw| explosions** (theory): the data **contradict** the claim."
+    )
     table = pa.verdict_table([verdict, pa.Verdict("c", "t", "inconclusive", "e")]).splitlines()
     assert len(table) == 4 and table[2].count(" | ") == 3 and "\\|dt/dw\\|" in table[2]
     assert table[3] == "| c | t | **inconclusive** | e |"
@@ -221,14 +242,19 @@ def test_verdict_text_and_table():
 
 def test_load_metrics_names_the_folder_and_the_command(tmp_path):
     run = tmp_path / "cpu" / "alpha_mnist_fc"
-    with pytest.raises(FileNotFoundError, match=r"alpha_mnist_fc has no metrics.json; make it with `snnbp run params/cpu/alpha_mnist_fc.yaml`"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"alpha_mnist_fc has no metrics.json; make it with `snnbp run params/cpu/alpha_mnist_fc.yaml`",
+    ):
         pa.load_metrics(run)
     run.mkdir(parents=True)
     (run / "metrics.json").write_text(json.dumps({"epochs": 3, "epochs_planned": 10, "history": []}))
     with pytest.raises(RuntimeError, match="3 of 10 epochs"):
         pa.load_metrics(run)
     assert pa.load_metrics(run, require_complete=False)["epochs"] == 3
-    with pytest.raises(FileNotFoundError, match="has no checkpoint.pt; make it with `snnbp run params/cpu/alpha_mnist_fc.yaml`"):
+    with pytest.raises(
+        FileNotFoundError, match="has no checkpoint.pt; make it with `snnbp run params/cpu/alpha_mnist_fc.yaml`"
+    ):
         pa.load_trained(run)
 
 
@@ -246,7 +272,10 @@ def test_trained_time_weight_gradients_are_the_layers_exact_values():
 def test_ann_training_gradients_are_recorded_every_step_and_seeded():
     info = DatasetInfo(name="toy", key="toy", num_classes=3, input_shape=(2, 2), kind="image")
     generator = torch.Generator().manual_seed(0)
-    train = LabelledSplit((torch.rand(10, 2, 2, generator=generator) * 255).to(torch.uint8), torch.randint(0, 3, (10,), generator=generator))
+    train = LabelledSplit(
+        (torch.rand(10, 2, 2, generator=generator) * 255).to(torch.uint8),
+        torch.randint(0, 3, (10,), generator=generator),
+    )
     run = lambda seed: pa.ann_training_gradients(train, info, hidden=(6,), lr=1e-2, batch_size=4, epochs=2, seed=seed)  # noqa: E731
     stats = run(1)
     assert 0 < stats.count <= 2 * 3 * (4 * 6 + 6 * 3)  # 2 epochs x 3 steps, weight matrices only (no biases)

@@ -18,12 +18,18 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(not is_complete("mnist"), reason="MNIST not fetched (make data)")
 def test_the_readme_quickstart_runs(tmp_path):
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Python quickstart\n"):]
+    section = text[text.index("## Python quickstart\n") :]
     code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
     assert "load_params(" in code and "fit(" in code and "relpsp_spike_times(" in code and "study.load_stdbp(" in code
     code = code.replace("results/scratch/", f"{tmp_path}/")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TQDM_DISABLE": "1"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert lines[0].startswith("784-800-10 ") and 0.0 < float(lines[0].split()[1]) <= 1.0

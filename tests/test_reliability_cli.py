@@ -24,7 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 needs_mnist = pytest.mark.skipif(not is_complete("mnist"), reason="MNIST not fetched (make data)")
 
 ANN = {
-    "name": "ann_cli_test", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 2,
+    "name": "ann_cli_test",
+    "method": "ann",
+    "notebook": "04_train_ann.ipynb",
+    "seed": 2,
     "data": {"dataset": "mnist", "train_limit": 300, "test_limit": 100},
     "train": {"epochs": 1, "batch_size": 50, "num_threads": 1},
     "model": {"hidden": [8], "lr": 0.003},
@@ -32,8 +35,14 @@ ANN = {
 
 
 def _snnbp(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snnbp", *args], capture_output=True, text=True, timeout=600,
-                          cwd=cwd, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "snnbp", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _params_file(tmp_path: Path, content: dict | str, name: str = "run.yaml") -> Path:
@@ -45,7 +54,11 @@ def _params_file(tmp_path: Path, content: dict | str, name: str = "run.yaml") ->
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _one_line_error(done: subprocess.CompletedProcess) -> str:
@@ -55,11 +68,14 @@ def _one_line_error(done: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("change, fragment", [
-    ({"train": {"epochs": 0, "batch_size": 50}}, "key 'train.epochs' must be an integer >= 1, got 0"),
-    ({"name": "../../escaped"}, "key 'name' must be one folder name"),
-    ({"data": {"dataset": "cifar10"}}, "key 'data.dataset' must be one of"),
-])
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"train": {"epochs": 0, "batch_size": 50}}, "key 'train.epochs' must be an integer >= 1, got 0"),
+        ({"name": "../../escaped"}, "key 'name' must be one folder name"),
+        ({"data": {"dataset": "cifar10"}}, "key 'data.dataset' must be one of"),
+    ],
+)
 def test_bad_values_exit_2_in_one_line_before_any_kernel(tmp_path, change, fragment):
     path = _params_file(tmp_path, {**ANN, **change})
     done = _snnbp("run", str(path), "--output-dir", str(tmp_path / "out"))
@@ -120,10 +136,25 @@ def test_an_error_in_a_notebook_cell_is_exit_1(tmp_path):
     from papermill.exceptions import PapermillExecutionError
 
     notebook = tmp_path / "boom.ipynb"
-    notebook.write_text(json.dumps({"cells": [{"id": "boom", "cell_type": "code", "metadata": {}, "execution_count": None,
-                                               "outputs": [], "source": "raise RuntimeError('diverged\\nbadly')"}],
-                                    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-                                    "nbformat": 4, "nbformat_minor": 5}))
+    notebook.write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {
+                        "id": "boom",
+                        "cell_type": "code",
+                        "metadata": {},
+                        "execution_count": None,
+                        "outputs": [],
+                        "source": "raise RuntimeError('diverged\\nbadly')",
+                    }
+                ],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
     with pytest.raises(PapermillExecutionError) as error:
         execute_notebook(notebook, tmp_path / "out" / "boom.ipynb", progress=False)
     from snnbp.cli import report_error
@@ -207,15 +238,26 @@ def test_an_evaluation_is_up_to_date_only_with_the_same_inputs(tmp_path):
 
     model = tmp_path / "model.pt"
     model.write_bytes(b"weights")
-    content = {"name": "yoso_t", "method": "yoso", "notebook": "30_yoso.ipynb", "seed": 1,
-               "stdbp_checkpoint": str(model), "hm2bp_checkpoint": str(model)}
+    content = {
+        "name": "yoso_t",
+        "method": "yoso",
+        "notebook": "30_yoso.ipynb",
+        "seed": 1,
+        "stdbp_checkpoint": str(model),
+        "hm2bp_checkpoint": str(model),
+    }
     params = eval_params_from_dict(content, "test")
     import hashlib
 
     digest = hashlib.sha256(b"weights").hexdigest()
-    record = {"status": "completed", "params": params_to_dict(params),
-              "inputs": {"stdbp_checkpoint": {"path": str(model), "sha256": digest},
-                         "hm2bp_checkpoint": {"path": str(model), "sha256": digest}}}
+    record = {
+        "status": "completed",
+        "params": params_to_dict(params),
+        "inputs": {
+            "stdbp_checkpoint": {"path": str(model), "sha256": digest},
+            "hm2bp_checkpoint": {"path": str(model), "sha256": digest},
+        },
+    }
     folder = tmp_path / "run"
     folder.mkdir()
     (folder / "run.json").write_text(json.dumps(record))

@@ -20,28 +20,64 @@ from snnbp.data.base import DataIntegrityError
 from snnbp.data.idx import read_idx_bytes
 from snnbp.encoding.events import decode_nmnist_bytes
 
-BOUNDED = settings(max_examples=100, deadline=None, derandomize=True, database=None,
-                   suppress_health_check=[HealthCheck.too_slow])
+BOUNDED = settings(
+    max_examples=100, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 GOOD = {
-    "name": "fuzz", "method": "stdbp", "notebook": "20_train_stdbp.ipynb", "seed": 1,
+    "name": "fuzz",
+    "method": "stdbp",
+    "notebook": "20_train_stdbp.ipynb",
+    "seed": 1,
     "data": {"dataset": "mnist", "train_limit": 100, "test_limit": 50},
     "train": {"epochs": 2, "batch_size": 8, "num_threads": 1, "validation": 10},
     "model": {"hidden": [8], "theta": 1.0, "t_max": 5.0, "lr": 0.001, "lr_decay": 0.9, "clip": 2.0, "chunk": 16},
 }
 PATHS = [(), ("data",), ("train",), ("model",)]
-KEYS = ["name", "method", "notebook", "seed", "data", "train", "model", "dataset", "train_limit", "test_limit",
-        "epochs", "batch_size", "num_threads", "validation", "hidden", "theta", "t_max", "lr", "lr_decay", "clip",
-        "chunk", "kernel", "engine", "bogus", "", "../x"]
+KEYS = [
+    "name",
+    "method",
+    "notebook",
+    "seed",
+    "data",
+    "train",
+    "model",
+    "dataset",
+    "train_limit",
+    "test_limit",
+    "epochs",
+    "batch_size",
+    "num_threads",
+    "validation",
+    "hidden",
+    "theta",
+    "t_max",
+    "lr",
+    "lr_decay",
+    "clip",
+    "chunk",
+    "kernel",
+    "engine",
+    "bogus",
+    "",
+    "../x",
+]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
     st.sampled_from(["mnist", "relpsp", "alpha", "1e-3", "../../x", "/abs", "20_train_stdbp.ipynb", "auto"]),
 )
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                       st.dictionaries(st.one_of(st.sampled_from(KEYS), st.integers()),
-                                                                       inner, max_size=3)), max_leaves=6)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.one_of(st.sampled_from(KEYS), st.integers()), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 mutation = st.tuples(st.sampled_from(PATHS), st.sampled_from(KEYS), st.one_of(values, st.just(KeyError)))
 
 
@@ -105,8 +141,11 @@ def test_any_bytes_in_a_params_file_load_or_raise_a_config_error(noise, cut):
 
 
 @BOUNDED
-@given(st.binary(max_size=64), st.lists(st.integers(min_value=0, max_value=6), max_size=4),
-       st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x07]))
+@given(
+    st.binary(max_size=64),
+    st.lists(st.integers(min_value=0, max_value=6), max_size=4),
+    st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x07]),
+)
 def test_the_idx_reader_returns_arrays_or_names_the_source(payload, shape, type_code):
     header = bytes([0, 0, type_code, len(shape)]) + np.asarray(shape, dtype=">u4").tobytes()
     for raw in (header + payload, payload, header[: len(payload) % (len(header) + 1)]):

@@ -14,7 +14,7 @@ import snnbp.train as train_module
 from snnbp.config import params_from_dict
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.io import RunLockedError, atomic_write_json, run_lock
-from snnbp.train import (CheckpointMismatchError, RunFolderError, UnsafeCheckpointError, fit, load_checkpoint)
+from snnbp.train import CheckpointMismatchError, RunFolderError, UnsafeCheckpointError, fit, load_checkpoint
 
 INFO = DatasetInfo(name="toy", key="toy", num_classes=3, input_shape=(6,), kind="image")
 
@@ -28,15 +28,26 @@ def _data():
 
 
 def _params(epochs: int = 2, lr: float = 0.01):
-    return params_from_dict({
-        "name": "toy", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 5,
-        "data": {"dataset": "mnist"}, "train": {"epochs": epochs, "batch_size": 8},
-        "model": {"hidden": [7], "lr": lr},
-    }, "test")
+    return params_from_dict(
+        {
+            "name": "toy",
+            "method": "ann",
+            "notebook": "04_train_ann.ipynb",
+            "seed": 5,
+            "data": {"dataset": "mnist"},
+            "train": {"epochs": epochs, "batch_size": 8},
+            "model": {"hidden": [7], "lr": lr},
+        },
+        "test",
+    )
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_a_record_of_other_params_without_a_checkpoint_is_never_overwritten(tmp_path):
@@ -91,7 +102,9 @@ def test_provenance_keeps_the_first_start_and_appends_each_resume(tmp_path):
     assert [r["epochs_trained"] for r in record["resumes"]] == [1, 1]
     assert [r["status"] for r in record["resumes"]] == ["failed", "completed"]
     for entry in record["resumes"]:
-        assert {"commit", "dirty"} <= set(entry["git"]) and entry["hostname"] and entry["start_utc"] <= entry["stop_utc"]
+        assert (
+            {"commit", "dirty"} <= set(entry["git"]) and entry["hostname"] and entry["start_utc"] <= entry["stop_utc"]
+        )
     assert record["status"] == "completed" and "error" not in record and record["metrics"]["epochs"] == 3
     state = load_checkpoint(folder / "checkpoint.pt")
     assert state["git"] == record["resumes"][-1]["git"]  # the commit that trained the last epoch
@@ -146,8 +159,11 @@ def test_a_divergence_in_an_epochs_last_step_is_never_saved(tmp_path, monkeypatc
     real = train_module.build_learner
     monkeypatch.setattr(train_module, "build_learner", lambda *a, **k: _Diverging(real(*a, **k), epoch=2, steps=8))
     folder = tmp_path / "run"
-    with pytest.raises(FloatingPointError, match=r"non-finite model state learner\['net'\].* after epoch 2; not saved. "
-                                                 r"The last good checkpoint is .*checkpoint.pt \(epoch 1\)"):
+    with pytest.raises(
+        FloatingPointError,
+        match=r"non-finite model state learner\['net'\].* after epoch 2; not saved. "
+        r"The last good checkpoint is .*checkpoint.pt \(epoch 1\)",
+    ):
         fit(_params(epochs=3), folder, data=_data(), progress=False)
     state = load_checkpoint(folder / "checkpoint.pt")
     assert state["epoch"] == 1
@@ -166,8 +182,11 @@ def test_a_learners_nan_error_gains_the_epoch_and_batch(tmp_path, monkeypatch):
             return self.inner.train_step(batch)
 
     monkeypatch.setattr(train_module, "build_learner", lambda *a, **k: Raising(real(*a, **k), epoch=0, steps=8))
-    with pytest.raises(FloatingPointError, match=r"^non-finite gradient dL/dw in layer fc1 at epoch 2, batch 3 of 8; "
-                                                 r"the run stops here. The last good checkpoint is .*\(epoch 1\)$"):
+    with pytest.raises(
+        FloatingPointError,
+        match=r"^non-finite gradient dL/dw in layer fc1 at epoch 2, batch 3 of 8; "
+        r"the run stops here. The last good checkpoint is .*\(epoch 1\)$",
+    ):
         fit(_params(epochs=3), tmp_path / "run", data=_data(), progress=False)
 
 
@@ -202,7 +221,9 @@ def test_committed_checkpoints_load_safely():
 
 
 def test_state_that_would_not_load_back_is_never_saved():
-    with pytest.raises(TypeError, match=r"checkpoint\['learner'\]\['stats'\] is a .*MagnitudeStats|is a builtins.object"):
+    with pytest.raises(
+        TypeError, match=r"checkpoint\['learner'\]\['stats'\] is a .*MagnitudeStats|is a builtins.object"
+    ):
         train_module.check_loadable({"learner": {"stats": object()}})
     train_module.check_loadable({"a": [1, 2.0, "x", None, torch.zeros(2), torch.float32, torch.Size([2])]})
 
@@ -210,7 +231,11 @@ def test_state_that_would_not_load_back_is_never_saved():
 def test_records_are_valid_json_even_with_non_finite_numbers(tmp_path):
     atomic_write_json(tmp_path / "m.json", {"a": float("nan"), "b": [float("inf"), 1.0], "c": {"d": -math.inf}})
     text = (tmp_path / "m.json").read_text()
-    assert json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} token")) == {"a": None, "b": [None, 1.0], "c": {"d": None}}
+    assert json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} token")) == {
+        "a": None,
+        "b": [None, 1.0],
+        "c": {"d": None},
+    }
 
 
 def test_a_damaged_checkpoint_is_called_damaged_not_unsafe(tmp_path):

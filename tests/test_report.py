@@ -15,7 +15,9 @@ def test_docstring_examples():
     assert doctest.testmod(report).failed == 0
 
 
-@pytest.mark.parametrize(("tolerance", "places"), [(0.06, 2), (0.05, 2), (0.005, 3), (0.2, 1), (0.1, 1), (1.0, 0), (3.0, 0), (25.0, 0)])
+@pytest.mark.parametrize(
+    ("tolerance", "places"), [(0.06, 2), (0.05, 2), (0.005, 3), (0.2, 1), (0.1, 1), (1.0, 0), (3.0, 0), (25.0, 0)]
+)
 def test_decimals_show_the_leading_digit_of_the_tolerance(tolerance, places):
     assert decimals(tolerance) == places
 
@@ -41,8 +43,15 @@ def test_a_tolerance_must_be_positive_and_finite():
         Tolerance.from_pair([0.8])
 
 
-METRICS = {"method": "stdbp", "dataset": "MNIST", "network": "784-100-10", "epochs": 2,
-           "test_accuracy": 0.798, "best_test_accuracy": 0.802, "best_epoch": 2}
+METRICS = {
+    "method": "stdbp",
+    "dataset": "MNIST",
+    "network": "784-100-10",
+    "epochs": 2,
+    "test_accuracy": 0.798,
+    "best_test_accuracy": 0.802,
+    "best_epoch": 2,
+}
 
 
 def test_pinned_summary_replaces_only_the_toleranced_values():
@@ -53,9 +62,16 @@ def test_pinned_summary_replaces_only_the_toleranced_values():
 
 
 def test_pinned_summary_without_tolerances_prints_the_digits_and_the_selection_keys():
-    selected = METRICS | {"selected_epoch": 1, "validation_accuracy": 0.81, "final_test_accuracy": 0.79, "model_checkpoint": "best.pt"}
+    selected = METRICS | {
+        "selected_epoch": 1,
+        "validation_accuracy": 0.81,
+        "final_test_accuracy": 0.79,
+        "model_checkpoint": "best.pt",
+    }
     lines = pinned_summary(selected, {}).splitlines()
-    assert "test_accuracy: 0.7980" in lines and "selected_epoch: 1" in lines and lines[-1] == "model_checkpoint: best.pt"
+    assert (
+        "test_accuracy: 0.7980" in lines and "selected_epoch: 1" in lines and lines[-1] == "model_checkpoint: best.pt"
+    )
 
 
 def test_a_tolerance_for_a_value_that_is_not_shown_is_an_error():

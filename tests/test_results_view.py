@@ -21,20 +21,58 @@ from snnbp.targets import OTHER_CHIPS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(root: Path, profile: str, name: str, *, method: str = "stdbp", key: str = "mnist", dataset: str = "MNIST",
-         network: str = "784-400-10", model: dict | None = None, data: dict | None = None, status: str = "completed",
-         standin: bool = False, validation: bool = False) -> Path:
+def _run(
+    root: Path,
+    profile: str,
+    name: str,
+    *,
+    method: str = "stdbp",
+    key: str = "mnist",
+    dataset: str = "MNIST",
+    network: str = "784-400-10",
+    model: dict | None = None,
+    data: dict | None = None,
+    status: str = "completed",
+    standin: bool = False,
+    validation: bool = False,
+) -> Path:
     folder = root / profile / name
     folder.mkdir(parents=True)
-    history = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5 + 0.1 * e, "test_accuracy": 0.6 + 0.1 * e,
-                **({"validation_accuracy": 0.65 + 0.1 * e - (0.2 if e == 3 else 0)} if validation else {})}
-               for e in (1, 2, 3)]
-    (folder / "metrics.json").write_text(json.dumps({
-        "method": method, "dataset": dataset, "dataset_key": key, "is_standin": standin, "network": network,
-        "epochs": 3, "test_accuracy": 0.8, "best_test_accuracy": 0.9, "best_epoch": 3,
-        "selected_epoch": 2 if validation else None, "history": history}))
-    (folder / "run.json").write_text(json.dumps({"status": status, "params": {
-        "method": method, "model": model or {}, "data": {"dataset": key, **(data or {})}}}))
+    history = [
+        {
+            "epoch": e,
+            "train_loss": 1.0 / e,
+            "train_accuracy": 0.5 + 0.1 * e,
+            "test_accuracy": 0.6 + 0.1 * e,
+            **({"validation_accuracy": 0.65 + 0.1 * e - (0.2 if e == 3 else 0)} if validation else {}),
+        }
+        for e in (1, 2, 3)
+    ]
+    (folder / "metrics.json").write_text(
+        json.dumps(
+            {
+                "method": method,
+                "dataset": dataset,
+                "dataset_key": key,
+                "is_standin": standin,
+                "network": network,
+                "epochs": 3,
+                "test_accuracy": 0.8,
+                "best_test_accuracy": 0.9,
+                "best_epoch": 3,
+                "selected_epoch": 2 if validation else None,
+                "history": history,
+            }
+        )
+    )
+    (folder / "run.json").write_text(
+        json.dumps(
+            {
+                "status": status,
+                "params": {"method": method, "model": model or {}, "data": {"dataset": key, **(data or {})}},
+            }
+        )
+    )
     return folder
 
 
@@ -62,7 +100,16 @@ def test_test_images_come_from_stored_predictions_first(tmp_path):
 
 def test_the_runs_table_joins_paper_numbers_flags_stand_ins_and_skips_runs_in_progress(tmp_path):
     _run(tmp_path, "cpu", "stdbp_mnist_fc", network="784-800-10")
-    _run(tmp_path, "cpu", "hm2bp_fsdd", method="hm2bp", key="fsdd", dataset="FSDD (stand-in)", network="78-400-10", standin=True)
+    _run(
+        tmp_path,
+        "cpu",
+        "hm2bp_fsdd",
+        method="hm2bp",
+        key="fsdd",
+        dataset="FSDD (stand-in)",
+        network="78-400-10",
+        standin=True,
+    )
     _run(tmp_path, "cpu", "hm2bp_mnist_fc", method="hm2bp", status="running")
     _run(tmp_path, "smoke", "stdbp_mnist_fc")
     runs = rv.recorded_runs(tmp_path, profiles=["cpu"])
@@ -86,8 +133,17 @@ def test_histories_keep_the_validation_curve_and_the_selected_epoch(tmp_path):
 def test_the_chips_table_holds_the_published_chips_the_paper_and_the_recorded_model(tmp_path):
     folder = tmp_path / "cpu" / "yoso_mnist"
     folder.mkdir(parents=True)
-    (folder / "metrics.json").write_text(json.dumps({"method": "yoso", "energy_per_image_uj": 1.5, "latency_ms": 0.25,
-                                                     "test_accuracy": 0.97, "network": "784-800-10"}))
+    (folder / "metrics.json").write_text(
+        json.dumps(
+            {
+                "method": "yoso",
+                "energy_per_image_uj": 1.5,
+                "latency_ms": 0.25,
+                "test_accuracy": 0.97,
+                "network": "784-800-10",
+            }
+        )
+    )
     (folder / "run.json").write_text(json.dumps({"status": "completed"}))
     chips = rv.chips_table(rv.recorded_runs(tmp_path))
     assert len(chips) == len(OTHER_CHIPS) + 2
@@ -109,7 +165,7 @@ def test_runs_of_several_seeds_are_one_row_with_mean_sd_and_error_bars(tmp_path)
     groups = rv.by_seed(rv.runs_table(rv.recorded_runs(tmp_path)))
     assert list(groups["run"]) == ["net", "other"] and list(groups["seeds"]) == [2, 1]
     net = groups.iloc[0]
-    assert net["test_accuracy"] == pytest.approx(0.82) and net["test_accuracy_sd"] == pytest.approx(0.02 * 2 ** 0.5)
+    assert net["test_accuracy"] == pytest.approx(0.82) and net["test_accuracy_sd"] == pytest.approx(0.02 * 2**0.5)
     assert net["runs"] == "net, net-seed2" and "82.00 ± 2.83" in rv.format_runs(groups)
     figure = plots_results.runs_vs_paper(groups, "seeds")
     assert any(text.get_text() == "2 seeds" for text in figure.axes[0].texts)
@@ -119,18 +175,22 @@ def test_the_results_figures_draw_from_tables(tmp_path):
     _run(tmp_path, "cpu", "a", model={"kernel": "alpha"}, validation=True)
     _run(tmp_path, "cpu", "b", method="hm2bp", key="fsdd", dataset="FSDD", network="78-400-10", standin=True)
     runs = rv.recorded_runs(tmp_path)
-    figures = [plots_results.runs_vs_paper(rv.runs_table(runs), "runs"),
-               plots_results.curves_by_method(rv.histories_table(runs), "curves"),
-               plots_results.chips_comparison(rv.chips_table(runs), "chips")]
+    figures = [
+        plots_results.runs_vs_paper(rv.runs_table(runs), "runs"),
+        plots_results.curves_by_method(rv.histories_table(runs), "curves"),
+        plots_results.chips_comparison(rv.chips_table(runs), "chips"),
+    ]
     assert [len(f.axes) for f in figures] == [1, 2, 2]
     assert any("µJ" in ax.get_xlabel() for ax in figures[2].axes)
     assert all(float(t).is_integer() for t in figures[1].axes[0].get_xticks())
 
 
 def test_the_results_view_imports_no_method_and_no_training_loop():
-    code = ("import sys, snnbp.results_view, snnbp.plots_results; "
-            "bad = [m for m in sys.modules if m in ('snnbp.train', 'snnbp.runs') or m.split('.')[:2] in "
-            "(['snnbp', 'hm2bp'], ['snnbp', 'stdbp'], ['snnbp', 'ann'], ['snnbp', 'yoso'])]; print(bad)")
+    code = (
+        "import sys, snnbp.results_view, snnbp.plots_results; "
+        "bad = [m for m in sys.modules if m in ('snnbp.train', 'snnbp.runs') or m.split('.')[:2] in "
+        "(['snnbp', 'hm2bp'], ['snnbp', 'stdbp'], ['snnbp', 'ann'], ['snnbp', 'yoso'])]; print(bad)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 

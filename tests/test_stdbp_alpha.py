@@ -54,7 +54,9 @@ def test_matches_fine_time_grid():
     lag = grid - torch.where(torch.isfinite(times), times, torch.full_like(times, 1e9))[:, :, None]
     potential = torch.einsum("oi,bit->bot", weight, alpha_kernel(lag, TAU))
     reached = potential >= 1.0
-    grid_time = torch.where(reached.any(-1), grid[reached.to(torch.uint8).argmax(-1)], torch.tensor(math.inf, dtype=F64))
+    grid_time = torch.where(
+        reached.any(-1), grid[reached.to(torch.uint8).argmax(-1)], torch.tensor(math.inf, dtype=F64)
+    )
     out = alpha_spike_times(times, weight, 1.0, tau=TAU)
     assert torch.equal(torch.isinf(out), torch.isinf(grid_time))
     ok = torch.isfinite(grid_time)
@@ -89,12 +91,16 @@ def test_central_differences_of_weights_and_times():
             plus, minus = weight.clone(), weight.clone()
             plus[j, i] += eps
             minus[j, i] -= eps
-            assert float(w.grad[j, i]) == pytest.approx(float(total(times, plus) - total(times, minus)) / (2 * eps), abs=1e-6)
+            assert float(w.grad[j, i]) == pytest.approx(
+                float(total(times, plus) - total(times, minus)) / (2 * eps), abs=1e-6
+            )
     for b, i in zip(*torch.nonzero(torch.isfinite(times), as_tuple=True)):
         plus, minus = times.clone(), times.clone()
         plus[b, i] += eps
         minus[b, i] -= eps
-        assert float(t.grad[b, i]) == pytest.approx(float(total(plus, weight) - total(minus, weight)) / (2 * eps), abs=1e-6)
+        assert float(t.grad[b, i]) == pytest.approx(
+            float(total(plus, weight) - total(minus, weight)) / (2 * eps), abs=1e-6
+        )
     assert (t.grad[torch.isinf(times)] == 0).all()
 
 

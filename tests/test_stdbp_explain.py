@@ -60,7 +60,9 @@ def test_membrane_potential_with_the_alpha_kernel_matches_the_reference():
     times, weight = _layer(1, batch=1, n_in=6, n_out=2)
     t = torch.linspace(0.0, 8.0, 17, dtype=F64)
     v = membrane_potential(t, times, weight, partial(alpha_kernel, tau=1.5))
-    expected = torch.tensor([[alpha_potential(float(x), times[0].tolist(), w.tolist(), 1.5) for x in t] for w in weight], dtype=F64)
+    expected = torch.tensor(
+        [[alpha_potential(float(x), times[0].tolist(), w.tolist(), 1.5) for x in t] for w in weight], dtype=F64
+    )
     torch.testing.assert_close(v[0], expected)
 
 
@@ -94,7 +96,9 @@ def test_grid_equals_the_sampled_potential_of_the_rounded_inputs(chunk_steps):
     rounded = torch.ceil(times / dt)  # in steps; inf stays inf
     v = membrane_potential(steps, rounded, weight) * dt  # [B, N_out, T], V_n = dt sum w (n - k)^+
     reached = v >= theta - 1e-12
-    expected = torch.where(reached.any(-1), steps[reached.to(torch.uint8).argmax(-1)] * dt, torch.full(out.shape, INF, dtype=F64))
+    expected = torch.where(
+        reached.any(-1), steps[reached.to(torch.uint8).argmax(-1)] * dt, torch.full(out.shape, INF, dtype=F64)
+    )
     assert torch.isfinite(expected).any() and torch.isinf(expected).any()
     torch.testing.assert_close(out, expected)
 

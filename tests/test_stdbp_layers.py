@@ -35,7 +35,11 @@ def test_conv_matches_loop_reference(kernel):
                 for x in range(4):
                     patch = times[b, :, y : y + 3, x : x + 3].reshape(-1).tolist()
                     w = weight[o].reshape(-1).tolist()
-                    expected = relpsp_reference(patch, w, 1.0) if kernel == "relpsp" else alpha_reference(patch, w, 1.0, 1.5, points=200)
+                    expected = (
+                        relpsp_reference(patch, w, 1.0)
+                        if kernel == "relpsp"
+                        else alpha_reference(patch, w, 1.0, 1.5, points=200)
+                    )
                     if math.isinf(expected):
                         assert math.isinf(out[b, o, y, x])
                     else:
@@ -52,7 +56,9 @@ def test_conv_gradients_against_central_differences():
         out = conv_spike_times(times.clone().masked_scatter(finite, active), w, neuron)
         return torch.where(torch.isfinite(out), out, torch.zeros_like(out))
 
-    assert torch.autograd.gradcheck(f, (times[finite].clone().requires_grad_(), weight.clone().requires_grad_()), eps=1e-7, atol=1e-6)
+    assert torch.autograd.gradcheck(
+        f, (times[finite].clone().requires_grad_(), weight.clone().requires_grad_()), eps=1e-7, atol=1e-6
+    )
 
 
 def test_first_spike_pool_matches_loop_and_routes_gradient_to_argmin():

@@ -41,7 +41,17 @@ def _accuracy(learner, images, labels):
 @pytest.mark.parametrize("kernel", ["relpsp", "alpha"])
 def test_tiny_network_learns_toy_task(kernel):
     init_mean = 0.5 if kernel == "relpsp" else 3.0  # the bounded alpha PSP needs more weight to fire at the start
-    model = ModelParams(kernel=kernel, hidden=(12,), t_max=5.0, tau=5.0, init_mean=init_mean, lr=3e-3, clip=2.0, t_silent=10.0, silent_penalty=0.1)
+    model = ModelParams(
+        kernel=kernel,
+        hidden=(12,),
+        t_max=5.0,
+        tau=5.0,
+        init_mean=init_mean,
+        lr=3e-3,
+        clip=2.0,
+        t_silent=10.0,
+        silent_penalty=0.1,
+    )
     learner = build_learner(model, INFO, seed=0)
     images, labels = _bars(300, 1)
     test_images, test_labels = _bars(150, 2)
@@ -103,12 +113,23 @@ def test_raster_datasets_are_refused():
 
 @pytest.mark.parametrize(
     "name",
-    ["paper/stdbp_mnist_fc", "paper/stdbp_mnist_cnn", "cpu/stdbp_mnist_fc", "cpu/stdbp_mnist_cnn", "cpu/alpha_mnist_fc", "cpu/relpsp_analysis_mnist_fc"],
+    [
+        "paper/stdbp_mnist_fc",
+        "paper/stdbp_mnist_cnn",
+        "cpu/stdbp_mnist_fc",
+        "cpu/stdbp_mnist_cnn",
+        "cpu/alpha_mnist_fc",
+        "cpu/relpsp_analysis_mnist_fc",
+    ],
 )
 def test_params_files_validate_and_build(name):
     params = load_params(PARAMS / f"{name}.yaml")
     assert params.method == "stdbp" and params.name == Path(name).name
-    learner = build_learner(params.model, DatasetInfo(name="MNIST", key="mnist", num_classes=10, input_shape=(28, 28), kind="image"), seed=params.seed)
+    learner = build_learner(
+        params.model,
+        DatasetInfo(name="MNIST", key="mnist", num_classes=10, input_shape=(28, 28), kind="image"),
+        seed=params.seed,
+    )
     assert learner.network.endswith("-10")
 
 
@@ -144,11 +165,19 @@ def test_shift_augmentation_translates_each_training_image_and_resumes_exactly()
     shifted = learner.augment(image.expand(200, 6, 6).contiguous())
     moved = shifted.flatten(1).argmax(dim=1)
     dy, dx = moved // 6 - 2, moved % 6 - 3
-    assert shifted.flatten(1).amax(dim=1).eq(255).all() and shifted.flatten(1).sum(dim=1).eq(255).all()  # one pixel, kept
-    assert dy.abs().max() == 2 and dx.abs().max() == 2 and {(int(a), int(b)) for a, b in zip(dy, dx)} >= {(0, 0), (2, -2), (-2, 1)}
+    assert (
+        shifted.flatten(1).amax(dim=1).eq(255).all() and shifted.flatten(1).sum(dim=1).eq(255).all()
+    )  # one pixel, kept
+    assert (
+        dy.abs().max() == 2
+        and dx.abs().max() == 2
+        and {(int(a), int(b)) for a, b in zip(dy, dx)} >= {(0, 0), (2, -2), (-2, 1)}
+    )
     edge = torch.zeros(1, 6, 6, dtype=torch.uint8)
     edge[0, 0, 0] = 255
-    assert learner.augment(edge.expand(200, 6, 6).contiguous()).flatten(1).sum(dim=1).lt(255).any()  # shifted out: zero fill
+    assert (
+        learner.augment(edge.expand(200, 6, 6).contiguous()).flatten(1).sum(dim=1).lt(255).any()
+    )  # shifted out: zero fill
     unshifted = build_learner(ModelParams(hidden=(8,)), INFO, seed=1)
     assert torch.equal(unshifted.augment(image), image)
     images, labels = _bars(40, 4)
@@ -179,7 +208,10 @@ def test_options_added_later_keep_the_identity_of_older_runs():
 
     params = load_params(PARAMS / "cpu/stdbp_mnist_fc.yaml")
     resolved = params_to_dict(params)
-    older = {**resolved, "model": {k: v for k, v in resolved["model"].items() if k not in ("temperature", "shift_pixels")}}
+    older = {
+        **resolved,
+        "model": {k: v for k, v in resolved["model"].items() if k not in ("temperature", "shift_pixels")},
+    }
     assert params_hash(resolved) == params_hash(older)
     changed = {**resolved, "model": {**resolved["model"], "shift_pixels": 1}}
     assert params_hash(changed) != params_hash(resolved)

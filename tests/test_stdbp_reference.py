@@ -36,7 +36,9 @@ def relpsp_reference(times: list[float], weights: list[float], theta: float) -> 
     return math.inf
 
 
-def relpsp_reference_gradients(times: list[float], weights: list[float], theta: float) -> tuple[list[float], list[float]]:
+def relpsp_reference_gradients(
+    times: list[float], weights: list[float], theta: float
+) -> tuple[list[float], list[float]]:
     """``(dt/dw_i, dt/dt_i)`` of ALGORITHMS.md 2.3 for one neuron (zeros if it never fires)."""
     t_out = relpsp_reference(times, weights, theta)
     if not math.isfinite(t_out):

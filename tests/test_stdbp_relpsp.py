@@ -17,12 +17,14 @@ def _problem(seed: int, batch: int = 6, n_in: int = 15, n_out: int = 9, silent: 
     generator = torch.Generator().manual_seed(seed)
     times = torch.rand(batch, n_in, generator=generator, dtype=F64) * 5.0
     times[torch.rand(batch, n_in, generator=generator) < silent] = math.inf
-    weight = (torch.randn(n_out, n_in, generator=generator, dtype=F64) * 0.5 + mean)
+    weight = torch.randn(n_out, n_in, generator=generator, dtype=F64) * 0.5 + mean
     return times, weight
 
 
 def _reference_times(times: torch.Tensor, weight: torch.Tensor, theta: float) -> torch.Tensor:
-    return torch.tensor([[relpsp_reference(row.tolist(), w.tolist(), theta) for w in weight] for row in times], dtype=F64)
+    return torch.tensor(
+        [[relpsp_reference(row.tolist(), w.tolist(), theta) for w in weight] for row in times], dtype=F64
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -52,7 +54,9 @@ def test_matches_fine_time_grid():
     finite_times = torch.where(torch.isfinite(times), times, torch.full_like(times, 1e9))
     potential = torch.einsum("oi,bit->bot", weight, (grid - finite_times[:, :, None]).clamp(min=0))
     reached = potential >= theta
-    grid_time = torch.where(reached.any(-1), grid[reached.to(torch.uint8).argmax(-1)], torch.tensor(math.inf, dtype=F64))
+    grid_time = torch.where(
+        reached.any(-1), grid[reached.to(torch.uint8).argmax(-1)], torch.tensor(math.inf, dtype=F64)
+    )
     out = relpsp_spike_times(times, weight, theta)
     late = torch.isfinite(out) & (out > 39.0)  # beyond the grid
     assert torch.equal(torch.isinf(out) | late, torch.isinf(grid_time))
@@ -130,19 +134,25 @@ def test_central_differences_of_weights():
 
 def test_adversarial_cases_are_finite():
     inf = math.inf
-    times = torch.tensor([
-        [inf, inf, inf, inf],  # all silent
-        [1.0, 1.0, 1.0, 1.0],  # ties
-        [0.0, 0.5, 2.0, inf],
-        [0.0, 0.0, inf, 3.0],
-    ], dtype=F64)
-    weight = torch.tensor([
-        [1.0, 1.0, 1.0, 1.0],
-        [-1.0, -1.0, -1.0, -1.0],  # never fires
-        [0.0, 0.0, 0.0, 0.0],  # zero weights
-        [2.0, -2.0, 1e-9, 0.5],  # slope ~ 0 after the second input
-        [0.25, 0.25, -0.5, 0.0],  # total exactly 0 when all fire
-    ], dtype=F64)
+    times = torch.tensor(
+        [
+            [inf, inf, inf, inf],  # all silent
+            [1.0, 1.0, 1.0, 1.0],  # ties
+            [0.0, 0.5, 2.0, inf],
+            [0.0, 0.0, inf, 3.0],
+        ],
+        dtype=F64,
+    )
+    weight = torch.tensor(
+        [
+            [1.0, 1.0, 1.0, 1.0],
+            [-1.0, -1.0, -1.0, -1.0],  # never fires
+            [0.0, 0.0, 0.0, 0.0],  # zero weights
+            [2.0, -2.0, 1e-9, 0.5],  # slope ~ 0 after the second input
+            [0.25, 0.25, -0.5, 0.0],  # total exactly 0 when all fire
+        ],
+        dtype=F64,
+    )
     w = weight.clone().requires_grad_()
     t = times.clone().requires_grad_()
     out = relpsp_spike_times(t, w, 1.0)

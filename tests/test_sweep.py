@@ -21,7 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 needs_mnist = pytest.mark.skipif(not is_complete("mnist"), reason="MNIST not fetched (make data)")
 
 BASE = {
-    "name": "ann_sweep", "profile": "sweeptest", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 1,
+    "name": "ann_sweep",
+    "profile": "sweeptest",
+    "method": "ann",
+    "notebook": "04_train_ann.ipynb",
+    "seed": 1,
     "data": {"dataset": "mnist", "train_limit": 300, "test_limit": 100},
     "train": {"epochs": 1, "batch_size": 50, "num_threads": 1},
     "model": {"hidden": [8], "lr": 0.003},
@@ -40,11 +44,20 @@ def _files(tmp_path: Path, sweep: dict, base: dict | None = None) -> Path:
 
 def test_a_grid_crossed_with_a_list_gives_every_combination_once():
     points = combinations({"seed": [1, 2]}, [{"model.lr": 0.1}, {"model.lr": 0.2, "train.batch_size": 10}])
-    assert points == [{"model.lr": 0.1, "seed": 1}, {"model.lr": 0.1, "seed": 2},
-                      {"model.lr": 0.2, "train.batch_size": 10, "seed": 1},
-                      {"model.lr": 0.2, "train.batch_size": 10, "seed": 2}]
-    assert run_name("b", {"seed": 3, "model.hidden": [800, 400], "x.lr": 1e-4, "model.lr": 0.5},
-                    ["seed", "model.hidden", "x.lr", "model.lr"]) == "b-seed3-hidden800x400-x.lr0.0001-model.lr0.5"
+    assert points == [
+        {"model.lr": 0.1, "seed": 1},
+        {"model.lr": 0.1, "seed": 2},
+        {"model.lr": 0.2, "train.batch_size": 10, "seed": 1},
+        {"model.lr": 0.2, "train.batch_size": 10, "seed": 2},
+    ]
+    assert (
+        run_name(
+            "b",
+            {"seed": 3, "model.hidden": [800, 400], "x.lr": 1e-4, "model.lr": 0.5},
+            ["seed", "model.hidden", "x.lr", "model.lr"],
+        )
+        == "b-seed3-hidden800x400-x.lr0.0001-model.lr0.5"
+    )
 
 
 def test_runs_are_named_from_the_varied_values_and_the_base_run_keeps_its_file(tmp_path):
@@ -52,8 +65,12 @@ def test_runs_are_named_from_the_varied_values_and_the_base_run_keeps_its_file(t
     sweep = load_sweep(path)
     names = [run.name for run in sweep.runs]
     # train.epochs takes one value: applied to every run, named in none (and no run equals the base)
-    assert names == ["ann_sweep-seed1-lr0.003", "ann_sweep-seed1-lr0.01", "ann_sweep-seed2-lr0.003",
-                     "ann_sweep-seed2-lr0.01"]
+    assert names == [
+        "ann_sweep-seed1-lr0.003",
+        "ann_sweep-seed1-lr0.01",
+        "ann_sweep-seed2-lr0.003",
+        "ann_sweep-seed2-lr0.01",
+    ]
     seeds = load_sweep(_files(tmp_path, {"grid": {"seed": [1, 2, 3]}}))
     assert [run.name for run in seeds.runs] == ["ann_sweep", "ann_sweep-seed2", "ann_sweep-seed3"]
     assert seeds.runs[0].params_path == seeds.base  # the run the base file already is: its folder counts
@@ -83,16 +100,19 @@ def test_every_committed_sweep_expands_into_valid_runs_and_is_not_taken_for_a_pa
     assert not set(sweeps) & set(run_params_files())
 
 
-@pytest.mark.parametrize("sweep, fragment", [
-    ({"grid": {"model.lr": [-1.0]}}, "run ann_sweep-lr-1: key 'model.lr' must be"),
-    ({"grid": {"model.width": [3]}}, "unknown key 'model.width'"),
-    ({"grid": {"optimizer.lr": [0.1]}}, "key 'optimizer.lr': the base params file has no section 'optimizer'"),
-    ({"grid": {"name": ["x", "y"]}}, "key 'name' cannot be varied"),
-    ({"grid": {"seed": 3}}, "key 'grid' must map dotted keys to non-empty lists"),
-    ({"grid": {}}, "the sweep varies nothing"),
-    ({"grid": {"seed": [1]}, "workers": 3}, "unknown key 'workers'"),
-    ({"runs": [{"seed": 2}, {"seed": 2}]}, "several runs would be named ann_sweep-seed2"),
-])
+@pytest.mark.parametrize(
+    "sweep, fragment",
+    [
+        ({"grid": {"model.lr": [-1.0]}}, "run ann_sweep-lr-1: key 'model.lr' must be"),
+        ({"grid": {"model.width": [3]}}, "unknown key 'model.width'"),
+        ({"grid": {"optimizer.lr": [0.1]}}, "key 'optimizer.lr': the base params file has no section 'optimizer'"),
+        ({"grid": {"name": ["x", "y"]}}, "key 'name' cannot be varied"),
+        ({"grid": {"seed": 3}}, "key 'grid' must map dotted keys to non-empty lists"),
+        ({"grid": {}}, "the sweep varies nothing"),
+        ({"grid": {"seed": [1]}, "workers": 3}, "unknown key 'workers'"),
+        ({"runs": [{"seed": 2}, {"seed": 2}]}, "several runs would be named ann_sweep-seed2"),
+    ],
+)
 def test_a_bad_sweep_is_refused_naming_the_file_and_the_key(tmp_path, sweep, fragment):
     path = _files(tmp_path, sweep)
     with pytest.raises(ConfigError) as error:
@@ -103,8 +123,9 @@ def test_a_bad_sweep_is_refused_naming_the_file_and_the_key(tmp_path, sweep, fra
 
 def test_a_bad_sweep_exits_2_in_one_line_before_any_work(tmp_path):
     path = _files(tmp_path, {"grid": {"model.lr": [0.1, -1.0]}})
-    done = subprocess.run([sys.executable, "-m", "snnbp", "sweep", str(path)], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "snnbp", "sweep", str(path)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "key 'model.lr' must be" in done.stderr
     assert not (path.parent / "trial").exists()
 
@@ -112,10 +133,17 @@ def test_a_bad_sweep_exits_2_in_one_line_before_any_work(tmp_path):
 def test_the_local_cluster_never_holds_more_torch_threads_than_cores(tmp_path):
     sweep = load_sweep(_files(tmp_path, {"grid": {"seed": [1, 2, 3, 4, 5]}}))
     assert local_workers(sweep, cores=2) == 2 and local_workers(sweep, cores=16) == 5
-    wide = load_sweep(_files(tmp_path, {"grid": {"seed": [1, 2, 3]}},
-                             base={**BASE, "train": {"epochs": 1, "batch_size": 50, "num_threads": 4}}))
+    wide = load_sweep(
+        _files(
+            tmp_path,
+            {"grid": {"seed": [1, 2, 3]}},
+            base={**BASE, "train": {"epochs": 1, "batch_size": 50, "num_threads": 4}},
+        )
+    )
     assert local_workers(wide, cores=8) == 2 and local_workers(wide, cores=2) == 1
-    unset = load_sweep(_files(tmp_path, {"grid": {"seed": [1, 2]}}, base={**BASE, "train": {"epochs": 1, "batch_size": 5}}))
+    unset = load_sweep(
+        _files(tmp_path, {"grid": {"seed": [1, 2]}}, base={**BASE, "train": {"epochs": 1, "batch_size": 5}})
+    )
     assert local_workers(unset, cores=8) == 1  # torch takes every core by default
 
 
@@ -131,27 +159,53 @@ def _wait_for(condition, what: str, timeout: float = 240.0, poll: float = 0.02):
 
 @needs_mnist
 def test_a_sweep_on_two_workers_survives_a_killed_worker_reports_a_failed_run_and_reruns_as_a_no_op(tmp_path):
-    distributed = pytest.importorskip("distributed", reason="dask.distributed not installed (pip install -e '.[distributed]')")
-    path = _files(tmp_path, {"runs": [
-        {"seed": 2, "data.train_limit": 20000, "train.epochs": 6, "train.batch_size": 10},  # long enough to be killed
-        {"seed": 3},
-        {"seed": 4},  # refused: its run folder holds results that no record explains
-    ]})
+    distributed = pytest.importorskip(
+        "distributed", reason="dask.distributed not installed (pip install -e '.[distributed]')"
+    )
+    path = _files(
+        tmp_path,
+        {
+            "runs": [
+                {
+                    "seed": 2,
+                    "data.train_limit": 20000,
+                    "train.epochs": 6,
+                    "train.batch_size": 10,
+                },  # long enough to be killed
+                {"seed": 3},
+                {"seed": 4},  # refused: its run folder holds results that no record explains
+            ]
+        },
+    )
     results = tmp_path / "results"
     foreign = results / "sweeptest" / "ann_sweep-seed4"
     foreign.mkdir(parents=True)
     (foreign / "metrics.json").write_text("{}")
     long_run = results / "sweeptest" / "ann_sweep-seed2-train_limit20000-epochs6-batch_size10"
     command = [sys.executable, "-m", "snnbp", "sweep", str(path), "--results", str(results)]
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        sweep = subprocess.Popen([*command, "--scheduler", cluster.scheduler_address], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        sweep = subprocess.Popen(
+            [*command, "--scheduler", cluster.scheduler_address],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             _wait_for(lambda: (long_run / "checkpoint.pt").is_file(), "the long run's first checkpoint")
-            worker = _wait_for(lambda: next((w for w, keys in client.processing().items()
-                                             if any(str(k).startswith(long_run.name) for k in keys)), None),
-                               "the worker running the long run")
+            worker = _wait_for(
+                lambda: next(
+                    (
+                        w
+                        for w, keys in client.processing().items()
+                        if any(str(k).startswith(long_run.name) for k in keys)
+                    ),
+                    None,
+                ),
+                "the worker running the long run",
+            )
             pid = client.run(os.getpid, workers=[worker])[worker]
             os.kill(pid, signal.SIGKILL)
             out, err = sweep.communicate(timeout=600)
@@ -169,7 +223,8 @@ def test_a_sweep_on_two_workers_survives_a_killed_worker_reports_a_failed_run_an
         assert len(json.loads((long_run / "metrics.json").read_text())["history"]) == 6
         before = {p: p.stat().st_mtime_ns for p in results.rglob("*") if p.is_file()}
 
-        again = subprocess.run([*command, "--scheduler", cluster.scheduler_address], capture_output=True, text=True,
-                               timeout=600)
+        again = subprocess.run(
+            [*command, "--scheduler", cluster.scheduler_address], capture_output=True, text=True, timeout=600
+        )
     assert again.returncode == 1 and "sweep: 3 runs: 0 completed, 2 up to date, 1 failed" in again.stdout
     assert {p: p.stat().st_mtime_ns for p in results.rglob("*") if p.is_file()} == before  # nothing changed

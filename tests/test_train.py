@@ -25,11 +25,18 @@ def _data(nan: bool = False):
 
 
 def _params(epochs: int = 3, **model):
-    return params_from_dict({
-        "name": "toy", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 5,
-        "data": {"dataset": "mnist"}, "train": {"epochs": epochs, "batch_size": 8},
-        "model": {"hidden": [7], "lr": 0.01, **model},
-    }, "test")
+    return params_from_dict(
+        {
+            "name": "toy",
+            "method": "ann",
+            "notebook": "04_train_ann.ipynb",
+            "seed": 5,
+            "data": {"dataset": "mnist"},
+            "train": {"epochs": epochs, "batch_size": 8},
+            "model": {"hidden": [7], "lr": 0.01, **model},
+        },
+        "test",
+    )
 
 
 def _weights(result):
@@ -59,8 +66,17 @@ def test_records_hold_provenance_and_metrics(tmp_path):
     assert {"hostname", "cpu", "cpu_count", "gpu"} <= set(run["host"])
     assert run["start_utc"] <= run["stop_utc"]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    for key in ("method", "dataset", "network", "epochs", "test_accuracy", "best_test_accuracy",
-                "train_seconds", "samples_per_second", "peak_rss_mb"):
+    for key in (
+        "method",
+        "dataset",
+        "network",
+        "epochs",
+        "test_accuracy",
+        "best_test_accuracy",
+        "train_seconds",
+        "samples_per_second",
+        "peak_rss_mb",
+    ):
         assert metrics[key] is not None, key
     assert metrics["network"] == "6-7-3" and metrics["epochs"] == 2
     assert metrics["test_accuracy"] == result.history[-1]["test_accuracy"]
@@ -93,11 +109,18 @@ def test_corrupt_checkpoint_is_named(tmp_path):
 
 
 def _params_with(train: dict, epochs: int = 6):
-    return params_from_dict({
-        "name": "toy", "method": "ann", "notebook": "04_train_ann.ipynb", "seed": 5,
-        "data": {"dataset": "mnist"}, "train": {"epochs": epochs, "batch_size": 8, **train},
-        "model": {"hidden": [7], "lr": 0.05},
-    }, "test")
+    return params_from_dict(
+        {
+            "name": "toy",
+            "method": "ann",
+            "notebook": "04_train_ann.ipynb",
+            "seed": 5,
+            "data": {"dataset": "mnist"},
+            "train": {"epochs": epochs, "batch_size": 8, **train},
+            "model": {"hidden": [7], "lr": 0.05},
+        },
+        "test",
+    )
 
 
 def test_validation_selects_the_model_and_the_test_split_never_does(tmp_path):
@@ -149,4 +172,8 @@ def test_summary_lines_and_curves_show_the_selected_model(tmp_path):
     assert f"selected_epoch: {metrics['selected_epoch']}" in text and "model_checkpoint: best.pt" in text
     assert "selected_epoch" not in summary_lines({**metrics, "selected_epoch": None})
     figure = learning_curves(metrics["history"], "toy")
-    assert {line.get_label() for line in figure.axes[1].get_lines()} >= {"validation (hold-out)", "test", f"selected on validation (epoch {metrics['selected_epoch']})"}
+    assert {line.get_label() for line in figure.axes[1].get_lines()} >= {
+        "validation (hold-out)",
+        "test",
+        f"selected on validation (epoch {metrics['selected_epoch']})",
+    }

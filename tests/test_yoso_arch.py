@@ -29,8 +29,15 @@ def test_default_params_load_with_derived_sizes():
     assert arch.state_words_per_neuron == -(-(arch.slope_bits + arch.potential_bits + 1) // arch.state_sram.width_bits)
     assert arch.weight_row_words(80) == -(-80 * arch.weight_bits // arch.weight_sram.width_bits)
     energy = load_energy()
-    assert set(energy.sources) == {"node_nm", "add32_pj", "sram64_8kb_pj", "sram64_32kb_pj", "hop_pj",
-                                   "delivery_pj", "sram_leak_uw_per_kb"}
+    assert set(energy.sources) == {
+        "node_nm",
+        "add32_pj",
+        "sram64_8kb_pj",
+        "sram64_32kb_pj",
+        "hop_pj",
+        "delivery_pj",
+        "sram_leak_uw_per_kb",
+    }
 
 
 @pytest.mark.parametrize(

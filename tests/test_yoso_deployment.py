@@ -21,15 +21,32 @@ from snnbp.yoso.arch import with_changes
 
 def _net(sizes=(20, 16, 4), images=12, seed=0):
     rng = np.random.default_rng(seed)
-    weights = tuple(torch.tensor(np.abs(rng.normal(0.2, 0.3, (n_out, n_in)))) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    weights = tuple(
+        torch.tensor(np.abs(rng.normal(0.2, 0.3, (n_out, n_in)))) for n_in, n_out in zip(sizes[:-1], sizes[1:])
+    )
     t_in = torch.tensor(np.where(rng.random((images, sizes[0])) < 0.6, rng.uniform(0, 5, (images, sizes[0])), np.inf))
-    exact = study.run_accelerator(study.TtfsNetwork(weights, 1.0, t_in, torch.zeros(images, dtype=torch.long),
-                                                    torch.zeros(images, dtype=torch.long), "", "random", "random", 5.0, 0,
-                                                    None), with_changes(load_arch(), dt_ms=1e-3, t_window_ms=30.0),
-                                  load_energy(), quantise=False)
+    exact = study.run_accelerator(
+        study.TtfsNetwork(
+            weights,
+            1.0,
+            t_in,
+            torch.zeros(images, dtype=torch.long),
+            torch.zeros(images, dtype=torch.long),
+            "",
+            "random",
+            "random",
+            5.0,
+            0,
+            None,
+        ),
+        with_changes(load_arch(), dt_ms=1e-3, t_window_ms=30.0),
+        load_energy(),
+        quantise=False,
+    )
     labels = exact.sim.prediction.clone()  # the labels are the fine-grid decisions: float accuracy near 1
-    return study.TtfsNetwork(weights, 1.0, t_in, labels, labels.clone(), "-".join(map(str, sizes)), "random", "random",
-                             5.0, 0, None)
+    return study.TtfsNetwork(
+        weights, 1.0, t_in, labels, labels.clone(), "-".join(map(str, sizes)), "random", "random", 5.0, 0, None
+    )
 
 
 def test_the_sweep_has_a_float_reference_and_memories_that_follow_the_widths():
@@ -57,8 +74,14 @@ def test_the_sweep_has_a_float_reference_and_memories_that_follow_the_widths():
 
 
 def test_smallest_width_reads_the_table():
-    sweep = pd.DataFrame({"dt_ms": [0.1] * 4, "arithmetic": ["float64", "fixed", "fixed", "fixed"],
-                          "weight_bits": [0, 4, 6, 8], "test_accuracy": [0.980, 0.970, 0.976, 0.981]})
+    sweep = pd.DataFrame(
+        {
+            "dt_ms": [0.1] * 4,
+            "arithmetic": ["float64", "fixed", "fixed", "fixed"],
+            "weight_bits": [0, 4, 6, 8],
+            "test_accuracy": [0.980, 0.970, 0.976, 0.981],
+        }
+    )
     assert dep.smallest_width(sweep, 0.1, 0.005) == 6
     assert dep.smallest_width(sweep, 0.1, 0.001) == 8
     assert dep.smallest_width(sweep.iloc[:2], 0.1, 0.005) is None
@@ -71,8 +94,12 @@ def test_the_chip_table_spans_the_quoted_ranges_and_holds_every_kind():
         energies = [r.energy_uj for r in rows]
         assert min(energies) == pytest.approx(chip.energy_uj[0], rel=0.02)
         assert max(energies) == pytest.approx(chip.energy_uj[1], rel=0.02)
-    ours = dep.model_point("YOSO model", "784-800-10", {"energy_per_image_uj": 1.5, "latency_ms": 0.2, "accuracy": 0.97},
-                           "results/cpu/yoso_mnist/metrics.json")
+    ours = dep.model_point(
+        "YOSO model",
+        "784-800-10",
+        {"energy_per_image_uj": 1.5, "latency_ms": 0.2, "accuracy": 0.97},
+        "results/cpu/yoso_mnist/metrics.json",
+    )
     table = dep.chip_comparison([ours])
     assert list(table.columns) == dep.CHIP_COLUMNS
     assert list(table["kind"]).count("published") == len(CHIP_RESULTS)
@@ -119,20 +146,30 @@ def test_calibration_fits_reproduce_the_published_numbers_under_each_hypothesis(
 
 def test_selection_takes_the_least_change_among_plausible_fits():
     arch, energy = load_arch(), load_energy()
-    table = pd.DataFrame({
-        "timing": ["a", "b", "c", "d"], "mesh": ["4x4"] * 4, "power_gating": [True] * 4,
-        "fitted": ["clock_mhz", "step_period_ms", "step_period_ms", "clock_mhz"],
-        "clock_mhz": [50.0, 100.0, 100.0, 90.0], "step_period_ms": [math.nan, 0.05, 0.12, math.nan],
-        "sram_leak_uw_per_kb": [1.0, 1.0, 3.0, 3.0], "power_residual": [0.0, 0.0, 0.0, 0.2],
-        "latency_residual": [0.0, 0.0, 0.0, 0.0], "plausible": [True, True, True, True]})
+    table = pd.DataFrame(
+        {
+            "timing": ["a", "b", "c", "d"],
+            "mesh": ["4x4"] * 4,
+            "power_gating": [True] * 4,
+            "fitted": ["clock_mhz", "step_period_ms", "step_period_ms", "clock_mhz"],
+            "clock_mhz": [50.0, 100.0, 100.0, 90.0],
+            "step_period_ms": [math.nan, 0.05, 0.12, math.nan],
+            "sram_leak_uw_per_kb": [1.0, 1.0, 3.0, 3.0],
+            "power_residual": [0.0, 0.0, 0.0, 0.2],
+            "latency_residual": [0.0, 0.0, 0.0, 0.0],
+            "plausible": [True, True, True, True],
+        }
+    )
     assert dep.select_calibrated(table, arch, energy)["timing"] == "c"  # d misses the power by 20 %
     assert dep.select_calibrated(table.assign(plausible=False), arch, energy) is None
 
 
 def test_plausible_ranges_need_reasons(tmp_path):
     path = tmp_path / "yoso.yaml"
-    path.write_text("calibration:\n  clock_mhz: [10.0, 1000.0]\n  step_period_ms: [0.001, 1.0]\n"
-                    "  sram_leak_uw_per_kb: [0.01, 3.0]\n  reasons: {clock_mhz: x, step_period_ms: y}\n")
+    path.write_text(
+        "calibration:\n  clock_mhz: [10.0, 1000.0]\n  step_period_ms: [0.001, 1.0]\n"
+        "  sram_leak_uw_per_kb: [0.01, 3.0]\n  reasons: {clock_mhz: x, step_period_ms: y}\n"
+    )
     with pytest.raises(ConfigError, match="missing key 'calibration.reasons.sram_leak_uw_per_kb'"):
         dep.load_plausible(path)
     path.write_text(path.read_text().replace("[0.01, 3.0]", "[3.0, 0.01]"))

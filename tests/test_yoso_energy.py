@@ -11,8 +11,19 @@ import pytest
 import torch
 
 from snnbp.yoso import (
-    BREAKDOWN, COUNTERS, energy_report, evaluate, leakage_power_uw, load_arch, load_energy, map_network,
-    op_energies_pj, paper_ratio, rate_coded_counts, simulate, to_hardware,
+    BREAKDOWN,
+    COUNTERS,
+    energy_report,
+    evaluate,
+    leakage_power_uw,
+    load_arch,
+    load_energy,
+    map_network,
+    op_energies_pj,
+    paper_ratio,
+    rate_coded_counts,
+    simulate,
+    to_hardware,
 )
 from snnbp.yoso.arch import SramSpec
 
@@ -36,22 +47,51 @@ def test_op_energies_follow_the_stated_rules():
 
 
 def test_energy_is_counts_times_constants_plus_leakage():
-    arch = dataclasses.replace(load_arch(), mesh_rows=2, mesh_cols=2, dt_ms=1.0, t_window_ms=50.0, step_sync_cycles=1,
-                               weight_sram=SramSpec(1024, 64), state_sram=SramSpec(64, 64), route_sram=SramSpec(64, 16))
+    arch = dataclasses.replace(
+        load_arch(),
+        mesh_rows=2,
+        mesh_cols=2,
+        dt_ms=1.0,
+        t_window_ms=50.0,
+        step_sync_cycles=1,
+        weight_sram=SramSpec(1024, 64),
+        state_sram=SramSpec(64, 64),
+        route_sram=SramSpec(64, 16),
+    )
     params = load_energy()
     mapping = map_network([2, 2, 1], arch, pes_per_layer=[2, 1])
-    net = to_hardware([torch.tensor([[2.0, 1.0], [1.0, -1.0]]), torch.tensor([[1.0, 1.0]])], [5.0, 2.0], arch, quantise=False)
+    net = to_hardware(
+        [torch.tensor([[2.0, 1.0], [1.0, -1.0]]), torch.tensor([[1.0, 1.0]])], [5.0, 2.0], arch, quantise=False
+    )
     res = simulate(net, mapping, torch.tensor([[0.0, 2.0]]))
     report = energy_report(res.counts, mapping, params)
     # hand counts of this network: tests/test_yoso_sim.py::test_counts_and_cycles_of_a_tiny_network_by_hand
-    hand = {"fifo_push": 5, "fifo_pop": 5, "weight_sram_reads": 5, "state_sram_reads": 15, "state_sram_writes": 15,
-            "route_sram_reads": 2, "slope_adds": 5, "potential_adds": 10, "compares": 10, "hops": 4, "deliveries": 6}
+    hand = {
+        "fifo_push": 5,
+        "fifo_pop": 5,
+        "weight_sram_reads": 5,
+        "state_sram_reads": 15,
+        "state_sram_writes": 15,
+        "route_sram_reads": 2,
+        "slope_adds": 5,
+        "potential_adds": 10,
+        "compares": 10,
+        "hops": 4,
+        "deliveries": 6,
+    }
     w_kb, s_kb, r_kb, f_kb = 8.0, 0.5, 0.125, 16 * 32 / 8 / 1024
     per_op = {
-        "fifo_push": 10 * math.sqrt(f_kb / 8) * 32 / 64, "fifo_pop": 10 * math.sqrt(f_kb / 8) * 32 / 64,
-        "weight_sram_reads": 10 * math.sqrt(w_kb / 8), "state_sram_reads": 10 * math.sqrt(s_kb / 8),
-        "state_sram_writes": 10 * math.sqrt(s_kb / 8), "route_sram_reads": 10 * math.sqrt(r_kb / 8) * 16 / 64,
-        "slope_adds": 0.1 * 20 / 32, "potential_adds": 0.1, "compares": 0.1, "hops": 11.25, "deliveries": 5.46,
+        "fifo_push": 10 * math.sqrt(f_kb / 8) * 32 / 64,
+        "fifo_pop": 10 * math.sqrt(f_kb / 8) * 32 / 64,
+        "weight_sram_reads": 10 * math.sqrt(w_kb / 8),
+        "state_sram_reads": 10 * math.sqrt(s_kb / 8),
+        "state_sram_writes": 10 * math.sqrt(s_kb / 8),
+        "route_sram_reads": 10 * math.sqrt(r_kb / 8) * 16 / 64,
+        "slope_adds": 0.1 * 20 / 32,
+        "potential_adds": 0.1,
+        "compares": 0.1,
+        "hops": 11.25,
+        "deliveries": 5.46,
     }
     latency_ms = 60 / (arch.clock_mhz * 1e3)
     leak_uw = 3 * (w_kb + s_kb + r_kb + f_kb) * 3.18
@@ -84,8 +124,20 @@ def test_evaluate_end_to_end_and_rate_coding_costs_more():
     labels = torch.arange(8) % 4
     run = evaluate([w1, w2], [2.0, 1.0], t_in, labels=labels, arch=arch)
     m = run.metrics
-    for key in ("power_mw", "latency_ms", "energy_per_image_uj", "breakdown_uj", "power_ratio", "latency_ratio",
-                "energy_ratio", "accuracy", "pes_used", "spikes_per_layer", "ops", "overflow_risk_neurons"):
+    for key in (
+        "power_mw",
+        "latency_ms",
+        "energy_per_image_uj",
+        "breakdown_uj",
+        "power_ratio",
+        "latency_ratio",
+        "energy_ratio",
+        "accuracy",
+        "pes_used",
+        "spikes_per_layer",
+        "ops",
+        "overflow_risk_neurons",
+    ):
         assert key in m
     assert m["accuracy"] == float((run.sim.prediction == labels).double().mean())
     assert m["pes_used"] == 2 and m["overflow_risk_neurons"] == 0.0

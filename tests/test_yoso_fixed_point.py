@@ -20,8 +20,15 @@ from snnbp.yoso.sim import round_fixed, time_to_step
 def small_arch(**changes):
     """A roomy mesh, dt = 0.1 ms, the whole window simulated."""
     base = dataclasses.replace(
-        load_arch(), dt_ms=0.1, t_window_ms=30.0, neurons_per_pe=16, step_sync_cycles=1, stop_at_first_output=False,
-        weight_sram=SramSpec(4096, 64), state_sram=SramSpec(64, 64), route_sram=SramSpec(64, 16),
+        load_arch(),
+        dt_ms=0.1,
+        t_window_ms=30.0,
+        neurons_per_pe=16,
+        step_sync_cycles=1,
+        stop_at_first_output=False,
+        weight_sram=SramSpec(4096, 64),
+        state_sram=SramSpec(64, 64),
+        route_sram=SramSpec(64, 16),
     )
     return with_changes(base, **changes)
 
@@ -70,10 +77,12 @@ def test_simulator_is_bit_exact_with_the_fixed_point_recursion(rounding, widths)
         expected = fixed_point_reference(*args, net.slope_limit, net.potential_limit, arch.n_steps - 1)
         assert np.allclose(result.spike_times[0][b].numpy(), expected * arch.dt_ms, rtol=0, atol=1e-9, equal_nan=False)
         assert np.array_equal(np.isfinite(expected), torch.isfinite(result.spike_times[0][b]).numpy())
-        changed["slope"] += int((fixed_point_reference(*args, math.inf, net.potential_limit, arch.n_steps - 1)
-                                 != expected).sum())
-        changed["potential"] += int((fixed_point_reference(*args, net.slope_limit, math.inf, arch.n_steps - 1)
-                                     != expected).sum())
+        changed["slope"] += int(
+            (fixed_point_reference(*args, math.inf, net.potential_limit, arch.n_steps - 1) != expected).sum()
+        )
+        changed["potential"] += int(
+            (fixed_point_reference(*args, net.slope_limit, math.inf, arch.n_steps - 1) != expected).sum()
+        )
     assert changed["slope"] > 0  # slope saturation changes spikes here: it is exercised
     if widths == (4, 5, 6):
         assert changed["potential"] > 0  # and so does potential saturation
@@ -82,7 +91,9 @@ def test_simulator_is_bit_exact_with_the_fixed_point_recursion(rounding, widths)
 def float_potentials(k_in: np.ndarray, w: np.ndarray, dt: float, last_step: int) -> np.ndarray:
     """``V_f(n) = dt sum_i w_i max(0, n - k_i)`` for n = 0..last_step (model units). Shape ``[n, N_out]``."""
     n = np.arange(last_step + 1)[:, None]
-    ramps = np.where(np.isfinite(k_in)[None, :], np.maximum(0.0, n - np.where(np.isfinite(k_in), k_in, 0.0)[None, :]), 0.0)
+    ramps = np.where(
+        np.isfinite(k_in)[None, :], np.maximum(0.0, n - np.where(np.isfinite(k_in), k_in, 0.0)[None, :]), 0.0
+    )
     return dt * ramps @ w.T
 
 
@@ -144,13 +155,17 @@ def test_rounding_modes():
 def test_memories_follow_the_word_widths():
     arch, energy = load_arch(), load_energy()
     narrow, wide = fixed_point_arch(arch, 4, 12), fixed_point_arch(arch, 16, 24)
-    assert narrow.weight_sram.words * 2 == arch.weight_sram.words and wide.weight_sram.words == 2 * arch.weight_sram.words
+    assert (
+        narrow.weight_sram.words * 2 == arch.weight_sram.words and wide.weight_sram.words == 2 * arch.weight_sram.words
+    )
     assert narrow.weight_sram.width_bits == wide.weight_sram.width_bits == arch.weight_sram.width_bits
     assert narrow.state_sram.width_bits == 25 and wide.state_sram.width_bits == 49
     assert narrow.state_words_per_neuron == wide.state_words_per_neuron == 1
     sizes = [784, 800, 10]
     for fp in (narrow, wide):  # the same weights fit: the mapping does not change
-        assert [len(l.pe_ids) for l in map_network(sizes, fp).layers] == [len(l.pe_ids) for l in map_network(sizes, arch).layers]
+        assert [len(l.pe_ids) for l in map_network(sizes, fp).layers] == [
+            len(l.pe_ids) for l in map_network(sizes, arch).layers
+        ]
     e_n, e_a, e_w = (op_energies_pj(a, energy) for a in (narrow, arch, fixed_point_arch(arch, 16, 24)))
     assert e_n["weight_sram_reads"] < e_a["weight_sram_reads"] < e_w["weight_sram_reads"]  # sqrt(size) rule
     assert e_n["state_sram_reads"] < e_w["state_sram_reads"] and e_n["potential_adds"] < e_w["potential_adds"]

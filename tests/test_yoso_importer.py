@@ -20,9 +20,16 @@ N_STEPS = 60
 
 
 def roomy_arch():
-    return dataclasses.replace(load_arch(), dt_ms=DT, t_window_ms=DT * (N_STEPS - 1), neurons_per_pe=32,
-                               stop_at_first_output=False, weight_sram=SramSpec(1024, 64),
-                               state_sram=SramSpec(64, 64), route_sram=SramSpec(64, 16))
+    return dataclasses.replace(
+        load_arch(),
+        dt_ms=DT,
+        t_window_ms=DT * (N_STEPS - 1),
+        neurons_per_pe=32,
+        stop_at_first_output=False,
+        weight_sram=SramSpec(1024, 64),
+        state_sram=SramSpec(64, 64),
+        route_sram=SramSpec(64, 16),
+    )
 
 
 def synthetic_steps(seed: int, batch: int = 48, n_in: int = 24, n_classes: int = 3):
@@ -49,13 +56,16 @@ def test_plain_matrices_are_the_simulator_on_the_same_weights():
     assert run.metrics["energy_per_image_uj"] == direct.metrics["energy_per_image_uj"] > 0
 
 
-@pytest.mark.parametrize("bad, message", [
-    (([np.ones((2, 3)), np.ones((2, 4))], 1.0), "layer 2: 4 inputs but layer 1 has 2 neurons"),
-    (([np.ones((2, 3))], [1.0, 2.0]), "2 thresholds for 1 weight matrices"),
-    (([np.ones((2, 3))], 0.0), "layer 1: threshold must be > 0"),
-    (([np.full((2, 3), np.nan)], 1.0), "layer 1: weight holds NaN or inf"),
-    (([np.ones(3)], 1.0), r"layer 1: weight must be \[N_out, N_in\]"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (([np.ones((2, 3)), np.ones((2, 4))], 1.0), "layer 2: 4 inputs but layer 1 has 2 neurons"),
+        (([np.ones((2, 3))], [1.0, 2.0]), "2 thresholds for 1 weight matrices"),
+        (([np.ones((2, 3))], 0.0), "layer 1: threshold must be > 0"),
+        (([np.full((2, 3), np.nan)], 1.0), "layer 1: weight holds NaN or inf"),
+        (([np.ones(3)], 1.0), r"layer 1: weight must be \[N_out, N_in\]"),
+    ],
+)
 def test_bad_matrices_are_refused(bad, message):
     with pytest.raises(ValueError, match=message):
         from_matrices(*bad)
@@ -67,8 +77,10 @@ snn = pytest.importorskip("snntorch", reason="snntorch is an optional dependency
 def snntorch_model(seed: int) -> torch.nn.Sequential:
     torch.manual_seed(seed)
     model = torch.nn.Sequential(
-        torch.nn.Linear(24, 16, bias=False), snn.Leaky(beta=1.0, threshold=2.0, init_hidden=True),
-        torch.nn.Linear(16, 3, bias=False), snn.Leaky(beta=1.0, threshold=2.0, init_hidden=True),
+        torch.nn.Linear(24, 16, bias=False),
+        snn.Leaky(beta=1.0, threshold=2.0, init_hidden=True),
+        torch.nn.Linear(16, 3, bias=False),
+        snn.Leaky(beta=1.0, threshold=2.0, init_hidden=True),
     ).double()
     with torch.no_grad():
         for layer in (model[0], model[2]):
@@ -76,7 +88,9 @@ def snntorch_model(seed: int) -> torch.nn.Sequential:
     return model
 
 
-def train_a_few_steps(model: torch.nn.Sequential, k_in: torch.Tensor, labels: torch.Tensor, steps: int = 8) -> list[float]:
+def train_a_few_steps(
+    model: torch.nn.Sequential, k_in: torch.Tensor, labels: torch.Tensor, steps: int = 8
+) -> list[float]:
     """Surrogate-gradient training in the held-spike convention: the output neurons' held spikes
     summed over the window are the logits (earlier first spike = more held steps)."""
     optimiser = torch.optim.Adam(model.parameters(), lr=0.05)

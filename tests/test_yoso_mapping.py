@@ -46,12 +46,42 @@ def test_xy_hops():
 @pytest.mark.parametrize(
     ("arch_change", "sizes", "pes", "message"),
     [
-        ({}, [784, 800, 10], [5, 1], r"layer 1 \(784 inputs\): PE 0 at \(row 0, col 0\) holds 160 neurons and needs 160 neurons of neurons_per_pe, but the limit is 128"),
-        ({"neurons_per_pe": 512}, [784, 800, 10], [5, 1], r"layer 1 .* needs 15680 words of weight_sram, but the limit is 8192"),
-        ({"state_sram": SramSpec(16, 64)}, [10, 40, 2], [1, 1], r"layer 1 .* needs 40 words of state_sram, but the limit is 16"),
-        ({"route_sram": SramSpec(8, 16)}, [10, 20, 30], [1, 3], r"layer 1 .* holds 20 neurons and needs 60 entries of route_sram, but the limit is 8"),
-        ({"weight_sram": SramSpec(100, 64)}, [784, 5], None, r"layer 1 \(784 inputs\): PE 0 .* needs 784 words of weight_sram, but the limit is 100"),
-        ({"mesh_rows": 2, "mesh_cols": 2}, [784, 800, 10], None, r"needs 11 PEs \(10 \+ 1 for layers 1..2\) but the 2x2 mesh has 4"),
+        (
+            {},
+            [784, 800, 10],
+            [5, 1],
+            r"layer 1 \(784 inputs\): PE 0 at \(row 0, col 0\) holds 160 neurons and needs 160 neurons of neurons_per_pe, but the limit is 128",
+        ),
+        (
+            {"neurons_per_pe": 512},
+            [784, 800, 10],
+            [5, 1],
+            r"layer 1 .* needs 15680 words of weight_sram, but the limit is 8192",
+        ),
+        (
+            {"state_sram": SramSpec(16, 64)},
+            [10, 40, 2],
+            [1, 1],
+            r"layer 1 .* needs 40 words of state_sram, but the limit is 16",
+        ),
+        (
+            {"route_sram": SramSpec(8, 16)},
+            [10, 20, 30],
+            [1, 3],
+            r"layer 1 .* holds 20 neurons and needs 60 entries of route_sram, but the limit is 8",
+        ),
+        (
+            {"weight_sram": SramSpec(100, 64)},
+            [784, 5],
+            None,
+            r"layer 1 \(784 inputs\): PE 0 .* needs 784 words of weight_sram, but the limit is 100",
+        ),
+        (
+            {"mesh_rows": 2, "mesh_cols": 2},
+            [784, 800, 10],
+            None,
+            r"needs 11 PEs \(10 \+ 1 for layers 1..2\) but the 2x2 mesh has 4",
+        ),
         ({}, [10, 5], [6], r"layer 1: 6 PEs requested for 5 neurons"),
         ({}, [10, 5], [1, 1], r"pes_per_layer has 2 entries for 1 weight layers"),
     ],

@@ -19,8 +19,14 @@ INF = math.inf
 def small_arch(**changes):
     """A roomy 4x4 mesh with dt = 1 ms (hardware units = model units for unquantised weights)."""
     base = dataclasses.replace(
-        load_arch(), dt_ms=1.0, t_window_ms=400.0, neurons_per_pe=8, step_sync_cycles=1,
-        weight_sram=SramSpec(1024, 64), state_sram=SramSpec(64, 64), route_sram=SramSpec(64, 16),
+        load_arch(),
+        dt_ms=1.0,
+        t_window_ms=400.0,
+        neurons_per_pe=8,
+        step_sync_cycles=1,
+        weight_sram=SramSpec(1024, 64),
+        state_sram=SramSpec(64, 64),
+        route_sram=SramSpec(64, 16),
     )
     return dataclasses.replace(base, **changes)
 
@@ -144,7 +150,9 @@ def test_nonnegative_weights_stay_within_documented_bound():
         weights = random_net(rng, sizes, nonneg=True, scale=0.5)
         thetas = [4.0, 3.0]
         t_in = random_inputs(rng, 6, sizes[0], 8.0)
-        result = simulate(to_hardware([torch.tensor(w) for w in weights], thetas, arch, quantise=False), mapping, torch.tensor(t_in))
+        result = simulate(
+            to_hardware([torch.tensor(w) for w in weights], thetas, arch, quantise=False), mapping, torch.tensor(t_in)
+        )
         for b in range(t_in.shape[0]):
             t_prev = t_in[b]
             for l, (w, theta) in enumerate(zip(weights, thetas), start=1):
@@ -194,8 +202,13 @@ def test_mixed_sign_weights_within_propagated_bound_when_causal_set_is_stable():
                     kinks = t_prev[fin & causal]
                     v_kinks = [(w[j, fin] * np.maximum(0.0, tk - t_prev[fin])).sum() for tk in kinks]
                     clear = all(v < theta - drift for v in v_kinks)
-                    ok[j] = (same_inputs and ok_prev[causal].all() and clear and slope > 0.05
-                             and gap > eps[j] + eps_prev[fin].max())
+                    ok[j] = (
+                        same_inputs
+                        and ok_prev[causal].all()
+                        and clear
+                        and slope > 0.05
+                        and gap > eps[j] + eps_prev[fin].max()
+                    )
                 total += int(np.isfinite(exact).sum())
                 for j in np.flatnonzero(ok):
                     assert abs(sim[j] - exact[j]) <= eps[j] + 1e-9, (l, j, sim[j], exact[j], eps[j])
@@ -213,7 +226,9 @@ def test_classification_agrees_with_exact_model_when_margin_exceeds_quantisation
     weights = random_net(rng, sizes, nonneg=True, scale=0.4)
     thetas = [3.0, 4.0]
     t_in = random_inputs(rng, 40, sizes[0], 8.0)
-    result = simulate(to_hardware([torch.tensor(w) for w in weights], thetas, arch, quantise=False), mapping, torch.tensor(t_in))
+    result = simulate(
+        to_hardware([torch.tensor(w) for w in weights], thetas, arch, quantise=False), mapping, torch.tensor(t_in)
+    )
     agreed = 0
     for b in range(t_in.shape[0]):
         out = exact_relpsp(exact_relpsp(t_in[b], weights[0], thetas[0]), weights[1], thetas[1])
@@ -236,7 +251,11 @@ def test_matches_stdbp_relpsp_spike_times_when_available():
     np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
     dt = 0.1
     arch = small_arch(dt_ms=dt, t_window_ms=400.0, stop_at_first_output=False)
-    sim = simulate(to_hardware([torch.tensor(np.abs(w))], [2.0], arch, quantise=False), map_network([14, 9], arch), torch.tensor(t_in))
+    sim = simulate(
+        to_hardware([torch.tensor(np.abs(w))], [2.0], arch, quantise=False),
+        map_network([14, 9], arch),
+        torch.tensor(t_in),
+    )
     exact = stdbp.relpsp_spike_times(torch.tensor(t_in), torch.tensor(np.abs(w)), 2.0).detach().double()
     fin = torch.isfinite(exact)
     diff = sim.spike_times[0][fin] - exact[fin]
@@ -250,7 +269,9 @@ def test_quantised_weights_keep_times_close_to_float_ones():
     mapping = map_network(sizes, arch)
     weights = random_net(rng, sizes, nonneg=True)
     t_in = torch.tensor(random_inputs(rng, 8, 30, 5.0))
-    t_float = simulate(to_hardware([torch.tensor(w) for w in weights], [5.0], arch, quantise=False), mapping, t_in).spike_times[0]
+    t_float = simulate(
+        to_hardware([torch.tensor(w) for w in weights], [5.0], arch, quantise=False), mapping, t_in
+    ).spike_times[0]
     net_q = to_hardware([torch.tensor(w) for w in weights], [5.0], arch, quantise=True)
     assert all(bool((w == torch.round(w)).all()) and float(w.abs().max()) <= 2047 for w in net_q.weights)
     t_q = simulate(net_q, mapping, t_in).spike_times[0]
@@ -292,7 +313,9 @@ def test_counts_and_cycles_of_a_tiny_network_by_hand():
     and 1, output C (w = 1, 1; theta 2) on PE 2. A fires at step 3, B never, C at step 5 (stop)."""
     arch = small_arch(mesh_rows=2, mesh_cols=2)
     mapping = map_network([2, 2, 1], arch, pes_per_layer=[2, 1])
-    net = to_hardware([torch.tensor([[2.0, 1.0], [1.0, -1.0]]), torch.tensor([[1.0, 1.0]])], [5.0, 2.0], arch, quantise=False)
+    net = to_hardware(
+        [torch.tensor([[2.0, 1.0], [1.0, -1.0]]), torch.tensor([[1.0, 1.0]])], [5.0, 2.0], arch, quantise=False
+    )
     res = simulate(net, mapping, torch.tensor([[0.0, 2.0]]))
     assert res.spike_times[0][0].tolist() == [3.0, INF]
     assert res.spike_times[1][0].tolist() == [5.0]
@@ -324,7 +347,9 @@ def test_counts_and_cycles_of_a_tiny_network_by_hand():
     assert float(c.total("stall_cycles")[0]) == 0
     assert float(res.latency_ms[0]) == pytest.approx(60 / (arch.clock_mhz * 1e3))
     assert c.idle_cycles()[0].tolist() == [35, 25, 45, 60]
-    real_time = simulate(net, map_network([2, 2, 1], dataclasses.replace(arch, real_time=True), [2, 1]), torch.tensor([[0.0, 2.0]]))
+    real_time = simulate(
+        net, map_network([2, 2, 1], dataclasses.replace(arch, real_time=True), [2, 1]), torch.tensor([[0.0, 2.0]])
+    )
     assert float(real_time.counts.cycles[0]) == 6 * arch.dt_ms * arch.clock_mhz * 1e3  # 6 steps of 1 ms each
 
 
@@ -339,10 +364,16 @@ def test_counts_equal_stepped_reference_on_random_networks():
     t_in = random_inputs(rng, 6, sizes[0], 8.0)
     res = simulate(net, mapping, torch.tensor(t_in))
     for b in range(t_in.shape[0]):
-        _, ref = stepped_reference(t_in[b], [w.numpy() for w in net.weights], net.thresholds, arch.dt_ms, arch.n_steps, pe_ids)
+        _, ref = stepped_reference(
+            t_in[b], [w.numpy() for w in net.weights], net.thresholds, arch.dt_ms, arch.n_steps, pe_ids
+        )
         for name, table in ref.items():
-            got = {(l, p): float(res.counts.ops[name][b, l, p]) for l in range(2) for p in range(arch.n_pes)
-                   if res.counts.ops[name][b, l, p] != 0}
+            got = {
+                (l, p): float(res.counts.ops[name][b, l, p])
+                for l in range(2)
+                for p in range(arch.n_pes)
+                if res.counts.ops[name][b, l, p] != 0
+            }
             assert got == {k: float(v) for k, v in table.items() if v}, (b, name)
 
 

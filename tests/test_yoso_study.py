@@ -22,8 +22,7 @@ from snnbp.encoding.latency import latency_code
 from snnbp.io import atomic_torch_save
 from snnbp.learner import Batch
 from snnbp.train import build_learner, fit
-from snnbp.yoso import DEFAULT_PARAMS, load_arch, load_energy, with_changes
-from snnbp.yoso import study
+from snnbp.yoso import DEFAULT_PARAMS, load_arch, load_energy, study, with_changes
 
 INFO = DatasetInfo(name="toy bars", key="toy", num_classes=3, input_shape=(6, 6), kind="image", is_standin=True)
 needs_mnist = pytest.mark.skipif(not is_complete("mnist"), reason="MNIST not fetched (make data)")
@@ -40,26 +39,55 @@ def _bars(count: int, seed: int) -> LabelledSplit:
 
 
 def _stdbp_params(hidden: int = 12, epochs: int = 3, dataset: str = "mnist"):
-    return params_from_dict({
-        "name": "toy_stdbp", "method": "stdbp", "notebook": "20_train_stdbp.ipynb", "seed": 3,
-        "data": {"dataset": dataset}, "train": {"epochs": epochs, "batch_size": 25},
-        "model": {"hidden": [hidden], "t_max": 5.0, "lr": 3e-3, "clip": 2.0, "t_silent": 10.0, "silent_penalty": 0.1},
-    }, "test")
+    return params_from_dict(
+        {
+            "name": "toy_stdbp",
+            "method": "stdbp",
+            "notebook": "20_train_stdbp.ipynb",
+            "seed": 3,
+            "data": {"dataset": dataset},
+            "train": {"epochs": epochs, "batch_size": 25},
+            "model": {
+                "hidden": [hidden],
+                "t_max": 5.0,
+                "lr": 3e-3,
+                "clip": 2.0,
+                "t_silent": 10.0,
+                "silent_penalty": 0.1,
+            },
+        },
+        "test",
+    )
 
 
 def _hm2bp_params(hidden: int = 12, time_steps: int = 20, dataset: str = "mnist"):
-    return params_from_dict({
-        "name": "toy_hm2bp", "method": "hm2bp", "notebook": "10_train_hm2bp.ipynb", "seed": 4,
-        "data": {"dataset": dataset}, "train": {"epochs": 1, "batch_size": 10},
-        "model": {"layers": [str(hidden)], "thresholds": [2.0, 2.0], "time_steps": time_steps, "rate_scale": 2.0},
-    }, "test")
+    return params_from_dict(
+        {
+            "name": "toy_hm2bp",
+            "method": "hm2bp",
+            "notebook": "10_train_hm2bp.ipynb",
+            "seed": 4,
+            "data": {"dataset": dataset},
+            "train": {"epochs": 1, "batch_size": 10},
+            "model": {"layers": [str(hidden)], "thresholds": [2.0, 2.0], "time_steps": time_steps, "rate_scale": 2.0},
+        },
+        "test",
+    )
 
 
 def _save_untrained(path, params, info):
     """A checkpoint of a freshly initialised learner, in the layout ``snnbp.train.fit`` writes."""
     learner = build_learner(params, info)
-    atomic_torch_save(path, {"params": params_to_dict(params), "params_hash": "untrained", "epoch": 0,
-                             "learner": learner.state_dict(), "history": []})
+    atomic_torch_save(
+        path,
+        {
+            "params": params_to_dict(params),
+            "params_hash": "untrained",
+            "epoch": 0,
+            "learner": learner.state_dict(),
+            "history": [],
+        },
+    )
     return path
 
 
@@ -145,11 +173,14 @@ def test_convolutional_or_alpha_checkpoints_are_refused(tmp_path):
 
 def _random_net(sizes=(20, 16, 4), images=12, seed=0):
     rng = np.random.default_rng(seed)
-    weights = tuple(torch.tensor(np.abs(rng.normal(0.2, 0.3, (n_out, n_in)))) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    weights = tuple(
+        torch.tensor(np.abs(rng.normal(0.2, 0.3, (n_out, n_in)))) for n_in, n_out in zip(sizes[:-1], sizes[1:])
+    )
     t_in = torch.tensor(np.where(rng.random((images, sizes[0])) < 0.6, rng.uniform(0, 5, (images, sizes[0])), np.inf))
     labels = torch.arange(images) % sizes[-1]
-    return study.TtfsNetwork(weights, 1.0, t_in, labels, labels.clone(), "-".join(map(str, sizes)), "random", "random",
-                             5.0, 0, None)
+    return study.TtfsNetwork(
+        weights, 1.0, t_in, labels, labels.clone(), "-".join(map(str, sizes)), "random", "random", 5.0, 0, None
+    )
 
 
 def test_truncate_hidden_keeps_the_first_neurons():
@@ -209,8 +240,14 @@ def test_per_image_frame_adds_up():
 
 
 def test_spike_fits_recover_a_line():
-    frame = pd.DataFrame({"input_spikes": [1.0, 2.0, 3.0, 4.0], "input_spikes_processed": [1.0, 1.0, 1.0, 1.0],
-                          "hidden_spikes": [0.0, 1.0, 0.0, 1.0], "energy_uj": [0.5, 0.7, 0.9, 1.1]})
+    frame = pd.DataFrame(
+        {
+            "input_spikes": [1.0, 2.0, 3.0, 4.0],
+            "input_spikes_processed": [1.0, 1.0, 1.0, 1.0],
+            "hidden_spikes": [0.0, 1.0, 0.0, 1.0],
+            "energy_uj": [0.5, 0.7, 0.9, 1.1],
+        }
+    )
     fits = study.spike_fits(frame).set_index("spikes")
     assert fits.loc["input_spikes", "nj_per_spike"] == pytest.approx(200.0)
     assert fits.loc["input_spikes", "intercept_uj"] == pytest.approx(0.3)
@@ -262,9 +299,18 @@ def test_rate_vs_temporal_rows_and_checks(trained, hm2bp_checkpoint):
 
 
 def _eval_params(stdbp, hm2bp, **changes):
-    content = {"name": "yoso_t", "method": "yoso", "notebook": "30_yoso.ipynb", "seed": 1,
-               "stdbp_checkpoint": str(stdbp), "hm2bp_checkpoint": str(hm2bp),
-               "yoso_params": str(DEFAULT_PARAMS), "test_images": 9, "hm2bp_images": 9, **changes}
+    content = {
+        "name": "yoso_t",
+        "method": "yoso",
+        "notebook": "30_yoso.ipynb",
+        "seed": 1,
+        "stdbp_checkpoint": str(stdbp),
+        "hm2bp_checkpoint": str(hm2bp),
+        "yoso_params": str(DEFAULT_PARAMS),
+        "test_images": 9,
+        "hm2bp_images": 9,
+        **changes,
+    }
     return eval_params_from_dict(content, "test")
 
 
@@ -275,10 +321,16 @@ def _metrics(params, trained, hm2bp):
     run = study.run_accelerator(net, arch, energy)
     rate = study.evaluate_rate_coded(hm2bp, 9, arch, energy, test=(test, INFO))
     return study.collect_metrics(
-        params=params, net=net, run=run, fidelity=study.fidelity_table(net, run, arch, energy),
-        timing=study.timing_variants(net, arch, energy), meshes=study.mesh_sweep(net, arch, energy, [(2, 2)]),
-        sizes=study.size_sweep(net, arch, energy, [6, 12]), fits=study.spike_fits(study.per_image_frame(run, net)),
-        rate=study.rate_vs_temporal(run, net.network, rate))
+        params=params,
+        net=net,
+        run=run,
+        fidelity=study.fidelity_table(net, run, arch, energy),
+        timing=study.timing_variants(net, arch, energy),
+        meshes=study.mesh_sweep(net, arch, energy, [(2, 2)]),
+        sizes=study.size_sweep(net, arch, energy, [6, 12]),
+        fits=study.spike_fits(study.per_image_frame(run, net)),
+        rate=study.rate_vs_temporal(run, net.network, rate),
+    )
 
 
 def test_results_are_written_and_never_silently_replaced(trained, hm2bp_checkpoint, tmp_path):
@@ -289,9 +341,24 @@ def test_results_are_written_and_never_silently_replaced(trained, hm2bp_checkpoi
     metrics = _metrics(params, trained, hm2bp_checkpoint)
     writer.finish(metrics)
     stored = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    for key in ("power_mw", "latency_ms", "energy_per_image_uj", "test_accuracy", "model_accuracy", "agreement",
-                "breakdown_uj", "breakdown_fraction", "power_ratio", "latency_ratio", "energy_ratio", "n_images",
-                "rate_vs_temporal", "mesh_sweep", "size_sweep", "params_hash"):
+    for key in (
+        "power_mw",
+        "latency_ms",
+        "energy_per_image_uj",
+        "test_accuracy",
+        "model_accuracy",
+        "agreement",
+        "breakdown_uj",
+        "breakdown_fraction",
+        "power_ratio",
+        "latency_ratio",
+        "energy_ratio",
+        "n_images",
+        "rate_vs_temporal",
+        "mesh_sweep",
+        "size_sweep",
+        "params_hash",
+    ):
         assert key in stored, key
     assert stored["inputs"]["stdbp_checkpoint"]["sha256"] == study.sha256_file(checkpoint)
     assert stored["rate_vs_temporal"]["energy_ratio"] > 0 and stored["n_images"] == 9
@@ -336,9 +403,18 @@ def test_notebook_runs_from_a_params_file_and_refuses_to_overwrite(tmp_path):
     hm2bp = _save_untrained(tmp_path / "hm2bp.pt", _hm2bp_params(hidden=24, time_steps=30), mnist)
     profile = tmp_path / "testprofile"
     profile.mkdir()
-    content = {"name": "yoso_test", "method": "yoso", "notebook": "30_yoso.ipynb", "seed": 1,
-               "stdbp_checkpoint": str(stdbp), "hm2bp_checkpoint": str(hm2bp), "test_images": 40, "hm2bp_images": 5,
-               "mesh_sizes": [[2, 2], [3, 3]], "hidden_sizes": [8, 24]}
+    content = {
+        "name": "yoso_test",
+        "method": "yoso",
+        "notebook": "30_yoso.ipynb",
+        "seed": 1,
+        "stdbp_checkpoint": str(stdbp),
+        "hm2bp_checkpoint": str(hm2bp),
+        "test_images": 40,
+        "hm2bp_images": 5,
+        "mesh_sizes": [[2, 2], [3, 3]],
+        "hidden_sizes": [8, 24],
+    }
     path = profile / "yoso.yaml"
     path.write_text(yaml.safe_dump(content))
     run_dir = tmp_path / "run"
@@ -347,8 +423,15 @@ def test_notebook_runs_from_a_params_file_and_refuses_to_overwrite(tmp_path):
     assert metrics["network"] == "784-24-10" and metrics["n_images"] == 40 and metrics["method"] == "yoso"
     assert metrics["rate_vs_temporal"]["n_images"] == 5 and len(metrics["mesh_sweep"]) == 4
     assert {p.name for p in (run_dir / "figures").iterdir()} == {
-        "energy_breakdown.png", "mesh_sweep.png", "size_sweep.png", "energy_vs_spikes.png", "rate_vs_temporal.png",
-        "quantization.png", "chips_energy_vs_accuracy.png", "calibration.png"}
+        "energy_breakdown.png",
+        "mesh_sweep.png",
+        "size_sweep.png",
+        "energy_vs_spikes.png",
+        "rate_vs_temporal.png",
+        "quantization.png",
+        "chips_energy_vs_accuracy.png",
+        "calibration.png",
+    }
     assert {"quantization", "chip_comparison", "calibrated"} <= set(metrics)
     assert {"weight_bits", "test_accuracy", "energy_per_image_uj", "latency_ms"} <= set(metrics["quantization"][0])
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
@@ -375,7 +458,9 @@ def test_figures_have_titles_and_units():
 
     counts = rate_coded_counts(rasters, run.mapping)
     report = energy_report(counts, run.mapping, energy)
-    rate = study.RateRun(counts, report, run.mapping, {**report.metrics(), "accuracy": 0.5, "n_images": 10}, net.network)
+    rate = study.RateRun(
+        counts, report, run.mapping, {**report.metrics(), "accuracy": 0.5, "n_images": 10}, net.network
+    )
     figures = [
         plots_yoso.energy_breakdown(run.metrics["breakdown_uj"], "breakdown, random"),
         plots_yoso.mesh_sweep(study.mesh_sweep(net, arch, energy, [(2, 2), (1, 4), (3, 3)]), "mesh, random"),
@@ -392,8 +477,14 @@ def test_figures_have_titles_and_units():
 
 
 def test_closest_timing_line_picks_the_smallest_log_ratio():
-    timing = pd.DataFrame({"timing": ["fast", "slow", "real"], "latency_ms": [0.5, 500.0, 40.0],
-                           "latency_ratio": [0.01, 10.0, 0.84], "power_ratio": [3.0, 1.0, 2.0]})
+    timing = pd.DataFrame(
+        {
+            "timing": ["fast", "slow", "real"],
+            "latency_ms": [0.5, 500.0, 40.0],
+            "latency_ratio": [0.01, 10.0, 0.84],
+            "power_ratio": [3.0, 1.0, 2.0],
+        }
+    )
     assert "'real'" in study.closest_timing_line(timing) and "ratio 0.84" in study.closest_timing_line(timing)
 
 

@@ -53,8 +53,9 @@ def float64_gradient(learner, images: torch.Tensor, labels: torch.Tensor) -> lis
     total = spike_time_cross_entropy(outputs[-1], labels, p.t_silent, p.temperature)
     if p.silent_penalty > 0:
         last_in = outputs[-2].reshape(len(labels), -1)
-        total = total + p.silent_penalty * late_label_penalty(last_in.detach(), weights[-1], outputs[-1].detach(), labels,
-                                                              p.t_silent)
+        total = total + p.silent_penalty * late_label_penalty(
+            last_in.detach(), weights[-1], outputs[-1].detach(), labels, p.t_silent
+        )
     return list(torch.autograd.grad(total, weights))
 
 
@@ -68,8 +69,9 @@ def one_ulp_moved(weights: list[torch.Tensor], generator: torch.Generator) -> li
     return moved
 
 
-def train_and_test(model, info, seed: int, start: list[torch.Tensor] | None, train, test, order: torch.Tensor,
-                   batch_size: int) -> tuple[float, list[torch.Tensor]]:
+def train_and_test(
+    model, info, seed: int, start: list[torch.Tensor] | None, train, test, order: torch.Tensor, batch_size: int
+) -> tuple[float, list[torch.Tensor]]:
     """One pass over ``order`` with the learner's ``train_step``; the test accuracy and final weights."""
     learner = build_learner(model, info, seed=seed)
     if start is not None:
@@ -106,29 +108,47 @@ def main() -> None:
         whole = float64_gradient(learner, train.inputs[index], train.labels[index])
         first = float64_gradient(learner, train.inputs[index[:half]], train.labels[index[:half]])
         second = float64_gradient(learner, train.inputs[index[half:]], train.labels[index[half:]])
-        exactness.append([float(((a + b) / 2 - g).abs().max() / g.abs().max()) for g, a, b in zip(whole, first, second)])
+        exactness.append(
+            [float(((a + b) / 2 - g).abs().max() / g.abs().max()) for g, a, b in zip(whole, first, second)]
+        )
     print(f"largest relative difference, whole batch vs mean of halves (float64): {max(map(max, exactness)):.2e}")
 
     initial = [w.detach().clone() for w in learner.weights]
-    base_accuracy, base_weights = train_and_test(params.model, info, params.seed, None, train, test, order, args.batch_size)
+    base_accuracy, base_weights = train_and_test(
+        params.model, info, params.seed, None, train, test, order, args.batch_size
+    )
     runs = [{"start": "as built", "test_accuracy": base_accuracy, "max_weight_difference": [0.0] * len(base_weights)}]
     generator = torch.Generator().manual_seed(derive_seed(params.seed, "probe/ulp"))
     for k in range(args.perturbed):
-        accuracy, weights = train_and_test(params.model, info, params.seed, one_ulp_moved(initial, generator), train, test,
-                                           order, args.batch_size)
-        runs.append({"start": f"every weight moved by one ulp (draw {k + 1})", "test_accuracy": accuracy,
-                     "max_weight_difference": [float((a - b).abs().max()) for a, b in zip(weights, base_weights)]})
+        accuracy, weights = train_and_test(
+            params.model, info, params.seed, one_ulp_moved(initial, generator), train, test, order, args.batch_size
+        )
+        runs.append(
+            {
+                "start": f"every weight moved by one ulp (draw {k + 1})",
+                "test_accuracy": accuracy,
+                "max_weight_difference": [float((a - b).abs().max()) for a, b in zip(weights, base_weights)],
+            }
+        )
         print(json.dumps(runs[-1]), flush=True)
     accuracies = [r["test_accuracy"] for r in runs]
-    atomic_write_json(args.out, {
-        "probe": __doc__.splitlines()[0], "command": " ".join([".venv/bin/python", *sys.argv]),
-        "params": str(args.params.resolve().relative_to(ROOT)), "train_images": args.train,
-        "batch_size": args.batch_size, "test_images": 1000, "loadavg_at_start": list(load),
-        "wall_seconds": time.perf_counter() - started,
-        "gradient_exactness": {"batches": args.check_batches, "largest_relative_difference_per_layer": exactness},
-        "runs": runs, "accuracy_range": [min(accuracies), max(accuracies)],
-        "data_parallel_gap": "73.6 % (1 process) vs 78.6 % (2 processes): results/bench_data_parallel.json",
-    })
+    atomic_write_json(
+        args.out,
+        {
+            "probe": __doc__.splitlines()[0],
+            "command": " ".join([".venv/bin/python", *sys.argv]),
+            "params": str(args.params.resolve().relative_to(ROOT)),
+            "train_images": args.train,
+            "batch_size": args.batch_size,
+            "test_images": 1000,
+            "loadavg_at_start": list(load),
+            "wall_seconds": time.perf_counter() - started,
+            "gradient_exactness": {"batches": args.check_batches, "largest_relative_difference_per_layer": exactness},
+            "runs": runs,
+            "accuracy_range": [min(accuracies), max(accuracies)],
+            "data_parallel_gap": "73.6 % (1 process) vs 78.6 % (2 processes): results/bench_data_parallel.json",
+        },
+    )
     print(f"test accuracies {', '.join(f'{a:.3f}' for a in accuracies)}; written: {args.out}")
 
 

@@ -82,8 +82,11 @@ def main() -> None:
     overrides = parse_overrides(args.set)
     torch.set_num_threads(1)
     train, test, _ = load_mnist()
-    learner = build_learner(ModelParams(**{"engine": "event", **overrides}),
-                            DatasetInfo("MNIST", "mnist", 10, (28, 28), "image"), seed=args.seed)
+    learner = build_learner(
+        ModelParams(**{"engine": "event", **overrides}),
+        DatasetInfo("MNIST", "mnist", 10, (28, 28), "image"),
+        seed=args.seed,
+    )
     generator = torch.Generator().manual_seed(args.seed)
     order: list[int] = []
     trajectory: list[dict] = []
@@ -99,20 +102,37 @@ def main() -> None:
             cost += stats["loss"]
             segment_costs.append(stats["loss"])
             if args.every and seen % args.every == 0:
-                trajectory.append({"epoch": epoch, "images": seen, "dead_hidden_fraction": dead_fraction(learner),
-                                   "zero_error_fraction": sum(c == 0.0 for c in segment_costs) / len(segment_costs),
-                                   "cost": sum(segment_costs) / len(segment_costs)})
+                trajectory.append(
+                    {
+                        "epoch": epoch,
+                        "images": seen,
+                        "dead_hidden_fraction": dead_fraction(learner),
+                        "zero_error_fraction": sum(c == 0.0 for c in segment_costs) / len(segment_costs),
+                        "cost": sum(segment_costs) / len(segment_costs),
+                    }
+                )
                 print(json.dumps(trajectory[-1]), flush=True)
                 segment_costs = []
         epoch_stats = learner.end_epoch(epoch)
     part = torch.arange(args.test)
-    predictions = torch.cat([learner.predict(Batch(test.inputs[p], test.labels[p], p, "test")) for p in part.split(100)])
-    record = {"order": args.order, "seed": args.seed, "overrides": overrides, "train_images": args.train, "test_images": args.test,
-              "epochs": args.epochs, "test_accuracy": float((predictions == test.labels[:args.test]).double().mean()),
-              "train_accuracy_running": correct / args.train, "train_cost": cost / args.train,
-              "dead_hidden_fraction": dead_fraction(learner),
-              "hidden_rate_hz": epoch_stats["hidden_rate_hz"], "seconds": time.time() - started,
-              "trajectory": trajectory}
+    predictions = torch.cat(
+        [learner.predict(Batch(test.inputs[p], test.labels[p], p, "test")) for p in part.split(100)]
+    )
+    record = {
+        "order": args.order,
+        "seed": args.seed,
+        "overrides": overrides,
+        "train_images": args.train,
+        "test_images": args.test,
+        "epochs": args.epochs,
+        "test_accuracy": float((predictions == test.labels[: args.test]).double().mean()),
+        "train_accuracy_running": correct / args.train,
+        "train_cost": cost / args.train,
+        "dead_hidden_fraction": dead_fraction(learner),
+        "hidden_rate_hz": epoch_stats["hidden_rate_hz"],
+        "seconds": time.time() - started,
+        "trajectory": trajectory,
+    }
     earlier = args.out.read_text() if args.out.is_file() else ""  # appended, never overwritten
     atomic_write_text(args.out, earlier + json.dumps(record) + "\n")
     print(json.dumps(record))

@@ -78,23 +78,38 @@ def main() -> None:
             losses += out["loss"] * len(index)
         train_seconds = time.perf_counter() - started
         stats = learner.end_epoch(epoch)
-        predictions = torch.cat([learner.predict(Batch(val_x[s : s + 1000], val_y[s : s + 1000], None, "validation"))
-                                 for s in range(0, args.validation, 1000)])
+        predictions = torch.cat(
+            [
+                learner.predict(Batch(val_x[s : s + 1000], val_y[s : s + 1000], None, "validation"))
+                for s in range(0, args.validation, 1000)
+            ]
+        )
         entry = {
-            "epoch": epoch, "validation_accuracy": float((predictions == val_y).float().mean()),
-            "train_accuracy": correct / args.train, "train_loss": losses / args.train, "train_seconds": train_seconds,
-            "lr": stats["lr"], "silent_output_fraction": stats["silent_output_fraction"],
+            "epoch": epoch,
+            "validation_accuracy": float((predictions == val_y).float().mean()),
+            "train_accuracy": correct / args.train,
+            "train_loss": losses / args.train,
+            "train_seconds": train_seconds,
+            "lr": stats["lr"],
+            "silent_output_fraction": stats["silent_output_fraction"],
         }
         entry.update({k: v for k, v in stats.items() if k.startswith("dead_fraction")})
         curve.append(entry)
         print(json.dumps(entry), flush=True)
     record = {
-        "label": args.label, "command": " ".join([".venv/bin/python", "benchmarks/probes/stdbp.py", *sys.argv[1:]]),
-        "loadavg_at_start": list(load), "params": str(args.params.resolve().relative_to(ROOT)), "dataset": info.key,
-        "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}, "batch_size": batch_size,
-        "train": args.train, "validation": args.validation, "seed": args.seed,
+        "label": args.label,
+        "command": " ".join([".venv/bin/python", "benchmarks/probes/stdbp.py", *sys.argv[1:]]),
+        "loadavg_at_start": list(load),
+        "params": str(args.params.resolve().relative_to(ROOT)),
+        "dataset": info.key,
+        "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
+        "batch_size": batch_size,
+        "train": args.train,
+        "validation": args.validation,
+        "seed": args.seed,
         "best_validation_accuracy": max(e["validation_accuracy"] for e in curve),
-        "final_validation_accuracy": curve[-1]["validation_accuracy"], "curve": curve,
+        "final_validation_accuracy": curve[-1]["validation_accuracy"],
+        "curve": curve,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     previous = args.out.read_text() if args.out.exists() else ""

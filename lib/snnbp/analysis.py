@@ -49,7 +49,9 @@ def fire_counts(times: torch.Tensor) -> torch.Tensor:
     return torch.isfinite(times.detach()).reshape(times.shape[0], -1).sum(dim=0)
 
 
-def hidden_output_times(t_hidden: torch.Tensor, t_output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def hidden_output_times(
+    t_hidden: torch.Tensor, t_output: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per sample: mean hidden spike time, decision time (earliest output spike) and the
     fraction of hidden spikes that precede the decision; ``nan`` where a sample has no hidden
     or no output spike.
@@ -83,7 +85,12 @@ def timing_correlation(mean_hidden: torch.Tensor, decision: torch.Tensor, before
     usable = torch.isfinite(mean_hidden) & torch.isfinite(decision)
     x, y = mean_hidden[usable], decision[usable]
     if x.numel() == 0:
-        return {"pearson_r": math.nan, "before_fraction": math.nan, "mean_hidden_time": math.nan, "mean_decision_time": math.nan}
+        return {
+            "pearson_r": math.nan,
+            "before_fraction": math.nan,
+            "mean_hidden_time": math.nan,
+            "mean_decision_time": math.nan,
+        }
     r = math.nan
     if x.numel() > 1 and float(x.std()) > 0 and float(y.std()) > 0:
         r = float(torch.corrcoef(torch.stack([x, y]))[0, 1])

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 DIGITS = tuple("0123456789")
 LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-FASHION_MNIST = ("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
+FASHION_MNIST = (
+    "T-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+)
 """Fashion-MNIST's ten labels in label order (Xiao, Rasul & Vollgraf 2017)."""
 EMNIST_BYMERGE = DIGITS + LETTERS + tuple("abdefghnqrt")
 """EMNIST ByMerge and Balanced (47 classes): digits, upper-case letters, then the eleven lower-case

@@ -22,11 +22,23 @@ from snnbp.paths import notebooks_dir, results_dir
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 """Exit codes: 0 done (or nothing to do), 1 the run started and failed, 2 bad input (refused before work)."""
 
-INPUT_ERRORS = frozenset({
-    "ConfigError", "RunFolderError", "CheckpointMismatchError", "CorruptCheckpointError", "UnsafeCheckpointError",
-    "RunLockedError", "ResultsMismatchError", "MissingDatasetError", "DataIntegrityError", "FileNotFoundError",
-    "ProjectRootError", "NoNotebooksError", "MissingDependencyError",
-})
+INPUT_ERRORS = frozenset(
+    {
+        "ConfigError",
+        "RunFolderError",
+        "CheckpointMismatchError",
+        "CorruptCheckpointError",
+        "UnsafeCheckpointError",
+        "RunLockedError",
+        "ResultsMismatchError",
+        "MissingDatasetError",
+        "DataIntegrityError",
+        "FileNotFoundError",
+        "ProjectRootError",
+        "NoNotebooksError",
+        "MissingDependencyError",
+    }
+)
 """Errors raised inside a notebook that mean bad input (exit code 2) rather than a failed run."""
 
 DATA_ENV = ("SNNBP_DATA_DIR", "SNNBP_DATA_ROOT")
@@ -50,8 +62,11 @@ def headline(run_dir: Path, method: str) -> str | None:
         return None
     if not isinstance(metrics, dict):
         return None
-    parts = [f"{key}={metrics[key]:.4f}" for key in HEADLINES.get(method, ("test_accuracy",))
-             if isinstance(metrics.get(key), (int, float)) and not isinstance(metrics.get(key), bool)]
+    parts = [
+        f"{key}={metrics[key]:.4f}"
+        for key in HEADLINES.get(method, ("test_accuracy",))
+        if isinstance(metrics.get(key), (int, float)) and not isinstance(metrics.get(key), bool)
+    ]
     return " ".join(parts) or None
 
 
@@ -86,6 +101,7 @@ def _kernel_manager() -> Iterator[type]:
         yield AsyncKernelManager
         return
     with tempfile.TemporaryDirectory(prefix="snnbp-kernel-") as sockets:
+
         class IpcKernelManager(AsyncKernelManager):
             def __init__(self, **kwargs: Any) -> None:
                 kwargs.setdefault("transport", "ipc")
@@ -95,8 +111,9 @@ def _kernel_manager() -> Iterator[type]:
         yield IpcKernelManager
 
 
-def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any] | None = None, *,
-                     progress: bool = True, stream: Any = None) -> Path:
+def execute_notebook(
+    notebook: Path, output: Path, parameters: dict[str, Any] | None = None, *, progress: bool = True, stream: Any = None
+) -> Path:
     """Execute ``notebook`` with Papermill into ``output``, through a temporary file.
 
     The executed notebook is written as ``.<name>.running.ipynb`` beside ``output`` and moved over
@@ -119,9 +136,16 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any] | 
     failed = output.with_name(f"{output.stem}.failed.ipynb")
     try:
         with _kernel_manager() as manager:
-            papermill.execute_notebook(str(notebook), str(partial), parameters=parameters or {},
-                                       cwd=str(notebooks_dir()), progress_bar=progress, kernel_name="python3",
-                                       kernel_manager_class=manager, stderr_file=stream)
+            papermill.execute_notebook(
+                str(notebook),
+                str(partial),
+                parameters=parameters or {},
+                cwd=str(notebooks_dir()),
+                progress_bar=progress,
+                kernel_name="python3",
+                kernel_manager_class=manager,
+                stderr_file=stream,
+            )
     except BaseException as error:
         if partial.exists():
             os.replace(partial, failed)
@@ -174,8 +198,15 @@ def up_to_date(run_dir: Path, params: Any) -> bool:
     return inspect_run(run_dir, params_hash(params_to_dict(params))).state == "completed"
 
 
-def execute_params(params_path: Path, *, output_dir: Path | None = None, progress: bool = True,
-                   report: Callable[[str], None] | None = None, stream: Any = None, device: str | None = None) -> Path:
+def execute_params(
+    params_path: Path,
+    *,
+    output_dir: Path | None = None,
+    progress: bool = True,
+    report: Callable[[str], None] | None = None,
+    stream: Any = None,
+    device: str | None = None,
+) -> Path:
     """Run the notebook named in a params file through Papermill; return the executed notebook's path.
 
     Everything is checked before a kernel starts: every params value (:func:`snnbp.config.load_params`),
@@ -204,8 +235,10 @@ def execute_params(params_path: Path, *, output_dir: Path | None = None, progres
     params = load_params(params_path)
     if isinstance(params, EvalParams):
         if device is not None:
-            raise ConfigError(f"{params_path}: --device applies to training runs; the {params.method!r} evaluation "
-                              "has no device setting")
+            raise ConfigError(
+                f"{params_path}: --device applies to training runs; the {params.method!r} evaluation "
+                "has no device setting"
+            )
     else:
         from snnbp.devices import run_device
 
@@ -243,12 +276,16 @@ class NoNotebooksError(FileNotFoundError):
 def _cmd_smoke(args: argparse.Namespace) -> int:
     notebooks = numbered_notebooks()
     if not notebooks:
-        raise NoNotebooksError(f"no notebooks found in {notebooks_dir()} (notebooks/NN_*.ipynb); run snnbp inside a "
-                               "clone of the repository or set SNNBP_ROOT to one")
+        raise NoNotebooksError(
+            f"no notebooks found in {notebooks_dir()} (notebooks/NN_*.ipynb); run snnbp inside a "
+            "clone of the repository or set SNNBP_ROOT to one"
+        )
     chosen = [nb for nb in notebooks if not args.only or any(key in nb.name for key in args.only)]
     if not chosen:
-        raise NoNotebooksError(f"no notebook in {notebooks_dir()} matches {' '.join(args.only)} "
-                               f"(notebooks: {', '.join(nb.name for nb in notebooks)})")
+        raise NoNotebooksError(
+            f"no notebook in {notebooks_dir()} matches {' '.join(args.only)} "
+            f"(notebooks: {', '.join(nb.name for nb in notebooks)})"
+        )
     target = results_dir() / "smoke"
     target.mkdir(parents=True, exist_ok=True)
     for notebook in chosen:
@@ -260,8 +297,13 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     for path in args.params:
-        output = execute_params(Path(path), output_dir=Path(args.output_dir) if args.output_dir else None,
-                                report=print, stream=sys.stdout, device=args.device)
+        output = execute_params(
+            Path(path),
+            output_dir=Path(args.output_dir) if args.output_dir else None,
+            report=print,
+            stream=sys.stdout,
+            device=args.device,
+        )
         print(f"executed notebook: {output}")
         summary = headline(output.parent, load_params(Path(path)).method)
         if summary:
@@ -272,21 +314,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def torchrun_command(processes: int, argv: list[str]) -> list[str]:
     """``torchrun --standalone --nproc-per-node N -m snnbp train ...`` through this Python (``argv``:
     the train command's own arguments, ``--processes`` left out)."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-            "-m", "snnbp", "train", *argv]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={processes}",
+        "-m",
+        "snnbp",
+        "train",
+        *argv,
+    ]
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     path = Path(args.params)
     params = load_params(path)
     if isinstance(params, EvalParams):
-        raise ConfigError(f"{path}: key 'method' names the evaluation {params.method!r}, which trains nothing; "
-                          "run it with snnbp run")
+        raise ConfigError(
+            f"{path}: key 'method' names the evaluation {params.method!r}, which trains nothing; run it with snnbp run"
+        )
     if args.processes is not None and args.processes < 1:
         raise ConfigError(f"--processes must be at least 1, got {args.processes}")
     if args.processes and args.processes > 1:
-        rest = [str(path)] + [item for flag, value in (("--output-dir", args.output_dir), ("--device", args.device))
-                              if value for item in (flag, value)]
+        rest = [str(path)] + [
+            item
+            for flag, value in (("--output-dir", args.output_dir), ("--device", args.device))
+            if value
+            for item in (flag, value)
+        ]
         import subprocess
 
         return subprocess.run(torchrun_command(args.processes, rest), check=False).returncode
@@ -295,11 +351,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from snnbp.train import fit
 
     device = run_device(params, args.device, source=str(path))
-    run_dir = Path(args.output_dir).resolve() if args.output_dir else run_dir_for(path, params.name, profile_of(params, path))
+    run_dir = (
+        Path(args.output_dir).resolve() if args.output_dir else run_dir_for(path, params.name, profile_of(params, path))
+    )
     parallel = distributed.from_environment(device)
     try:
-        fit(params, run_dir, device=distributed.rank_device(device), parallel=parallel,
-            progress=parallel is None or parallel.is_main)
+        fit(
+            params,
+            run_dir,
+            device=distributed.rank_device(device),
+            parallel=parallel,
+            progress=parallel is None or parallel.is_main,
+        )
     finally:
         distributed.close()
     if parallel is None or parallel.is_main:
@@ -327,10 +390,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     workers = args.workers or sweeps.local_workers(plan, cores)
     with sweeps.dask_client(args.scheduler, workers) as client:
         if args.scheduler:
-            print(f"Dask scheduler {client.scheduler.address}: {len(client.scheduler_info().get('workers', {}))} workers")
+            print(
+                f"Dask scheduler {client.scheduler.address}: {len(client.scheduler_info().get('workers', {}))} workers"
+            )
         else:
-            print(f"Dask local cluster: {workers} workers of one run each, up to "
-                  f"{sweeps.threads_per_run(plan, cores)} torch threads per run ({cores} cores)")
+            print(
+                f"Dask local cluster: {workers} workers of one run each, up to "
+                f"{sweeps.threads_per_run(plan, cores)} torch threads per run ({cores} cores)"
+            )
         print(f"Dask dashboard: {client.dashboard_link}", flush=True)
         outcomes = sweeps.run_sweep(plan, client, results=Path(args.results) if args.results else None)
     print(sweeps.summary(outcomes))
@@ -380,69 +447,130 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``snnbp`` argument parser."""
     from snnbp import __version__
 
-    parser = argparse.ArgumentParser(prog="snnbp", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"snnbp {__version__}",
-                        help="print the version of snnbp and exit")
+    parser = argparse.ArgumentParser(
+        prog="snnbp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"snnbp {__version__}", help="print the version of snnbp and exit"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of the commands below")
     run = sub.add_parser("run", help="execute the notebook of one or more params files with Papermill")
-    run.add_argument("params", nargs="+", metavar="PARAMS",
-                     help="params file(s), params/<profile>/<run>.yaml; each runs the notebook it names, in turn")
-    run.add_argument("--output-dir", help="run folder (default results/<profile>/<name>); with several params "
-                                          "files, each must be a different run")
-    run.add_argument("--device", metavar="DEVICE",
-                     help="auto, cpu, cuda or cuda:<index>: where the runs compute, instead of each params file's "
-                          "train.device (itself auto, the GPU when torch sees one, by default); CUDA where torch sees "
-                          "none is refused before any work")
+    run.add_argument(
+        "params",
+        nargs="+",
+        metavar="PARAMS",
+        help="params file(s), params/<profile>/<run>.yaml; each runs the notebook it names, in turn",
+    )
+    run.add_argument(
+        "--output-dir",
+        help="run folder (default results/<profile>/<name>); with several params files, each must be a different run",
+    )
+    run.add_argument(
+        "--device",
+        metavar="DEVICE",
+        help="auto, cpu, cuda or cuda:<index>: where the runs compute, instead of each params file's "
+        "train.device (itself auto, the GPU when torch sees one, by default); CUDA where torch sees "
+        "none is refused before any work",
+    )
     run.set_defaults(func=_cmd_run)
     smoke = sub.add_parser("smoke", help="execute every numbered notebook with its smoke defaults into results/smoke/")
     smoke.add_argument("only", nargs="*", help="substrings of notebook names to run (default: all)")
     smoke.set_defaults(func=_cmd_smoke)
-    train = sub.add_parser("train", help="train one params file in this process, without its notebook; under "
-                                         "torchrun (or with --processes N), data-parallel over the processes")
+    train = sub.add_parser(
+        "train",
+        help="train one params file in this process, without its notebook; under "
+        "torchrun (or with --processes N), data-parallel over the processes",
+    )
     train.add_argument("params", metavar="PARAMS", help="a training params file, params/<profile>/<run>.yaml")
     train.add_argument("--output-dir", help="run folder (default results/<profile>/<name>, as snnbp run)")
-    train.add_argument("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:<index> instead of the file's "
-                                                          "train.device (under torchrun, cuda is each process's GPU)")
-    train.add_argument("--processes", type=int, metavar="N",
-                       help="train data-parallel over N local processes (torchrun --standalone --nproc-per-node N; "
-                            "gloo on the CPU, NCCL on GPUs); default: this process alone")
+    train.add_argument(
+        "--device",
+        metavar="DEVICE",
+        help="auto, cpu, cuda or cuda:<index> instead of the file's "
+        "train.device (under torchrun, cuda is each process's GPU)",
+    )
+    train.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="train data-parallel over N local processes (torchrun --standalone --nproc-per-node N; "
+        "gloo on the CPU, NCCL on GPUs); default: this process alone",
+    )
     train.set_defaults(func=_cmd_train)
-    sweep = sub.add_parser("sweep", help="expand a sweep file into one params file per run and execute them as "
-                                         "independent jobs on Dask (skipping completed runs, resuming interrupted ones)")
-    sweep.add_argument("sweep", metavar="SWEEP", help="sweep file: a base params file and the values to vary, e.g. "
-                                                     "params/sweeps/ann_mnist_fc_seeds.yaml")
-    sweep.add_argument("--scheduler", metavar="ADDRESS",
-                       help="a running Dask scheduler (tcp://host:8786) or its scheduler file (JSON); default: a local "
-                            "cluster sized to this machine")
-    sweep.add_argument("--workers", type=int, metavar="N",
-                       help="workers of the local cluster (default: the cores divided by the torch threads of a run)")
-    sweep.add_argument("--results", metavar="DIR", help="results folder the run folders go under, "
-                                                      "DIR/<profile>/<name> (default: the project's results/)")
+    sweep = sub.add_parser(
+        "sweep",
+        help="expand a sweep file into one params file per run and execute them as "
+        "independent jobs on Dask (skipping completed runs, resuming interrupted ones)",
+    )
+    sweep.add_argument(
+        "sweep",
+        metavar="SWEEP",
+        help="sweep file: a base params file and the values to vary, e.g. params/sweeps/ann_mnist_fc_seeds.yaml",
+    )
+    sweep.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running Dask scheduler (tcp://host:8786) or its scheduler file (JSON); default: a local "
+        "cluster sized to this machine",
+    )
+    sweep.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="workers of the local cluster (default: the cores divided by the torch threads of a run)",
+    )
+    sweep.add_argument(
+        "--results",
+        metavar="DIR",
+        help="results folder the run folders go under, DIR/<profile>/<name> (default: the project's results/)",
+    )
     sweep.add_argument("--dry-run", action="store_true", help="write and list the runs' params files; run nothing")
     sweep.set_defaults(func=_cmd_sweep)
     evaluate = sub.add_parser("evaluate", help="recompute the accuracy of a checkpoint; last line: accuracy=<float>")
-    evaluate.add_argument("checkpoint", metavar="CHECKPOINT",
-                          help="a checkpoint written by a training run, e.g. results/cpu/stdbp_mnist_fc/best.pt")
-    evaluate.add_argument("--split", choices=("test", "train", "validation"), default="test",
-                          help="the split of the run's dataset to evaluate (default: test)")
-    evaluate.add_argument("--device", default="cpu", help="where to evaluate: auto, cpu, cuda or cuda:<index> (default: cpu)")
+    evaluate.add_argument(
+        "checkpoint",
+        metavar="CHECKPOINT",
+        help="a checkpoint written by a training run, e.g. results/cpu/stdbp_mnist_fc/best.pt",
+    )
+    evaluate.add_argument(
+        "--split",
+        choices=("test", "train", "validation"),
+        default="test",
+        help="the split of the run's dataset to evaluate (default: test)",
+    )
+    evaluate.add_argument(
+        "--device", default="cpu", help="where to evaluate: auto, cpu, cuda or cuda:<index> (default: cpu)"
+    )
     evaluate.set_defaults(func=_cmd_evaluate)
     table = sub.add_parser("table", help="join every metrics.json with the papers' numbers (results/summary.csv, .md)")
     table.add_argument("--results", help="results folder (default: the project's results/)")
-    table.add_argument("--write-readme", action="store_true",
-                       help="also write the tracked summaries (results/summary.csv, .md) and README.md's results "
-                            "section: completed runs only, never smoke rows (default: print only)")
+    table.add_argument(
+        "--write-readme",
+        action="store_true",
+        help="also write the tracked summaries (results/summary.csv, .md) and README.md's results "
+        "section: completed runs only, never smoke rows (default: print only)",
+    )
     table.set_defaults(func=_cmd_table)
-    figures = sub.add_parser("figures", help="redraw a run's figures from its recorded metrics and predictions (no training)")
-    figures.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="training run folder, e.g. results/cpu/alpha_mnist_fc")
-    figures.add_argument("--evaluate", action="store_true",
-                         help="when a run stored no test predictions, evaluate its saved model once (inference only, "
-                              "checked against the recorded accuracy) and store them")
+    figures = sub.add_parser(
+        "figures", help="redraw a run's figures from its recorded metrics and predictions (no training)"
+    )
+    figures.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="training run folder, e.g. results/cpu/alpha_mnist_fc"
+    )
+    figures.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="when a run stored no test predictions, evaluate its saved model once (inference only, "
+        "checked against the recorded accuracy) and store them",
+    )
     figures.set_defaults(func=_cmd_figures)
     fetch = sub.add_parser("fetch", help="fetch MNIST / Fashion-MNIST into the data folder (sha256-verified)")
-    fetch.add_argument("datasets", nargs="*", metavar="DATASET",
-                       help="datasets to fetch (default: all that can be downloaded: mnist, fashion_mnist)")
+    fetch.add_argument(
+        "datasets",
+        nargs="*",
+        metavar="DATASET",
+        help="datasets to fetch (default: all that can be downloaded: mnist, fashion_mnist)",
+    )
     fetch.set_defaults(func=_cmd_fetch)
     return parser
 
@@ -459,8 +587,10 @@ def error_line(error: BaseException) -> tuple[str, int]:
     if isinstance(error, PapermillExecutionError):
         where = getattr(error, "notebook_path", None)
         suffix = f" (executed notebook: {where})" if where else ""
-        return (f"error: {error.ename}: {one_line(error.evalue)}{suffix}",
-                EXIT_BAD_INPUT if error.ename in INPUT_ERRORS else EXIT_FAILED)
+        return (
+            f"error: {error.ename}: {one_line(error.evalue)}{suffix}",
+            EXIT_BAD_INPUT if error.ename in INPUT_ERRORS else EXIT_FAILED,
+        )
     if isinstance(error, KeyboardInterrupt):
         where = getattr(error, "notebook_path", None)
         return "error: interrupted" + (f" (executed notebook: {where})" if where else ""), EXIT_FAILED
@@ -493,6 +623,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, RunFolderError, CorruptCheckpointError, RunLockedError, PapermillExecutionError,
-            KeyboardInterrupt, KeyError, OSError, RuntimeError, ValueError, FloatingPointError) as error:
+    except (
+        ConfigError,
+        RunFolderError,
+        CorruptCheckpointError,
+        RunLockedError,
+        PapermillExecutionError,
+        KeyboardInterrupt,
+        KeyError,
+        OSError,
+        RuntimeError,
+        ValueError,
+        FloatingPointError,
+    ) as error:
         return report_error(error)

@@ -256,8 +256,11 @@ class _Loader(yaml.SafeLoader):
                 continue
             if duplicate:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})",
-                    key_node.start_mark)
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})",
+                    key_node.start_mark,
+                )
             seen[key] = key_node
         return super().construct_mapping(node, deep=deep)
 
@@ -301,8 +304,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-                          "save the file as UTF-8") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8"
+        ) from None
     content = parse_yaml(text, str(path))
     if not isinstance(content, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(content).__name__}")
@@ -315,13 +319,17 @@ def _check_string_keys(mapping: dict[Any, Any], source: str, prefix: str, *, dee
     for key, value in mapping.items():
         if not isinstance(key, str):
             where = f"section '{prefix}'" if prefix else "the top level"
-            raise ConfigError(f"{source}: key {key!r} in {where} is a {type(key).__name__}; keys must be names (strings)")
+            raise ConfigError(
+                f"{source}: key {key!r} in {where} is a {type(key).__name__}; keys must be names (strings)"
+            )
         if deep and isinstance(value, dict):
             _check_string_keys(value, source, f"{prefix}.{key}" if prefix else key, deep=True)
         if deep and isinstance(value, list):
             for index, item in enumerate(value):
                 if isinstance(item, dict):
-                    _check_string_keys(item, source, f"{prefix}.{key}[{index}]" if prefix else f"{key}[{index}]", deep=True)
+                    _check_string_keys(
+                        item, source, f"{prefix}.{key}[{index}]" if prefix else f"{key}[{index}]", deep=True
+                    )
 
 
 def params_from_dict(content: dict[str, Any], source: str) -> RunParams:
@@ -332,8 +340,10 @@ def params_from_dict(content: dict[str, Any], source: str) -> RunParams:
         raise ConfigError(f"{source}: expected a mapping at the top level")
     _check_string_keys(content, source, "")
     if _is_evaluation(content.get("method")):
-        raise ConfigError(f"{source}: key 'method' names the evaluation {content['method']!r}, which trains "
-                          "nothing; read the file with load_params")
+        raise ConfigError(
+            f"{source}: key 'method' names the evaluation {content['method']!r}, which trains "
+            "nothing; read the file with load_params"
+        )
     model_section = content.get("model")
     shell = {k: v for k, v in content.items() if k != "model"}
     partial = from_mapping(_RunShell, shell, source=source)
@@ -376,8 +386,10 @@ def eval_params_from_dict(content: dict[str, Any], source: str) -> EvalParams:
     allowed = sorted(set(shell_keys) | {f.name for f in dataclasses.fields(module.StudyParams)})
     unknown = sorted(set(content) - set(allowed))
     if unknown:
-        raise ConfigError(f"{source}: unknown key {', '.join(repr(k) for k in unknown)} in the top level; allowed "
-                          f"keys for method {content['method']!r}: {allowed}")
+        raise ConfigError(
+            f"{source}: unknown key {', '.join(repr(k) for k in unknown)} in the top level; allowed "
+            f"keys for method {content['method']!r}: {allowed}"
+        )
     shell = from_mapping(_EvalShell, {k: v for k, v in content.items() if k in shell_keys}, source=source)
     _check_shell(shell, source)
     study = module.params_from_mapping({k: v for k, v in content.items() if k not in shell_keys}, source)
@@ -418,11 +430,14 @@ def _check_profile_folder(content: dict[str, Any], path: Path) -> None:
     if folder is None:
         return
     if "profile" not in content:
-        raise ConfigError(f"{path}: missing key 'profile' (a params file under params/{folder}/ names its profile: "
-                          f"profile: {folder})")
+        raise ConfigError(
+            f"{path}: missing key 'profile' (a params file under params/{folder}/ names its profile: profile: {folder})"
+        )
     if content["profile"] != folder:
-        raise ConfigError(f"{path}: key 'profile' must be {folder!r}, the name of the file's folder params/{folder}/, "
-                          f"got {content['profile']!r}; move the file to params/{content['profile']}/ or change the key")
+        raise ConfigError(
+            f"{path}: key 'profile' must be {folder!r}, the name of the file's folder params/{folder}/, "
+            f"got {content['profile']!r}; move the file to params/{content['profile']}/ or change the key"
+        )
 
 
 def profile_of(params: RunParams | EvalParams, path: str | Path) -> str:
@@ -459,8 +474,10 @@ NOT_IDENTITY_TRAIN = ("num_threads", "eval_batch_size", "device")
 """``train`` keys that change speed, not results."""
 
 
-LATER_MODEL_OPTIONS: dict[str, dict[str, Any]] = {"stdbp": {"temperature": 1.0, "shift_pixels": 0},
-                                                "hm2bp": {"distortion": None}}
+LATER_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "stdbp": {"temperature": 1.0, "shift_pixels": 0},
+    "hm2bp": {"distortion": None},
+}
 """Model options added after runs had been recorded, per method, with the value that reproduces those
 runs: at that value they stay out of the identity, so the older runs keep theirs."""
 
@@ -477,8 +494,9 @@ def run_identity(params: dict[str, Any]) -> dict[str, Any]:
     relevant["train"] = {k: v for k, v in params["train"].items() if k not in NOT_IDENTITY_TRAIN and v is not None}
     if isinstance(relevant.get("model"), dict):
         later = LATER_MODEL_OPTIONS.get(params.get("method"), {})
-        relevant["model"] = {k: v for k, v in relevant["model"].items()
-                             if k != "engine" and not (k in later and v == later[k])}
+        relevant["model"] = {
+            k: v for k, v in relevant["model"].items() if k != "engine" and not (k in later and v == later[k])
+        }
     return relevant
 
 
@@ -512,8 +530,12 @@ class _EvalShell:
 
 # ---------------------------------------------------------------------------------- value checks
 
-NOTEBOOKS = {"ann": "04_train_ann.ipynb", "hm2bp": "10_train_hm2bp.ipynb", "stdbp": "20_train_stdbp.ipynb",
-             "yoso": "30_yoso.ipynb"}
+NOTEBOOKS = {
+    "ann": "04_train_ann.ipynb",
+    "hm2bp": "10_train_hm2bp.ipynb",
+    "stdbp": "20_train_stdbp.ipynb",
+    "yoso": "30_yoso.ipynb",
+}
 """The notebook that runs each method (``notebook:`` must name it)."""
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -537,36 +559,77 @@ SEED: Rule = (lambda v: 0 <= v <= MAX_SEED, f"an integer in [0, {MAX_SEED}]")
 _HM2BP_LAYER = re.compile(r"^(?:[1-9][0-9]*|[1-9][0-9]*C[1-9][0-9]*|P[1-9][0-9]*)$")
 
 DATA_RULES: dict[str, Rule] = {"train_limit": COUNT, "test_limit": COUNT}
-TRAIN_RULES: dict[str, Rule] = {"epochs": COUNT, "batch_size": COUNT, "eval_batch_size": COUNT,
-                                "num_threads": (lambda v: 1 <= v <= 1024, "an integer in [1, 1024]"),
-                                "validation": COUNT,
-                                "device": (lambda v: bool(DEVICE_PATTERN.fullmatch(v)),
-                                           "one of 'auto', 'cpu', 'cuda' or 'cuda:<index>'")}
+TRAIN_RULES: dict[str, Rule] = {
+    "epochs": COUNT,
+    "batch_size": COUNT,
+    "eval_batch_size": COUNT,
+    "num_threads": (lambda v: 1 <= v <= 1024, "an integer in [1, 1024]"),
+    "validation": COUNT,
+    "device": (lambda v: bool(DEVICE_PATTERN.fullmatch(v)), "one of 'auto', 'cpu', 'cuda' or 'cuda:<index>'"),
+}
 MODEL_RULES: dict[str, dict[str, Rule]] = {
     "ann": {"hidden": COUNT, "lr": POSITIVE, "weight_decay": NON_NEGATIVE},
     "stdbp": {
-        "hidden": COUNT, "conv_channels": COUNT, "conv_kernel": COUNT, "pool_size": COUNT, "theta": POSITIVE,
-        "t_max": POSITIVE, "tau": POSITIVE, "init_std": NON_NEGATIVE, "lr": POSITIVE, "lr_decay": DECAY,
-        "warmup_steps": NON_NEGATIVE_COUNT, "weight_decay": NON_NEGATIVE, "clip": POSITIVE, "t_silent": POSITIVE,
-        "silent_penalty": NON_NEGATIVE, "chunk": COUNT, "stats_samples": NON_NEGATIVE_COUNT,
-        "temperature": POSITIVE, "shift_pixels": NON_NEGATIVE_COUNT,
+        "hidden": COUNT,
+        "conv_channels": COUNT,
+        "conv_kernel": COUNT,
+        "pool_size": COUNT,
+        "theta": POSITIVE,
+        "t_max": POSITIVE,
+        "tau": POSITIVE,
+        "init_std": NON_NEGATIVE,
+        "lr": POSITIVE,
+        "lr_decay": DECAY,
+        "warmup_steps": NON_NEGATIVE_COUNT,
+        "weight_decay": NON_NEGATIVE,
+        "clip": POSITIVE,
+        "t_silent": POSITIVE,
+        "silent_penalty": NON_NEGATIVE,
+        "chunk": COUNT,
+        "stats_samples": NON_NEGATIVE_COUNT,
+        "temperature": POSITIVE,
+        "shift_pixels": NON_NEGATIVE_COUNT,
     },
     "hm2bp": {
-        "layers": (lambda v: bool(_HM2BP_LAYER.match(v)),
-                   "'<N>' (fully connected), '<C>C<k>' (convolution) or 'P<p>' (pooling), every number >= 1"),
-        "thresholds": POSITIVE, "time_steps": TIME_STEPS, "tau_m": POSITIVE, "tau_s": POSITIVE,
-        "t_ref": NON_NEGATIVE_COUNT, "threshold_margin": NON_NEGATIVE, "conv_threshold_margin": NON_NEGATIVE,
-        "rate_scale": (AT_LEAST_ONE[0], "a finite number >= 1 (a pixel fires with probability pixel / (rate_scale * 255))"),
-        "init_fc": POSITIVE, "init_conv": POSITIVE, "desired": NON_NEGATIVE, "undesired": NON_NEGATIVE,
-        "margin": NON_NEGATIVE, "lateral_strength": NON_NEGATIVE, "spsp_pre_shift": NON_NEGATIVE_COUNT,
-        "spsp_lookback": POSITIVE, "silent_post_probe": NON_NEGATIVE, "silent_post_side_ratio": NON_NEGATIVE,
-        "lambda_reg": NON_NEGATIVE, "beta_reg": NON_NEGATIVE, "weight_limit": POSITIVE, "boost_divisor": POSITIVE,
-        "lr": POSITIVE, "adam_beta1": MOMENT, "adam_beta2": MOMENT, "adam_eps": POSITIVE,
+        "layers": (
+            lambda v: bool(_HM2BP_LAYER.match(v)),
+            "'<N>' (fully connected), '<C>C<k>' (convolution) or 'P<p>' (pooling), every number >= 1",
+        ),
+        "thresholds": POSITIVE,
+        "time_steps": TIME_STEPS,
+        "tau_m": POSITIVE,
+        "tau_s": POSITIVE,
+        "t_ref": NON_NEGATIVE_COUNT,
+        "threshold_margin": NON_NEGATIVE,
+        "conv_threshold_margin": NON_NEGATIVE,
+        "rate_scale": (
+            AT_LEAST_ONE[0],
+            "a finite number >= 1 (a pixel fires with probability pixel / (rate_scale * 255))",
+        ),
+        "init_fc": POSITIVE,
+        "init_conv": POSITIVE,
+        "desired": NON_NEGATIVE,
+        "undesired": NON_NEGATIVE,
+        "margin": NON_NEGATIVE,
+        "lateral_strength": NON_NEGATIVE,
+        "spsp_pre_shift": NON_NEGATIVE_COUNT,
+        "spsp_lookback": POSITIVE,
+        "silent_post_probe": NON_NEGATIVE,
+        "silent_post_side_ratio": NON_NEGATIVE,
+        "lambda_reg": NON_NEGATIVE,
+        "beta_reg": NON_NEGATIVE,
+        "weight_limit": POSITIVE,
+        "boost_divisor": POSITIVE,
+        "lr": POSITIVE,
+        "adam_beta1": MOMENT,
+        "adam_beta2": MOMENT,
+        "adam_eps": POSITIVE,
         "dtype": (lambda v: v in ("float32", "float64"), "one of ['float32', 'float64']"),
         "engine": (lambda v: v in ("auto", "event", "torch"), "one of ['auto', 'event', 'torch']"),
         "distortion.scale": (lambda v: math.isfinite(v) and 0 <= v < 100, "a number in [0, 100) (percent)"),
         "distortion.rotation": (lambda v: math.isfinite(v) and 0 <= v <= 180, "a number in [0, 180] (degrees)"),
-        "distortion.elastic": NON_NEGATIVE, "distortion.elastic_sigma": POSITIVE,
+        "distortion.elastic": NON_NEGATIVE,
+        "distortion.elastic_sigma": POSITIVE,
         "distortion.elastic_window": (lambda v: v >= 1 and v % 2 == 1, "an odd integer >= 1 (pixels)"),
     },
 }
@@ -603,15 +666,20 @@ def _check_section(section: Any, rules: dict[str, Rule], prefix: str, source: st
 def _check_shell(shell: Any, source: str) -> None:
     """``name``, ``profile``, ``method``, ``notebook`` and ``seed``, common to every params file."""
     if not SAFE_NAME.match(shell.name):
-        raise ConfigError(f"{source}: key 'name' must be one folder name of letters, digits, '.', '_' and '-' "
-                          f"(not starting with '.', at most 100 characters), got {shell.name!r}")
+        raise ConfigError(
+            f"{source}: key 'name' must be one folder name of letters, digits, '.', '_' and '-' "
+            f"(not starting with '.', at most 100 characters), got {shell.name!r}"
+        )
     if shell.profile is not None and not SAFE_NAME.match(shell.profile):
-        raise ConfigError(f"{source}: key 'profile' must be one folder name of letters, digits, '.', '_' and '-' "
-                          f"(not starting with '.', at most 100 characters), got {shell.profile!r}")
+        raise ConfigError(
+            f"{source}: key 'profile' must be one folder name of letters, digits, '.', '_' and '-' "
+            f"(not starting with '.', at most 100 characters), got {shell.profile!r}"
+        )
     expected = NOTEBOOKS.get(shell.method)
     if expected is not None and shell.notebook != expected:
-        raise ConfigError(f"{source}: key 'notebook' must be {expected!r} for method {shell.method!r}, "
-                          f"got {shell.notebook!r}")
+        raise ConfigError(
+            f"{source}: key 'notebook' must be {expected!r} for method {shell.method!r}, got {shell.notebook!r}"
+        )
     _check_value(shell.seed, SEED, "seed", source)
 
 
@@ -630,14 +698,20 @@ def check_run_values(params: RunParams, source: str) -> None:
     _check_section(params.train, TRAIN_RULES, "train", source)
     limit, held_out = params.data.train_limit, params.train.validation
     if limit is not None and held_out is not None and held_out >= limit:
-        raise ConfigError(f"{source}: key 'train.validation' ({held_out}) must be smaller than 'data.train_limit' "
-                          f"({limit}): the hold-out would leave nothing to train on")
+        raise ConfigError(
+            f"{source}: key 'train.validation' ({held_out}) must be smaller than 'data.train_limit' "
+            f"({limit}): the hold-out would leave nothing to train on"
+        )
     if params.train.validation_stratified and held_out is None:
-        raise ConfigError(f"{source}: key 'train.validation_stratified' is true but 'train.validation' is unset: "
-                          f"say how many training samples to hold out")
+        raise ConfigError(
+            f"{source}: key 'train.validation_stratified' is true but 'train.validation' is unset: "
+            f"say how many training samples to hold out"
+        )
     _check_section(params.model, MODEL_RULES.get(params.method, {}), "model", source)
     if params.method == "hm2bp":
         layers, thresholds = getattr(params.model, "layers", ()), getattr(params.model, "thresholds", ())
         if len(thresholds) != len(layers) + 1:
-            raise ConfigError(f"{source}: key 'model.thresholds' must hold {len(layers) + 1} values (one per entry of "
-                              f"model.layers plus the output layer), got {len(thresholds)}")
+            raise ConfigError(
+                f"{source}: key 'model.thresholds' must hold {len(layers) + 1} values (one per entry of "
+                f"model.layers plus the output layer), got {len(thresholds)}"
+            )

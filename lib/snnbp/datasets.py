@@ -32,14 +32,17 @@ def load_dataset(data: DataParams) -> tuple[LabelledSplit, LabelledSplit, Datase
     train, test, info = loader()
     return train.head(data.train_limit), test.head(data.test_limit), info
 
-LOADERS.update({
-    "nmnist_subset": ("snnbp.data.nmnist", "load_nmnist"),
-    "nmnist_simulated": ("snnbp.data.nmnist", "load_nmnist_simulated"),
-    "emnist_balanced": ("snnbp.data.emnist", "load_emnist"),
-    "emnist_bymerge_resplit": ("snnbp.data.emnist", "load_emnist_bymerge_resplit"),
-    "emnist_mnist_resplit": ("snnbp.data.emnist", "load_emnist_mnist_resplit"),
-    "fsdd": ("snnbp.data.speech", "load_fsdd"),
-    "letters_synthetic": ("snnbp.data.speech", "load_synthetic_letters"),
-    "ti46_ti_alpha": ("snnbp.data.speech", "load_ti46"),
-    "caltech_face_motor": ("snnbp.data.caltech", "load_caltech_face_motor"),
-})
+
+LOADERS.update(
+    {
+        "nmnist_subset": ("snnbp.data.nmnist", "load_nmnist"),
+        "nmnist_simulated": ("snnbp.data.nmnist", "load_nmnist_simulated"),
+        "emnist_balanced": ("snnbp.data.emnist", "load_emnist"),
+        "emnist_bymerge_resplit": ("snnbp.data.emnist", "load_emnist_bymerge_resplit"),
+        "emnist_mnist_resplit": ("snnbp.data.emnist", "load_emnist_mnist_resplit"),
+        "fsdd": ("snnbp.data.speech", "load_fsdd"),
+        "letters_synthetic": ("snnbp.data.speech", "load_synthetic_letters"),
+        "ti46_ti_alpha": ("snnbp.data.speech", "load_ti46"),
+        "caltech_face_motor": ("snnbp.data.caltech", "load_caltech_face_motor"),
+    }
+)

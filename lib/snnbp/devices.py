@@ -55,18 +55,23 @@ def resolve_device(requested: str | torch.device, *, source: str, cpu_only: str 
     if name == "auto":
         return torch.device("cuda" if cpu_only is None and torch.cuda.is_available() else "cpu")
     if cpu_only is not None:
-        raise ConfigError(f"{source} is {name!r}, but {cpu_only}; use model.engine auto or torch on a GPU, or device cpu")
+        raise ConfigError(
+            f"{source} is {name!r}, but {cpu_only}; use model.engine auto or torch on a GPU, or device cpu"
+        )
     if not torch.cuda.is_available():
-        raise ConfigError(f"{source} is {name!r}, but {cuda_state()}; install a CUDA build of torch (README: GPU) "
-                          "or use device cpu or auto")
+        raise ConfigError(
+            f"{source} is {name!r}, but {cuda_state()}; install a CUDA build of torch (README: GPU) "
+            "or use device cpu or auto"
+        )
     device = torch.device(name)
     if device.index is not None and device.index >= torch.cuda.device_count():
         raise ConfigError(f"{source} is {name!r}, but this machine has {torch.cuda.device_count()} GPU(s)")
     return device
 
 
-def run_device(params: RunParams, requested: str | torch.device | None = None, *, source: str = "params",
-               flag: str = "--device") -> torch.device:
+def run_device(
+    params: RunParams, requested: str | torch.device | None = None, *, source: str = "params", flag: str = "--device"
+) -> torch.device:
     """The device a training run of ``params`` uses: ``requested`` when given (``snnbp run --device``,
     named ``flag`` in errors), else ``params.train.device`` (:func:`resolve_device`, with the model's
     :func:`cpu_only_reason`)."""

@@ -142,7 +142,9 @@ class DataParallel:
         elif isinstance(getattr(learner, "optimizer", None), torch.optim.Optimizer):
             self._hooks.append(learner.optimizer.register_step_pre_hook(self._reduce_before_step))
         else:
-            raise ConfigError(f"method {method!r} cannot train data-parallel: its learner exposes no gradients to reduce")
+            raise ConfigError(
+                f"method {method!r} cannot train data-parallel: its learner exposes no gradients to reduce"
+            )
 
 
 def from_environment(device: str | torch.device = "cpu") -> DataParallel | None:
@@ -156,8 +158,10 @@ def from_environment(device: str | torch.device = "cpu") -> DataParallel | None:
         return None
     missing = [name for name in WORLD_ENV if not os.environ.get(name, "").isdigit()]
     if missing:
-        raise ConfigError(f"WORLD_SIZE={os.environ['WORLD_SIZE']} but {', '.join(missing)} not set to an integer: "
-                          "start data-parallel training with torchrun (or snnbp train --processes N)")
+        raise ConfigError(
+            f"WORLD_SIZE={os.environ['WORLD_SIZE']} but {', '.join(missing)} not set to an integer: "
+            "start data-parallel training with torchrun (or snnbp train --processes N)"
+        )
     backend = backend_for(device)
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
@@ -188,6 +192,8 @@ def check_shards(train_size: int, batch_size: int, world_size: int) -> None:
     last = train_size % batch_size or batch_size
     smallest = min(batch_size, last) if train_size >= batch_size else train_size
     if smallest < world_size:
-        raise ConfigError(f"key 'train.batch_size' ({batch_size}) over {train_size} training samples gives a batch of "
-                          f"{smallest}, fewer samples than the {world_size} processes; data-parallel training needs "
-                          "at least one sample per process in every batch")
+        raise ConfigError(
+            f"key 'train.batch_size' ({batch_size}) over {train_size} training samples gives a batch of "
+            f"{smallest}, fewer samples than the {world_size} processes; data-parallel training needs "
+            "at least one sample per process in every batch"
+        )

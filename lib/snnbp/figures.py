@@ -46,7 +46,9 @@ class RenderReport:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def predictions_from_checkpoint(run_dir: Path, recorded_accuracy: float, checkpoint: str) -> tuple[list[int], list[int]]:
+def predictions_from_checkpoint(
+    run_dir: Path, recorded_accuracy: float, checkpoint: str
+) -> tuple[list[int], list[int]]:
     """Evaluate the run's saved model on its test split; refuse predictions that miss the recorded accuracy.
 
     Raises:
@@ -60,8 +62,10 @@ def predictions_from_checkpoint(run_dir: Path, recorded_accuracy: float, checkpo
         raise FileNotFoundError(f"{path} is absent")
     result = evaluate_checkpoint(path, split="test", progress=False)
     if abs(result["accuracy"] - recorded_accuracy) > 1e-9:
-        raise PredictionsMismatchError(f"{path}: test accuracy {result['accuracy']:.6f} on re-evaluation, "
-                                       f"{recorded_accuracy:.6f} recorded; its predictions are not the run's")
+        raise PredictionsMismatchError(
+            f"{path}: test accuracy {result['accuracy']:.6f} on re-evaluation, "
+            f"{recorded_accuracy:.6f} recorded; its predictions are not the run's"
+        )
     return [int(p) for p in result["predictions"]], [int(y) for y in result["labels"]]
 
 
@@ -83,8 +87,9 @@ def render_run(run_dir: str | Path, *, evaluate: bool = False) -> RenderReport:
         raise FileNotFoundError(f"{Path(run_dir) / 'metrics.json'} records no training run (no per-epoch history)")
     report = RenderReport()
     figures = run.run_dir / "figures"
-    fig = plots.learning_curves(run.history, run.title(), loss_name=LOSS_NAMES.get(run.method),
-                                selected_epoch=run.metrics.get("selected_epoch"))
+    fig = plots.learning_curves(
+        run.history, run.title(), loss_name=LOSS_NAMES.get(run.method), selected_epoch=run.metrics.get("selected_epoch")
+    )
     plots.save(fig, figures / "learning_curves.png")
     plots.plt.close(fig)
     report.written.append(figures / "learning_curves.png")
@@ -98,8 +103,10 @@ def render_run(run_dir: str | Path, *, evaluate: bool = False) -> RenderReport:
         else:
             write_predictions(run.run_dir, *stored)
     if stored is None:
-        report.skipped.setdefault("confusion_matrix.png", f"no stored predictions ({PREDICTIONS_NAME}); "
-                                  "run with --evaluate to compute them from the saved model")
+        report.skipped.setdefault(
+            "confusion_matrix.png",
+            f"no stored predictions ({PREDICTIONS_NAME}); run with --evaluate to compute them from the saved model",
+        )
         return report
     predictions, labels = stored
     num_classes = max(max(predictions), max(labels)) + 1

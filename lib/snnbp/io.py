@@ -43,8 +43,9 @@ def run_lock(run_dir: str | Path) -> Iterator[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunLockedError(f"{run_dir} is in use by another run; wait for it to finish or choose "
-                                 "another folder") from None
+            raise RunLockedError(
+                f"{run_dir} is in use by another run; wait for it to finish or choose another folder"
+            ) from None
         yield run_dir
     finally:
         os.close(fd)

@@ -100,16 +100,24 @@ def check_cells(declared_source: str | None, injected_source: str | None) -> Non
     if isinstance(own, str) and isinstance(given, str) and given != own:
         method = injected.get("method")
         kind = f" (method {method!r})" if isinstance(method, str) else ""
-        raise ConfigError(f"{SOURCE}: these parameters are for notebooks/{given}{kind}, but this notebook is {own}; "
-                          f"run them there: papermill notebooks/{given} OUTPUT.ipynb -f PARAMS.yaml")
+        raise ConfigError(
+            f"{SOURCE}: these parameters are for notebooks/{given}{kind}, but this notebook is {own}; "
+            f"run them there: papermill notebooks/{given} OUTPUT.ipynb -f PARAMS.yaml"
+        )
     unknown = [name for name in injected if name not in declared]
     if unknown:
         names = ", ".join(repr(name) for name in unknown)
         sections = [name for name, value in declared.items() if isinstance(value, dict)]
-        hint = (f"; a key inside a section ({', '.join(sections)}) is set by giving the whole section, e.g. "
-                f"-y '{{{sections[0]}: {{...}}}}'" if sections else "")
-        raise ConfigError(f"{SOURCE}: unknown parameter {names} (given with papermill -p, -y or -f); this notebook's "
-                          f"parameters are {', '.join(declared)}{hint}")
+        hint = (
+            f"; a key inside a section ({', '.join(sections)}) is set by giving the whole section, e.g. "
+            f"-y '{{{sections[0]}: {{...}}}}'"
+            if sections
+            else ""
+        )
+        raise ConfigError(
+            f"{SOURCE}: unknown parameter {names} (given with papermill -p, -y or -f); this notebook's "
+            f"parameters are {', '.join(declared)}{hint}"
+        )
 
 
 def check_parameters(namespace: dict[str, Any]) -> None:

@@ -55,17 +55,21 @@ def project_root() -> Path:
     if named:
         root = Path(named).expanduser().resolve()
         if not is_project(root):
-            raise ProjectRootError(f"{ROOT_ENV}={named} does not hold an snnbp project (expected pyproject.toml of "
-                                   "snnbp, notebooks/ and params/ there); point it at a clone of the repository")
+            raise ProjectRootError(
+                f"{ROOT_ENV}={named} does not hold an snnbp project (expected pyproject.toml of "
+                "snnbp, notebooks/ and params/ there); point it at a clone of the repository"
+            )
         return root
     if is_project(_CHECKOUT):
         return _CHECKOUT
     here = Path.cwd().resolve()
     if is_project(here):
         return here
-    raise ProjectRootError(f"no snnbp project found: the package is installed at {Path(__file__).resolve().parent}, "
-                           f"outside a clone, and the working directory {here} is not a clone either; run snnbp "
-                           f"inside a clone of the repository or set {ROOT_ENV}=/path/to/the/clone")
+    raise ProjectRootError(
+        f"no snnbp project found: the package is installed at {Path(__file__).resolve().parent}, "
+        f"outside a clone, and the working directory {here} is not a clone either; run snnbp "
+        f"inside a clone of the repository or set {ROOT_ENV}=/path/to/the/clone"
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -34,8 +35,9 @@ def _wrap(title: str, width: int) -> str:
     return "\n".join(textwrap.fill(line, width) for line in title.splitlines())
 
 
-def learning_curves(history: Sequence[dict[str, Any]], title: str, *, loss_name: str | None = None,
-                    selected_epoch: int | None = None) -> plt.Figure:
+def learning_curves(
+    history: Sequence[dict[str, Any]], title: str, *, loss_name: str | None = None, selected_epoch: int | None = None
+) -> plt.Figure:
     """Training loss and train/(validation/)test accuracy per epoch, on integer epoch ticks.
 
     Args:
@@ -48,8 +50,11 @@ def learning_curves(history: Sequence[dict[str, Any]], title: str, *, loss_name:
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     ax_loss.plot(epochs, [h["train_loss"] for h in history], marker="o")
-    ax_loss.set(xlabel="epoch", ylabel=_wrap(f"training loss: {loss_name}" if loss_name else "training loss", 45),
-                title="training loss")
+    ax_loss.set(
+        xlabel="epoch",
+        ylabel=_wrap(f"training loss: {loss_name}" if loss_name else "training loss", 45),
+        title="training loss",
+    )
     if all(h.get("train_accuracy") is not None for h in history):
         ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history], marker="o", label="train")
     chosen = selected_epoch
@@ -69,8 +74,13 @@ def learning_curves(history: Sequence[dict[str, Any]], title: str, *, loss_name:
     return fig
 
 
-def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor, num_classes: int, title: str,
-                     class_names: Sequence[str] | None = None) -> plt.Figure:
+def confusion_matrix(
+    predictions: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    title: str,
+    class_names: Sequence[str] | None = None,
+) -> plt.Figure:
     """Row-normalised confusion matrix (rows: true class) as a heat map, classes by name when given.
 
     The title sits above the whole figure (constrained layout), never over the colour bar.
@@ -82,21 +92,40 @@ def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor, num_classe
     counts = torch.zeros(num_classes, num_classes, dtype=torch.float64)
     counts.index_put_((labels, predictions), torch.ones(len(labels), dtype=torch.float64), accumulate=True)
     normalised = counts / counts.sum(dim=1, keepdim=True).clamp_min(1)
-    names = list(class_names) if class_names is not None and len(class_names) == num_classes else [str(i) for i in range(num_classes)]
+    names = (
+        list(class_names)
+        if class_names is not None and len(class_names) == num_classes
+        else [str(i) for i in range(num_classes)]
+    )
     size = (5.5, 4.6) if num_classes <= 12 else (min(13.0, 3.5 + 0.2 * num_classes), min(12.0, 2.6 + 0.2 * num_classes))
     fig, ax = plt.subplots(figsize=size, layout="constrained")
-    sns.heatmap(normalised.numpy(), ax=ax, cmap="viridis", vmin=0, vmax=1, square=True, xticklabels=names,
-                yticklabels=names, cbar_kws={"label": "fraction of the true class", "shrink": 0.8})
+    sns.heatmap(
+        normalised.numpy(),
+        ax=ax,
+        cmap="viridis",
+        vmin=0,
+        vmax=1,
+        square=True,
+        xticklabels=names,
+        yticklabels=names,
+        cbar_kws={"label": "fraction of the true class", "shrink": 0.8},
+    )
     fontsize = 9 if num_classes <= 12 else 7
-    ax.tick_params(axis="x", labelrotation=90 if max(len(n) for n in names) > 3 or num_classes > 30 else 0, labelsize=fontsize)
+    ax.tick_params(
+        axis="x", labelrotation=90 if max(len(n) for n in names) > 3 or num_classes > 30 else 0, labelsize=fontsize
+    )
     ax.tick_params(axis="y", labelrotation=0, labelsize=fontsize)
     ax.set(xlabel="predicted class", ylabel="true class")
     correct = int(counts.diagonal().sum())
-    fig.suptitle(_wrap(f"{title}\n{correct:,} of {len(labels):,} test images correct", 70 if num_classes <= 12 else 110))
+    fig.suptitle(
+        _wrap(f"{title}\n{correct:,} of {len(labels):,} test images correct", 70 if num_classes <= 12 else 110)
+    )
     return fig
 
 
-def image_grid(images: torch.Tensor, labels: torch.Tensor, title: str, columns: int = 10, class_names: Sequence[str] | None = None) -> plt.Figure:
+def image_grid(
+    images: torch.Tensor, labels: torch.Tensor, title: str, columns: int = 10, class_names: Sequence[str] | None = None
+) -> plt.Figure:
     """The first ``columns * k`` images of ``[N, H, W]`` with their labels (class names when given)."""
     count = min(len(images), columns * max(1, (len(images) + columns - 1) // columns))
     rows = (count + columns - 1) // columns
@@ -112,19 +141,27 @@ def image_grid(images: torch.Tensor, labels: torch.Tensor, title: str, columns: 
     return fig
 
 
-def label_counts(labels_by_split: dict[str, torch.Tensor], title: str, class_names: Sequence[str] | None = None) -> plt.Figure:
+def label_counts(
+    labels_by_split: dict[str, torch.Tensor], title: str, class_names: Sequence[str] | None = None
+) -> plt.Figure:
     """Bar chart of samples per class, one bar group per split; classes by name when given."""
     size = max((int(labels.max()) + 1 for labels in labels_by_split.values() if len(labels)), default=0)
     if class_names is not None:
         size = max(size, len(class_names))
-    fig, ax = plt.subplots(figsize=(8.0 if size <= 26 else 0.2 * size * max(1, len(labels_by_split)), 3.0), layout="constrained")
+    fig, ax = plt.subplots(
+        figsize=(8.0 if size <= 26 else 0.2 * size * max(1, len(labels_by_split)), 3.0), layout="constrained"
+    )
     width = 0.8 / max(1, len(labels_by_split))
     for offset, (split, labels) in enumerate(labels_by_split.items()):
         counts = torch.bincount(labels.long(), minlength=size).numpy()
         ax.bar(np.arange(size) + offset * width, counts, width=width, label=split)
     names = list(class_names[:size]) if class_names else [str(i) for i in range(size)]
-    ax.set_xticks(np.arange(size) + 0.4 - width / 2, names, fontsize=8 if size > 26 else 9,
-                  rotation=90 if max((len(n) for n in names), default=1) > 3 else 0)
+    ax.set_xticks(
+        np.arange(size) + 0.4 - width / 2,
+        names,
+        fontsize=8 if size > 26 else 9,
+        rotation=90 if max((len(n) for n in names), default=1) > 3 else 0,
+    )
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="class", ylabel="samples")
     ax.legend()
@@ -137,7 +174,9 @@ def spike_raster(raster: torch.Tensor, title: str, dt_ms: float = 1.0, ylabel: s
     times, neurons = torch.nonzero(raster > 0, as_tuple=True)
     fig, ax = plt.subplots(figsize=(8, 3.2))
     ax.scatter(times.numpy() * dt_ms, neurons.numpy(), s=1.5, color="black")
-    ax.set(xlabel="time (ms)", ylabel=ylabel, title=title, xlim=(0, raster.shape[0] * dt_ms), ylim=(-1, raster.shape[1]))
+    ax.set(
+        xlabel="time (ms)", ylabel=ylabel, title=title, xlim=(0, raster.shape[0] * dt_ms), ylim=(-1, raster.shape[1])
+    )
     return fig
 
 

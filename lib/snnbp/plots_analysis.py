@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import numpy as np
 import seaborn as sns
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from snnbp.analysis import LOG_BIN_EDGES
 from snnbp.problem_analysis import WeightSweep, histogram_fractions, median_bin
@@ -55,11 +55,26 @@ def spike_function_figure(sweeps: Mapping[str, WeightSweep], near: Mapping[str, 
     ax_t.axhline(window, color="0.3", ls="--", lw=1, label=f"window T = {window:g} ms")
     ax_t.set_ylim(0, 2.5 * window)
     ax_s.set(xlabel="w / w*", ylabel="spike indicator s(w)", title="spike before T: a step in w", ylim=(-0.1, 1.2))
-    ax_ds.set(xlabel="w / w*", ylabel="ds/dw (1 per unit weight)", title="its derivative: 0 almost everywhere", ylim=(-0.1, 1.2),
-              xlim=ax_s.get_xlim())
-    ax_t.set(xlabel="w / w*", ylabel="spike time t (ms)", title="spike time: continuous where it exists", xlim=ax_s.get_xlim())
-    ax_g.set(xlabel="(w - w*) / |w*|", ylabel="|dt/dw| (ms per unit weight)", xscale="log", yscale="log",
-             title="spike-time gradient just above w*")
+    ax_ds.set(
+        xlabel="w / w*",
+        ylabel="ds/dw (1 per unit weight)",
+        title="its derivative: 0 almost everywhere",
+        ylim=(-0.1, 1.2),
+        xlim=ax_s.get_xlim(),
+    )
+    ax_t.set(
+        xlabel="w / w*",
+        ylabel="spike time t (ms)",
+        title="spike time: continuous where it exists",
+        xlim=ax_s.get_xlim(),
+    )
+    ax_g.set(
+        xlabel="(w - w*) / |w*|",
+        ylabel="|dt/dw| (ms per unit weight)",
+        xscale="log",
+        yscale="log",
+        title="spike-time gradient just above w*",
+    )
     for ax in (ax_s, ax_t, ax_g):
         ax.legend(fontsize=8)
     fig.suptitle(title)
@@ -68,8 +83,13 @@ def spike_function_figure(sweeps: Mapping[str, WeightSweep], near: Mapping[str, 
 
 
 def histogram_panels(
-    panels: Mapping[str, Mapping[str, Sequence[float] | torch.Tensor]], title: str, xlabel: str | Mapping[str, str],
-    styles: Mapping[str, dict] | None = None, *, aligned: Sequence[str] = (), edges: Sequence[float] = LOG_BIN_EDGES,
+    panels: Mapping[str, Mapping[str, Sequence[float] | torch.Tensor]],
+    title: str,
+    xlabel: str | Mapping[str, str],
+    styles: Mapping[str, dict] | None = None,
+    *,
+    aligned: Sequence[str] = (),
+    edges: Sequence[float] = LOG_BIN_EDGES,
 ) -> plt.Figure:
     """Log-binned histograms as fractions per bin on log-log axes, one panel per entry of ``panels``.
 
@@ -116,8 +136,11 @@ def epoch_curves(series: Mapping[str, Sequence[float]], title: str, ylabel: str,
 
 
 def timing_figure(
-    median_hidden: Mapping[str, torch.Tensor], decision: Mapping[str, torch.Tensor], lags: Mapping[str, torch.Tensor],
-    title: str, window: float,
+    median_hidden: Mapping[str, torch.Tensor],
+    decision: Mapping[str, torch.Tensor],
+    lags: Mapping[str, torch.Tensor],
+    title: str,
+    window: float,
 ) -> plt.Figure:
     """Per-sample median hidden spike time against decision time; cumulative distribution of the
     hidden spikes' times relative to the decision."""
@@ -128,11 +151,21 @@ def timing_figure(
         lag = np.sort(lags[label].numpy())
         ax_cdf.plot(lag, np.arange(1, lag.size + 1) / max(lag.size, 1), color=color, label=label)
     ax_sc.plot([0, window], [0, window], color="0.3", ls="--", lw=1, label="decision = median hidden time")
-    ax_sc.set(xlim=(0, window), ylim=(0, window), xlabel="median hidden spike time (ms)", ylabel="decision time: first output spike (ms)",
-              title="per test image")
+    ax_sc.set(
+        xlim=(0, window),
+        ylim=(0, window),
+        xlabel="median hidden spike time (ms)",
+        ylabel="decision time: first output spike (ms)",
+        title="per test image",
+    )
     ax_cdf.axvline(0.0, color="0.3", ls="--", lw=1)
-    ax_cdf.set(xlim=(-window, window), ylim=(0, 1), xlabel="hidden spike time minus decision time (ms)",
-               ylabel="fraction of hidden spikes", title="hidden spikes relative to the decision")
+    ax_cdf.set(
+        xlim=(-window, window),
+        ylim=(0, 1),
+        xlabel="hidden spike time minus decision time (ms)",
+        ylabel="fraction of hidden spikes",
+        title="hidden spikes relative to the decision",
+    )
     ax_sc.legend(fontsize=8)
     ax_cdf.legend(fontsize=8)
     fig.suptitle(title)

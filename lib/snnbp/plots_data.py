@@ -59,14 +59,21 @@ def polarity_frames(x: np.ndarray, y: np.ndarray, p: np.ndarray, t_us: np.ndarra
 
 
 def on_off_panels(
-    maps: np.ndarray, prefix: str, colorbar: str, names: Sequence[str] = ("ON", "OFF"), cmap: str = "magma", blank: str = "white"
+    maps: np.ndarray,
+    prefix: str,
+    colorbar: str,
+    names: Sequence[str] = ("ON", "OFF"),
+    cmap: str = "magma",
+    blank: str = "white",
 ) -> list[Panel]:
     """Two panels, ``"<prefix>, ON"`` and ``"<prefix>, OFF"``, of a channel-first map pair.
 
     Shape:
         - maps: ``[2, H, W]`` (channel 0 = ON, 1 = OFF).
     """
-    return [Panel(np.asarray(maps[c]), f"{prefix}, {names[c]}", cmap=cmap, colorbar=colorbar, blank=blank) for c in range(2)]
+    return [
+        Panel(np.asarray(maps[c]), f"{prefix}, {names[c]}", cmap=cmap, colorbar=colorbar, blank=blank) for c in range(2)
+    ]
 
 
 def panel_grid(panels: Sequence[Panel | None], columns: int, title: str, panel_size: float = 2.1) -> plt.Figure:
@@ -94,7 +101,13 @@ def panel_grid(panels: Sequence[Panel | None], columns: int, title: str, panel_s
 
 
 def speech_front_end_figure(
-    waveform: np.ndarray, sample_rate: int, cochleagram: np.ndarray, frame_ms: float, raster: np.ndarray, step_ms: float, title: str
+    waveform: np.ndarray,
+    sample_rate: int,
+    cochleagram: np.ndarray,
+    frame_ms: float,
+    raster: np.ndarray,
+    step_ms: float,
+    title: str,
 ) -> plt.Figure:
     """Waveform, cochleagram and BSA spike raster of one utterance on a shared time axis (ms).
 
@@ -114,20 +127,35 @@ def speech_front_end_figure(
     ax_wave.plot(1e3 * np.arange(len(waveform)) / sample_rate, waveform, lw=0.6, color="black")
     ax_wave.set(ylabel="amplitude", title="waveform")
     ax_coch.imshow(
-        np.asarray(cochleagram).T, aspect="auto", origin="lower", cmap="magma", interpolation="nearest",
+        np.asarray(cochleagram).T,
+        aspect="auto",
+        origin="lower",
+        cmap="magma",
+        interpolation="nearest",
         extent=(0, frame_ms * cochleagram.shape[0], -0.5, cochleagram.shape[1] - 0.5),
     )
-    ax_coch.set(ylabel="channel", title=f"Lyon cochleagram ({cochleagram.shape[1]} channels, 0 = highest frequency; {frame_ms:g} ms frames)")
+    ax_coch.set(
+        ylabel="channel",
+        title=f"Lyon cochleagram ({cochleagram.shape[1]} channels, 0 = highest frequency; {frame_ms:g} ms frames)",
+    )
     steps, channels = np.nonzero(np.asarray(raster))
     ax_spikes.scatter(steps * step_ms, channels, s=1.5, color="black")
-    ax_spikes.set(xlabel="time (ms)", ylabel="channel", title=f"BSA spikes ({step_ms:g} ms steps)", ylim=(-1, raster.shape[1]), xlim=(0, duration_ms))
+    ax_spikes.set(
+        xlabel="time (ms)",
+        ylabel="channel",
+        title=f"BSA spikes ({step_ms:g} ms steps)",
+        ylim=(-1, raster.shape[1]),
+        xlim=(0, duration_ms),
+    )
     ax_coch.grid(False)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def distorted_digits_figure(originals: np.ndarray, distorted: np.ndarray, labels: Sequence[int], title: str) -> plt.Figure:
+def distorted_digits_figure(
+    originals: np.ndarray, distorted: np.ndarray, labels: Sequence[int], title: str
+) -> plt.Figure:
     """A few digits (top row) and their distorted versions (one row per draw), grey scale 0-255.
 
     Args:
@@ -179,15 +207,27 @@ def event_statistics_figure(statistics: dict[str, dict[str, np.ndarray]], title:
         label = f"{source} (n = {len(events)})"
         ax_events.hist(events, bins=bins["events"], alpha=0.55, label=label)
         ax_raster.hist(np.asarray(stats["raster_spikes"]), bins=bins["raster_spikes"], alpha=0.55, label=label)
-        ax_saccade.bar(np.arange(3) + (k - (len(statistics) - 1) / 2) * width, per_saccade.mean(axis=0), width,
-                       yerr=per_saccade.std(axis=0), capsize=3, label=label)
+        ax_saccade.bar(
+            np.arange(3) + (k - (len(statistics) - 1) / 2) * width,
+            per_saccade.mean(axis=0),
+            width,
+            yerr=per_saccade.std(axis=0),
+            capsize=3,
+            label=label,
+        )
         on = np.asarray(stats["on_fraction"], dtype=np.float64)
         ax_on.hist(on[np.isfinite(on)], bins=bins["on_fraction"], alpha=0.55, label=label)
     ax_events.set(xlabel="raw events per recording", ylabel="recordings", title="events per recording")
-    ax_saccade.set(xticks=range(3), xticklabels=["first\n0-105 ms", "second\n105-210 ms", "third\n210-315 ms"],
-                   ylabel="raw events (mean ± sd)", title="events per saccade")
+    ax_saccade.set(
+        xticks=range(3),
+        xticklabels=["first\n0-105 ms", "second\n105-210 ms", "third\n210-315 ms"],
+        ylabel="raw events (mean ± sd)",
+        title="events per saccade",
+    )
     ax_on.set(xlabel="ON fraction (polarity bit 0)", ylabel="recordings", title="ON / OFF balance")
-    ax_raster.set(xlabel="spikes per recording (600 µs raster)", ylabel="recordings", title="raster spikes (network input)")
+    ax_raster.set(
+        xlabel="spikes per recording (600 µs raster)", ylabel="recordings", title="raster spikes (network input)"
+    )
     for ax in (ax_events, ax_saccade, ax_on, ax_raster):
         ax.legend(fontsize=7)
     fig.suptitle(title)

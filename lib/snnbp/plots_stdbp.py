@@ -6,7 +6,7 @@ Same look as :mod:`snnbp.plots` (importing it sets the seaborn theme; use :func:
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -59,11 +59,22 @@ def membrane_traces(
         for t_i, w_i in zip(input_times.tolist(), weight[j].tolist()):
             if math.isfinite(t_i):
                 ax.axvline(t_i, color="grey", linewidth=0.8, alpha=0.6)
-                ax.annotate(f"{w_i:+.2f}", (t_i, 0.0), xycoords=("data", "axes fraction"), xytext=(2, 3),
-                            textcoords="offset points", fontsize=8, color="tab:red" if w_i < 0 else "dimgrey")
+                ax.annotate(
+                    f"{w_i:+.2f}",
+                    (t_i, 0.0),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(2, 3),
+                    textcoords="offset points",
+                    fontsize=8,
+                    color="tab:red" if w_i < 0 else "dimgrey",
+                )
         if ylim is not None:
             ax.set_ylim(*ylim)
-        ax.set(xlabel="time (ms)", ylabel="membrane potential V(t)", title=panel_titles[j] if panel_titles else f"neuron {j}")
+        ax.set(
+            xlabel="time (ms)",
+            ylabel="membrane potential V(t)",
+            title=panel_titles[j] if panel_titles else f"neuron {j}",
+        )
         ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(title)
     fig.tight_layout()
@@ -88,7 +99,9 @@ def exact_vs_grid(
     finite_exact = torch.isfinite(exact)
     for (dt, grid), colour in zip(sorted(grids.items(), reverse=True), _COLOURS):
         both = finite_exact & torch.isfinite(grid)
-        ax_times.scatter(exact[both].numpy(), grid[both].numpy(), s=10, alpha=0.7, color=colour, label=f"dt = {dt:g} ms")
+        ax_times.scatter(
+            exact[both].numpy(), grid[both].numpy(), s=10, alpha=0.7, color=colour, label=f"dt = {dt:g} ms"
+        )
         x = (exact if amplification is None else amplification)[both].numpy()
         ax_error.scatter(x, ((grid - exact)[both] / dt).numpy(), s=10, alpha=0.7, color=colour, label=f"dt = {dt:g} ms")
     shown = exact[finite_exact]
@@ -130,7 +143,11 @@ def error_vs_dt(dts: Sequence[float], errors: Mapping[str, Sequence[float]], tit
 
 
 def gradient_agreement(
-    pairs: Mapping[str, tuple[torch.Tensor, torch.Tensor]], title: str, *, xlabel: str = "reference", ylabel: str = "estimate",
+    pairs: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    title: str,
+    *,
+    xlabel: str = "reference",
+    ylabel: str = "estimate",
     columns: int = 2,
 ) -> plt.Figure:
     """One log-log scatter of magnitudes per entry ``name -> (reference, estimate)``, with the diagonal.
@@ -149,7 +166,14 @@ def gradient_agreement(
         same = np.sign(ref) == np.sign(est)
         for mask, colour, label in ((same, "tab:blue", "same sign"), (~same, "tab:red", "opposite sign")):
             if mask.any():
-                ax.scatter(np.abs(ref[mask]), np.abs(est[mask]), s=8, alpha=0.6, color=colour, label=f"{label} ({int(mask.sum())})")
+                ax.scatter(
+                    np.abs(ref[mask]),
+                    np.abs(est[mask]),
+                    s=8,
+                    alpha=0.6,
+                    color=colour,
+                    label=f"{label} ({int(mask.sum())})",
+                )
         positive = np.abs(np.concatenate([ref, est]))
         positive = positive[positive > 0]
         if positive.size:
@@ -158,7 +182,7 @@ def gradient_agreement(
             ax.set(xscale="log", yscale="log")
         ax.set(xlabel=xlabel, ylabel=ylabel, title=name)
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(pairs):]:
+    for ax in list(axes.flat)[len(pairs) :]:
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()

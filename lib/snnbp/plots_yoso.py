@@ -31,7 +31,13 @@ def energy_breakdown(breakdown_uj: Mapping[str, float], title: str) -> plt.Figur
     fig, ax = plt.subplots(figsize=(8, 3.8))
     bars = ax.barh([GROUP_LABELS[g] for g in groups], values, color=plt.cm.tab10(np.arange(len(groups))))
     for bar, value in zip(bars, values):
-        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {100 * value / total:.1f} %", va="center", fontsize=9)
+        ax.text(
+            bar.get_width(),
+            bar.get_y() + bar.get_height() / 2,
+            f" {100 * value / total:.1f} %",
+            va="center",
+            fontsize=9,
+        )
     ax.invert_yaxis()
     ax.set_xlim(0, values.max() * 1.18)
     ax.set(xlabel="energy per image (µJ)", title=f"{title}\ntotal {total:.3g} µJ per image")
@@ -44,8 +50,11 @@ def mesh_sweep(frame: pd.DataFrame, title: str) -> plt.Figure:
     placement (compact: the fewest PEs that hold the network; spread: the whole mesh)."""
     fits = frame[frame["fits"]]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for ax, column, label in zip(axes, ("energy_per_image_uj", "latency_ms", "power_mw"),
-                                 ("energy per image (µJ)", "latency per image (ms)", "power (mW)")):
+    for ax, column, label in zip(
+        axes,
+        ("energy_per_image_uj", "latency_ms", "power_mw"),
+        ("energy per image (µJ)", "latency per image (ms)", "power (mW)"),
+    ):
         for placement, part in fits.groupby("placement", sort=False):
             part = part.sort_values("n_pes")
             ax.plot(part["n_pes"], part[column], marker="o", label=f"{placement} mapping")
@@ -63,8 +72,12 @@ def mesh_sweep(frame: pd.DataFrame, title: str) -> plt.Figure:
 def size_sweep(frame: pd.DataFrame, title: str) -> plt.Figure:
     """Energy per image (µJ), latency (ms) and accelerator accuracy (%) against the hidden width."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for ax, column, label, scale in zip(axes, ("energy_per_image_uj", "latency_ms", "accuracy"),
-                                        ("energy per image (µJ)", "latency per image (ms)", "accuracy (%)"), (1, 1, 100)):
+    for ax, column, label, scale in zip(
+        axes,
+        ("energy_per_image_uj", "latency_ms", "accuracy"),
+        ("energy per image (µJ)", "latency per image (ms)", "accuracy (%)"),
+        (1, 1, 100),
+    ):
         ax.plot(frame["hidden"], scale * frame[column], marker="o")
         ax.set(xlabel="hidden neurons (truncated trained network)", ylabel=label)
         ax.set_xscale("log", base=2)
@@ -79,8 +92,11 @@ def spike_scatter(frame: pd.DataFrame, title: str) -> plt.Figure:
     first output spike); misclassified images in red."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     colours = np.where(frame["correct"].to_numpy(), "tab:blue", "tab:red")
-    for ax, column, label in zip(axes, ("input_spikes_processed", "hidden_spikes"),
-                                 ("input spikes processed per image", "hidden spikes per image")):
+    for ax, column, label in zip(
+        axes,
+        ("input_spikes_processed", "hidden_spikes"),
+        ("input spikes processed per image", "hidden spikes per image"),
+    ):
         ax.scatter(frame[column], frame["energy_uj"], c=colours, s=8, alpha=0.6, linewidths=0)
         ax.set(xlabel=label, ylabel="energy per image (µJ)")
     axes[0].scatter([], [], c="tab:blue", s=8, label="correct")
@@ -110,7 +126,9 @@ def rate_vs_temporal(frame: pd.DataFrame, title: str) -> plt.Figure:
         ax_total.text(bar.get_x() + bar.get_width() / 2, value, f"{value:.3g} µJ", ha="center", va="bottom", fontsize=9)
     ax_total.set_yscale("log")
     ax_total.set_ylim(totals.min() / 4, totals.max() * 3)
-    ax_total.set(ylabel="energy per image (µJ, log scale)", title=f"total: rate / temporal = {totals[1] / totals[0]:.3g} x")
+    ax_total.set(
+        ylabel="energy per image (µJ, log scale)", title=f"total: rate / temporal = {totals[1] / totals[0]:.3g} x"
+    )
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -134,7 +152,9 @@ def quantization_sweep(frame: pd.DataFrame, title: str) -> plt.Figure:
         reference = ref[np.isclose(ref["dt_ms"], dt)]["test_accuracy"]
         if not reference.empty:
             axes[0].axhline(100 * float(reference.iloc[0]), color=colour, ls="--", lw=1)
-    for ax, label in zip(axes, ("accuracy (%; dashed: float64 weights)", "energy per image (µJ)", "latency per image (ms)")):
+    for ax, label in zip(
+        axes, ("accuracy (%; dashed: float64 weights)", "energy per image (µJ)", "latency per image (ms)")
+    ):
         ax.set(xlabel="weight width (bits)", ylabel=label)
         ax.set_xticks(sorted(set(fixed["weight_bits"])))
     axes[0].legend(fontsize=8)
@@ -159,13 +179,27 @@ def energy_vs_accuracy(frame: pd.DataFrame, title: str) -> plt.Figure:
         part = frame[frame["kind"] == kind]
         if part.empty:
             continue
-        ax.scatter(100 * part["accuracy"], part["energy_per_image_uj"], marker=marker, s=90 if kind != "published" else 40,
-                   color=colour, label={"published": "published chips (Renner et al. 2024, Table 1)",
-                                        "paper": "YOSO + STDBP, the paper (accuracy unverified)",
-                                        "simulated": "this project's YOSO model"}[kind], zorder=3)
+        ax.scatter(
+            100 * part["accuracy"],
+            part["energy_per_image_uj"],
+            marker=marker,
+            s=90 if kind != "published" else 40,
+            color=colour,
+            label={
+                "published": "published chips (Renner et al. 2024, Table 1)",
+                "paper": "YOSO + STDBP, the paper (accuracy unverified)",
+                "simulated": "this project's YOSO model",
+            }[kind],
+            zorder=3,
+        )
         for row in part.itertuples():
-            ax.annotate(f"{row.chip}\n{row.network}", (100 * row.accuracy, row.energy_per_image_uj), fontsize=7,
-                        xytext=(5, 3), textcoords="offset points")
+            ax.annotate(
+                f"{row.chip}\n{row.network}",
+                (100 * row.accuracy, row.energy_per_image_uj),
+                fontsize=7,
+                xytext=(5, 3),
+                textcoords="offset points",
+            )
     ax.set_yscale("log")
     ax.set(xlabel="MNIST test accuracy (%)", ylabel="energy per image (µJ, log scale)", title=title)
     ax.set_xlim(100 * frame["accuracy"].min() - 1.0, 100.4)

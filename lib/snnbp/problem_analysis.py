@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import torch
 from scipy import stats as scipy_stats
@@ -81,7 +82,9 @@ def spike_times(kernel: Kernel, t_in: torch.Tensor, weight: torch.Tensor, theta:
     raise ValueError(f"unknown kernel {kernel!r}; expected 'relpsp' or 'alpha'")
 
 
-def time_weight_gradient(kernel: Kernel, t_in: torch.Tensor, weight: torch.Tensor, t_out: torch.Tensor, *, tau: float) -> torch.Tensor:
+def time_weight_gradient(
+    kernel: Kernel, t_in: torch.Tensor, weight: torch.Tensor, t_out: torch.Tensor, *, tau: float
+) -> torch.Tensor:
     """Every exact ``dt_j/dw_ji = -(dV_j/dw_ji) / (dV_j/dt)`` at the crossing (ALGORITHMS.md 2.3).
 
     ReL-PSP: ``(t_i - t_j) / sum_C w``; alpha-PSP: ``-K(t_j - t_i) / V'(t_j)``. Zero for
@@ -97,7 +100,9 @@ def time_weight_gradient(kernel: Kernel, t_in: torch.Tensor, weight: torch.Tenso
     raise ValueError(f"unknown kernel {kernel!r}; expected 'relpsp' or 'alpha'")
 
 
-def crossing_slope(kernel: Kernel, t_in: torch.Tensor, weight: torch.Tensor, t_out: torch.Tensor, *, tau: float) -> torch.Tensor:
+def crossing_slope(
+    kernel: Kernel, t_in: torch.Tensor, weight: torch.Tensor, t_out: torch.Tensor, *, tau: float
+) -> torch.Tensor:
     """``dV_j/dt`` at each neuron's spike time (``nan`` for silent neurons), in threshold units per ms.
 
     ReL-PSP: ``sum_{i: t_i < t_j} w_ji``; alpha-PSP: ``sum_i w_ji K'(t_j - t_i)`` (ALGORITHMS.md 2.3).
@@ -161,15 +166,33 @@ class WeightSweep:
         return self.t_out < self.window
 
 
-def _fires(kernel: Kernel, t_in: torch.Tensor, weight: torch.Tensor, index: int, value: float, theta: float, tau: float, window: float) -> bool:
+def _fires(
+    kernel: Kernel,
+    t_in: torch.Tensor,
+    weight: torch.Tensor,
+    index: int,
+    value: float,
+    theta: float,
+    tau: float,
+    window: float,
+) -> bool:
     trial = weight.clone()
     trial[index] = value
     return bool(spike_times(kernel, t_in[None], trial[None], theta, tau=tau)[0, 0] < window)
 
 
 def critical_weight(
-    kernel: Kernel, t_in: torch.Tensor, weight: torch.Tensor, index: int, low: float, high: float,
-    *, theta: float, tau: float, window: float, iterations: int = 100,
+    kernel: Kernel,
+    t_in: torch.Tensor,
+    weight: torch.Tensor,
+    index: int,
+    low: float,
+    high: float,
+    *,
+    theta: float,
+    tau: float,
+    window: float,
+    iterations: int = 100,
 ) -> float:
     """The weight ``w*`` in ``[low, high]`` where the spike indicator ``1[t_j(w) < window]`` steps, by bisection.
 
@@ -195,8 +218,15 @@ def critical_weight(
 
 
 def sweep_weight(
-    kernel: Kernel, t_in: torch.Tensor, weight: torch.Tensor, index: int, values: torch.Tensor,
-    *, theta: float, tau: float, window: float,
+    kernel: Kernel,
+    t_in: torch.Tensor,
+    weight: torch.Tensor,
+    index: int,
+    values: torch.Tensor,
+    *,
+    theta: float,
+    tau: float,
+    window: float,
 ) -> WeightSweep:
     """Spike time and ``dt/dw_index`` of one neuron as its weight ``index`` sweeps ``values`` (ascending).
 
@@ -210,13 +240,24 @@ def sweep_weight(
     weights[:, index] = values
     t_out = spike_times(kernel, t_in[None], weights, theta, tau=tau)
     dtdw = time_weight_gradient(kernel, t_in[None], weights, t_out, tau=tau)[0, :, index]
-    critical = critical_weight(kernel, t_in, weight, index, float(values[0]), float(values[-1]), theta=theta, tau=tau, window=window)
+    critical = critical_weight(
+        kernel, t_in, weight, index, float(values[0]), float(values[-1]), theta=theta, tau=tau, window=window
+    )
     return WeightSweep(values, t_out[0], dtdw, window, critical)
 
 
 def threshold_sweeps(
-    kernel: Kernel, t_in: torch.Tensor, weight: torch.Tensor, index: int, *, theta: float, tau: float, window: float,
-    points: int, near_decades: int, bracket: tuple[float, float] = (0.0, 10.0),
+    kernel: Kernel,
+    t_in: torch.Tensor,
+    weight: torch.Tensor,
+    index: int,
+    *,
+    theta: float,
+    tau: float,
+    window: float,
+    points: int,
+    near_decades: int,
+    bracket: tuple[float, float] = (0.0, 10.0),
 ) -> tuple[WeightSweep, WeightSweep]:
     """A wide sweep ``w = w* x [-1, 3]`` and a near-threshold sweep ``w = w* + |w*| x 10^[-near_decades, 0]``.
 
@@ -233,10 +274,14 @@ def threshold_sweeps(
     if not math.isfinite(critical):
         raise ValueError(f"the {kernel} neuron's spike indicator does not step for weight {index} in {bracket}")
     options = {"theta": theta, "tau": tau, "window": window}
-    wide = sweep_weight(kernel, t_in, weight, index, critical * torch.linspace(-1.0, 3.0, points, dtype=t_in.dtype), **options)
+    wide = sweep_weight(
+        kernel, t_in, weight, index, critical * torch.linspace(-1.0, 3.0, points, dtype=t_in.dtype), **options
+    )
     offsets = torch.logspace(-near_decades, 0, 10 * near_decades + 1, dtype=t_in.dtype)
     near = sweep_weight(kernel, t_in, weight, index, critical + abs(critical) * offsets, **options)
-    return WeightSweep(wide.values, wide.t_out, wide.dtdw, window, critical), WeightSweep(near.values, near.t_out, near.dtdw, window, critical)
+    return WeightSweep(wide.values, wide.t_out, wide.dtdw, window, critical), WeightSweep(
+        near.values, near.t_out, near.dtdw, window, critical
+    )
 
 
 def gradient_at_offsets(sweep: WeightSweep, offsets: Sequence[float]) -> list[float]:
@@ -255,8 +300,17 @@ def gradient_at_offsets(sweep: WeightSweep, offsets: Sequence[float]) -> list[fl
 
 
 def random_neurons(
-    *, patterns: int, inputs: int, neurons: int, mean_low: float, mean_high: float, t_max: float, theta: float,
-    generator: torch.Generator, excitatory: bool = False, dtype: torch.dtype = torch.float64,
+    *,
+    patterns: int,
+    inputs: int,
+    neurons: int,
+    mean_low: float,
+    mean_high: float,
+    t_max: float,
+    theta: float,
+    generator: torch.Generator,
+    excitatory: bool = False,
+    dtype: torch.dtype = torch.float64,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random input patterns and random neurons with a spread of drives.
 
@@ -368,7 +422,7 @@ def tail_fraction(counts: Sequence[float] | torch.Tensor, decades: float) -> flo
     total = float(values.sum())
     if total <= 0:
         return math.nan
-    return float(values[median_bin(values) + round(offset):].sum()) / total
+    return float(values[median_bin(values) + round(offset) :].sum()) / total
 
 
 def bin_quantile(counts: Sequence[float] | torch.Tensor, q: float) -> float:
@@ -513,7 +567,14 @@ def rank_correlation(x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def ann_training_gradients(
-    train: LabelledSplit, info: DatasetInfo, *, hidden: tuple[int, ...], lr: float, batch_size: int, epochs: int, seed: int,
+    train: LabelledSplit,
+    info: DatasetInfo,
+    *,
+    hidden: tuple[int, ...],
+    lr: float,
+    batch_size: int,
+    epochs: int,
+    seed: int,
 ) -> MagnitudeStats:
     """``|dL/dw|`` of every weight matrix (biases excluded) at every step of training an ANN.
 
@@ -591,7 +652,9 @@ def load_trained(run_dir: str | Path) -> TrainedRun:
     run_dir = resolve(run_dir)
     path = run_dir / CHECKPOINT_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"run folder {run_dir} has no {CHECKPOINT_NAME}; make it with `{params_command(run_dir)}`")
+        raise FileNotFoundError(
+            f"run folder {run_dir} has no {CHECKPOINT_NAME}; make it with `{params_command(run_dir)}`"
+        )
     state = load_checkpoint(path)
     params = params_from_dict(state["params"], f"{path} (stored params)")
     train, test, info = load_dataset(params.data)
@@ -673,8 +736,15 @@ def materially_below(a: float, b: float, *, margin: float, atol: float) -> bool:
 
 
 def lower_verdict(
-    claim: str, test: str, quantity: str, lower: Sequence[float], higher: Sequence[float],
-    *, margin: float = 2.0, atol: float = 0.0, names: tuple[str, str] = ("ReL-PSP", "alpha-PSP"),
+    claim: str,
+    test: str,
+    quantity: str,
+    lower: Sequence[float],
+    higher: Sequence[float],
+    *,
+    margin: float = 2.0,
+    atol: float = 0.0,
+    names: tuple[str, str] = ("ReL-PSP", "alpha-PSP"),
 ) -> Verdict:
     """Claim: ``lower`` (non-negative) is below ``higher``, per epoch or as one value each.
 
@@ -717,8 +787,10 @@ def growth_verdict(claim: str, test: str, quantity: str, values: Sequence[float]
         outcome = "supports"
     elif math.isfinite(change) and change < -atol:
         outcome = "contradicts"
-    evidence = (f"{quantity}: {_span(list(values))}; least-squares slope {format_value(slope)} per epoch, "
-                f"fitted change {format_value(change)} over the run (counts when beyond {format_value(atol)}).")
+    evidence = (
+        f"{quantity}: {_span(list(values))}; least-squares slope {format_value(slope)} per epoch, "
+        f"fitted change {format_value(change)} over the run (counts when beyond {format_value(atol)})."
+    )
     return Verdict(claim, test, outcome, evidence)
 
 

@@ -29,12 +29,13 @@ SEED_PURPOSES = ("model", "shuffle", "encoding")
 
 def utc_now() -> str:
     """Current UTC time in ISO 8601 with a ``Z`` suffix."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def git_state(root: Path | None = None) -> dict[str, Any]:
     """``{"commit": sha or None, "dirty": bool or None}`` of the repository at ``root`` (default: the project root)."""
     root = project_root() if root is None else root
+
     def run(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=20)
@@ -131,14 +132,21 @@ class RunRecord:
         else:
             attempts = previous.setdefault("resumes", [])
             if not attempts:  # the first resume: keep what the first start did
-                previous["first_start"] = {k: previous.get(k) for k in ("start_utc", "stop_utc", "status", "error",
-                                                                        "epochs_trained") if k in previous}
+                previous["first_start"] = {
+                    k: previous.get(k)
+                    for k in ("start_utc", "stop_utc", "status", "error", "epochs_trained")
+                    if k in previous
+                }
             last = attempts[-1] if attempts else previous["first_start"]
             if last.get("status") == "running":  # that process died without a word (kill -9, power loss)
                 last["status"] = "died"
             self.attempt = {
-                "start_utc": utc_now(), "stop_utc": None, "status": "running", "git": self.content["git"],
-                "hostname": self.content["host"]["hostname"], "host": self.content["host"],
+                "start_utc": utc_now(),
+                "stop_utc": None,
+                "status": "running",
+                "git": self.content["git"],
+                "hostname": self.content["host"]["hostname"],
+                "host": self.content["host"],
                 "versions": self.content["versions"],
                 **{k: v for k, v in extra.items() if k not in ("params_hash", "run_dir")},
             }

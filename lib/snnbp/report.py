@@ -54,8 +54,10 @@ class Tolerance:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.reference) and math.isfinite(self.tolerance)) or self.tolerance <= 0:
-            raise ValueError(f"Tolerance needs a finite reference and a positive finite tolerance, got "
-                             f"{self.reference!r} ± {self.tolerance!r}")
+            raise ValueError(
+                f"Tolerance needs a finite reference and a positive finite tolerance, got "
+                f"{self.reference!r} ± {self.tolerance!r}"
+            )
 
     @classmethod
     def from_pair(cls, pair: Sequence[float], source: str = SMOKE_REFERENCE) -> Tolerance:
@@ -98,8 +100,13 @@ SELECTION_KEYS = ("selected_epoch", "validation_accuracy", "final_test_accuracy"
 """Added when a validation split chose the run's model (``metrics["selected_epoch"]`` is set)."""
 
 
-def pinned_summary(metrics: Mapping[str, Any], tolerances: Mapping[str, Sequence[float] | Tolerance],
-                   keys: Sequence[str] | None = None, *, source: str = SMOKE_REFERENCE) -> str:
+def pinned_summary(
+    metrics: Mapping[str, Any],
+    tolerances: Mapping[str, Sequence[float] | Tolerance],
+    keys: Sequence[str] | None = None,
+    *,
+    source: str = SMOKE_REFERENCE,
+) -> str:
     """A run summary safe to pin in nbval: ``key: value`` lines, with every key that has a tolerance
     printed as a :func:`tolerance_verdict` instead of its digits.
 
@@ -121,8 +128,10 @@ def pinned_summary(metrics: Mapping[str, Any], tolerances: Mapping[str, Sequence
     resolved = {key: t if isinstance(t, Tolerance) else Tolerance.from_pair(t, source) for key, t in tolerances.items()}
     missing = [key for key in resolved if key not in metrics or key not in keys]
     if missing:
-        raise KeyError(f"tolerances for {missing}, which the metrics lack or the summary does not show "
-                       f"(metrics: {sorted(metrics)}; shown: {list(keys)})")
+        raise KeyError(
+            f"tolerances for {missing}, which the metrics lack or the summary does not show "
+            f"(metrics: {sorted(metrics)}; shown: {list(keys)})"
+        )
     lines = []
     for key in keys:
         value = metrics.get(key)

@@ -45,9 +45,28 @@ LOSS_NAMES = {
 """The training loss each method's history records as ``train_loss``."""
 
 RUN_COLUMNS = [
-    "profile", "run", "method", "label", "dataset", "dataset_key", "is_standin", "network", "epochs", "test_images",
-    "test_accuracy", "best_test_accuracy", "best_epoch", "selected_epoch", "validation_accuracy", "paper_dataset",
-    "paper_network", "paper_best", "paper_provenance", "status", "seed", "seed_group",
+    "profile",
+    "run",
+    "method",
+    "label",
+    "dataset",
+    "dataset_key",
+    "is_standin",
+    "network",
+    "epochs",
+    "test_images",
+    "test_accuracy",
+    "best_test_accuracy",
+    "best_epoch",
+    "selected_epoch",
+    "validation_accuracy",
+    "paper_dataset",
+    "paper_network",
+    "paper_best",
+    "paper_provenance",
+    "status",
+    "seed",
+    "seed_group",
 ]
 
 SEED_AVERAGED = ["test_accuracy", "best_test_accuracy", "validation_accuracy"]
@@ -66,8 +85,16 @@ def method_label(method: str, model: Mapping[str, Any] | None = None) -> str:
     return {"hm2bp": "HM2-BP", "ann": "ANN", "yoso": "YOSO"}.get(method, method)
 
 
-def figure_title(method: str, model: Mapping[str, Any] | None, dataset: str | None, data: Mapping[str, Any] | None,
-                 network: str | None, *, test_images: int | None = None, profile: str | None = None) -> str:
+def figure_title(
+    method: str,
+    model: Mapping[str, Any] | None,
+    dataset: str | None,
+    data: Mapping[str, Any] | None,
+    network: str | None,
+    *,
+    test_images: int | None = None,
+    profile: str | None = None,
+) -> str:
     """A run's figure title, built from its params and metrics.
 
     >>> figure_title("stdbp", {"kernel": "alpha"}, "MNIST", {"train_limit": 20000}, "784-400-10",
@@ -154,9 +181,15 @@ class RecordedRun:
 
     def title(self, *, with_profile: bool = True) -> str:
         """:func:`figure_title` of this run."""
-        return figure_title(self.method, self.params.get("model"), self.metrics.get("dataset"), self.params.get("data"),
-                            self.metrics.get("network"), test_images=self.test_images,
-                            profile=self.profile if with_profile else None)
+        return figure_title(
+            self.method,
+            self.params.get("model"),
+            self.metrics.get("dataset"),
+            self.params.get("data"),
+            self.metrics.get("network"),
+            test_images=self.test_images,
+            profile=self.profile if with_profile else None,
+        )
 
 
 def read_run(run_dir: str | Path) -> RecordedRun:
@@ -165,8 +198,9 @@ def read_run(run_dir: str | Path) -> RecordedRun:
     return RecordedRun(run_dir, _read_json(run_dir / "metrics.json"), _read_json(run_dir / "run.json"))
 
 
-def recorded_runs(root: str | Path | None = None, profiles: Sequence[str] | None = None, *,
-                  completed_only: bool = True) -> list[RecordedRun]:
+def recorded_runs(
+    root: str | Path | None = None, profiles: Sequence[str] | None = None, *, completed_only: bool = True
+) -> list[RecordedRun]:
     """Every ``<root>/<profile>/<run>/`` with a ``metrics.json``, sorted by profile and run.
 
     Args:
@@ -194,21 +228,32 @@ def runs_table(runs: Sequence[RecordedRun]) -> pd.DataFrame:
         if run.method not in TRAINING_METHODS or "test_accuracy" not in m:
             continue
         target = find_target(run.method, str(m.get("dataset_key", "")), str(m.get("network", "")))
-        rows.append({
-            "profile": run.profile, "run": run.run_dir.name, "method": run.method,
-            "label": method_label(run.method, run.params.get("model")),
-            "dataset": dataset_label(m.get("dataset"), dict(run.params.get("data") or {})),
-            "dataset_key": m.get("dataset_key"), "is_standin": bool(m.get("is_standin", False)),
-            "network": m.get("network"), "epochs": m.get("epochs"), "test_images": run.test_images,
-            "test_accuracy": m.get("test_accuracy"), "best_test_accuracy": m.get("best_test_accuracy"),
-            "best_epoch": m.get("best_epoch"), "selected_epoch": m.get("selected_epoch"),
-            "validation_accuracy": m.get("validation_accuracy"),
-            "paper_dataset": target.paper_dataset if target else PAPER_DATASET.get(str(m.get("dataset_key"))),
-            "paper_network": target.network if target else None,
-            "paper_best": target.paper_best if target else None,
-            "paper_provenance": target.provenance if target else "", "status": run.status,
-            "seed": run.params.get("seed"), "seed_group": seed_group(run.params),
-        })
+        rows.append(
+            {
+                "profile": run.profile,
+                "run": run.run_dir.name,
+                "method": run.method,
+                "label": method_label(run.method, run.params.get("model")),
+                "dataset": dataset_label(m.get("dataset"), dict(run.params.get("data") or {})),
+                "dataset_key": m.get("dataset_key"),
+                "is_standin": bool(m.get("is_standin", False)),
+                "network": m.get("network"),
+                "epochs": m.get("epochs"),
+                "test_images": run.test_images,
+                "test_accuracy": m.get("test_accuracy"),
+                "best_test_accuracy": m.get("best_test_accuracy"),
+                "best_epoch": m.get("best_epoch"),
+                "selected_epoch": m.get("selected_epoch"),
+                "validation_accuracy": m.get("validation_accuracy"),
+                "paper_dataset": target.paper_dataset if target else PAPER_DATASET.get(str(m.get("dataset_key"))),
+                "paper_network": target.network if target else None,
+                "paper_best": target.paper_best if target else None,
+                "paper_provenance": target.provenance if target else "",
+                "status": run.status,
+                "seed": run.params.get("seed"),
+                "seed_group": seed_group(run.params),
+            }
+        )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -235,21 +280,49 @@ def histories_table(runs: Sequence[RecordedRun]) -> pd.DataFrame:
             for split in ("train", "validation", "test"):
                 value = entry.get(f"{split}_accuracy")
                 if value is not None:
-                    rows.append({"run": run.run_dir.name, "method": run.method, "label": label, "dataset": dataset,
-                                 "epoch": int(entry["epoch"]), "split": split, "accuracy": float(value),
-                                 "selected_epoch": run.metrics.get("selected_epoch")})
-    return pd.DataFrame(rows, columns=["run", "method", "label", "dataset", "epoch", "split", "accuracy", "selected_epoch"])
+                    rows.append(
+                        {
+                            "run": run.run_dir.name,
+                            "method": run.method,
+                            "label": label,
+                            "dataset": dataset,
+                            "epoch": int(entry["epoch"]),
+                            "split": split,
+                            "accuracy": float(value),
+                            "selected_epoch": run.metrics.get("selected_epoch"),
+                        }
+                    )
+    return pd.DataFrame(
+        rows, columns=["run", "method", "label", "dataset", "epoch", "split", "accuracy", "selected_epoch"]
+    )
 
 
-CHIP_COLUMNS = ["chip", "energy_low_uj", "energy_high_uj", "latency_low_ms", "latency_high_ms", "accuracy", "source",
-                "provenance", "kind"]
+CHIP_COLUMNS = [
+    "chip",
+    "energy_low_uj",
+    "energy_high_uj",
+    "latency_low_ms",
+    "latency_high_ms",
+    "accuracy",
+    "source",
+    "provenance",
+    "kind",
+]
 
 
 def _chip_row(chip: ChipFigure, kind: str, accuracy: float | None = None) -> dict[str, Any]:
     latency = chip.latency_ms or (None, None)
-    return {"chip": chip.chip, "energy_low_uj": chip.energy_uj[0], "energy_high_uj": chip.energy_uj[1],
-            "latency_low_ms": latency[0], "latency_high_ms": latency[1], "accuracy": accuracy, "source": chip.source,
-            "provenance": chip.provenance, "kind": kind}
+    return {
+        "chip": chip.chip,
+        "energy_low_uj": chip.energy_uj[0],
+        "energy_high_uj": chip.energy_uj[1],
+        "latency_low_ms": latency[0],
+        "latency_high_ms": latency[1],
+        "accuracy": accuracy,
+        "source": chip.source,
+        "provenance": chip.provenance,
+        "kind": kind,
+    }
 
 
 def chips_table(runs: Sequence[RecordedRun]) -> pd.DataFrame:
@@ -265,8 +338,13 @@ def chips_table(runs: Sequence[RecordedRun]) -> pd.DataFrame:
             continue
         energy, latency = float(m["energy_per_image_uj"]), m.get("latency_ms")
         name = f"YOSO model, simulated ({m.get('network', '?')}, {run.profile}/{run.run_dir.name})"
-        chip = ChipFigure(name, (energy, energy), None if latency is None else (float(latency), float(latency)),
-                          f"{run.run_dir.name}/metrics.json", "simulated")
+        chip = ChipFigure(
+            name,
+            (energy, energy),
+            None if latency is None else (float(latency), float(latency)),
+            f"{run.run_dir.name}/metrics.json",
+            "simulated",
+        )
         rows.append(_chip_row(chip, "simulated", m.get("test_accuracy")))
     return pd.DataFrame(rows, columns=CHIP_COLUMNS)
 
@@ -274,6 +352,7 @@ def chips_table(runs: Sequence[RecordedRun]) -> pd.DataFrame:
 def format_runs(frame: pd.DataFrame) -> str:
     """:func:`runs_table` or :func:`by_seed` as fixed-width text (accuracies in percent, ``mean ± sd``
     over the seeds where a row has several), the same on every machine."""
+
     def percent(value: Any, sd: Any = None) -> str:
         if value is None or pd.isna(value):
             return ""
@@ -282,21 +361,26 @@ def format_runs(frame: pd.DataFrame) -> str:
     def spread(column: str) -> list[Any]:
         return list(frame[f"{column}_sd"]) if f"{column}_sd" in frame else [None] * len(frame)
 
-    shown = pd.DataFrame({
-        "run": frame["run"], "method": frame["label"],
-        "data": [f"{d}{' [stand-in]' if s else ''}" for d, s in zip(frame["dataset"], frame["is_standin"])],
-        "network": frame["network"], "epochs": frame["epochs"],
-        **({"seeds": frame["seeds"]} if "seeds" in frame else {}),
-        "test %": [percent(v, sd) for v, sd in zip(frame["test_accuracy"], spread("test_accuracy"))],
-        "best %": [percent(v, sd) for v, sd in zip(frame["best_test_accuracy"], spread("best_test_accuracy"))],
-        "paper %": [percent(v) for v in frame["paper_best"]],
-        "prov.": frame["paper_provenance"],
-    })
+    shown = pd.DataFrame(
+        {
+            "run": frame["run"],
+            "method": frame["label"],
+            "data": [f"{d}{' [stand-in]' if s else ''}" for d, s in zip(frame["dataset"], frame["is_standin"])],
+            "network": frame["network"],
+            "epochs": frame["epochs"],
+            **({"seeds": frame["seeds"]} if "seeds" in frame else {}),
+            "test %": [percent(v, sd) for v, sd in zip(frame["test_accuracy"], spread("test_accuracy"))],
+            "best %": [percent(v, sd) for v, sd in zip(frame["best_test_accuracy"], spread("best_test_accuracy"))],
+            "paper %": [percent(v) for v in frame["paper_best"]],
+            "prov.": frame["paper_provenance"],
+        }
+    )
     return shown.to_string(index=False)
 
 
 def format_chips(frame: pd.DataFrame) -> str:
     """:func:`chips_table` as fixed-width text (µJ and ms, three significant digits)."""
+
     def number(value: float) -> str:
         return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
@@ -305,10 +389,13 @@ def format_chips(frame: pd.DataFrame) -> str:
             return "not given"
         return number(low) if low == high else f"{number(low)}-{number(high)}"
 
-    shown = pd.DataFrame({
-        "chip": frame["chip"],
-        "energy (µJ)": [span(lo, hi) for lo, hi in zip(frame["energy_low_uj"], frame["energy_high_uj"])],
-        "latency (ms)": [span(lo, hi) for lo, hi in zip(frame["latency_low_ms"], frame["latency_high_ms"])],
-        "prov.": frame["provenance"], "source": frame["source"],
-    })
+    shown = pd.DataFrame(
+        {
+            "chip": frame["chip"],
+            "energy (µJ)": [span(lo, hi) for lo, hi in zip(frame["energy_low_uj"], frame["energy_high_uj"])],
+            "latency (ms)": [span(lo, hi) for lo, hi in zip(frame["latency_low_ms"], frame["latency_high_ms"])],
+            "prov.": frame["provenance"],
+            "source": frame["source"],
+        }
+    )
     return shown.to_string(index=False)

@@ -48,7 +48,9 @@ def params_from_notebook(values: dict[str, Any]) -> RunParams:
     return params_from_dict({k: values[k] for k in keys}, source="notebook parameters")
 
 
-def train_from_notebook(values: dict[str, Any], *, profile: str, output_dir: str | None = None, progress: bool = True) -> FitResult:
+def train_from_notebook(
+    values: dict[str, Any], *, profile: str, output_dir: str | None = None, progress: bool = True
+) -> FitResult:
     """Validate ``values``, then :func:`snnbp.train.fit` into the run folder (resuming when possible)."""
     params = params_from_notebook(values)
     digest = params_hash(params_to_dict(params))

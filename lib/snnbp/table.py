@@ -28,9 +28,25 @@ from snnbp.paths import results_dir
 from snnbp.targets import find_target
 
 COLUMNS = [
-    "profile", "run", "method", "dataset", "network", "epochs", "test_accuracy", "best_test_accuracy",
-    "paper_best", "paper_mean", "paper_provenance", "samples_per_second", "train_seconds", "peak_rss_mb",
-    "status", "commit", "dirty", "seed", "seed_group",
+    "profile",
+    "run",
+    "method",
+    "dataset",
+    "network",
+    "epochs",
+    "test_accuracy",
+    "best_test_accuracy",
+    "paper_best",
+    "paper_mean",
+    "paper_provenance",
+    "samples_per_second",
+    "train_seconds",
+    "peak_rss_mb",
+    "status",
+    "commit",
+    "dirty",
+    "seed",
+    "seed_group",
 ]
 """One row per run (:func:`collect_rows`)."""
 
@@ -50,8 +66,11 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def dataset_label(name: str | None, data: dict[str, Any]) -> str | None:
     """The dataset's name, plus the sample limits of the run's ``data:`` section when it used a subset."""
-    limits = [f"first {data[key]:,} {split}" for key, split in (("train_limit", "train"), ("test_limit", "test"))
-              if data.get(key) is not None]
+    limits = [
+        f"first {data[key]:,} {split}"
+        for key, split in (("train_limit", "train"), ("test_limit", "test"))
+        if data.get(key) is not None
+    ]
     return f"{name} ({', '.join(limits)})" if name and limits else name
 
 
@@ -92,8 +111,13 @@ def seed_summary(frame: pd.DataFrame, averaged: Sequence[str] = tuple(AVERAGED))
             values = pd.to_numeric(group[column], errors="coerce").dropna()
             row[column] = float(values.mean()) if len(values) else None
             row[f"{column}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else None
-        row.update(profile=profile, run=group["run"].iloc[0], runs=", ".join(group["run"]), seeds=len(group),
-                   seed=", ".join(str(s) for s in group["seed"]))
+        row.update(
+            profile=profile,
+            run=group["run"].iloc[0],
+            runs=", ".join(group["run"]),
+            seeds=len(group),
+            seed=", ".join(str(s) for s in group["seed"]),
+        )
         rows.append(row)
     columns = [*frame.columns, *(f"{c}_sd" for c in averaged), "runs", "seeds"]
     return pd.DataFrame(rows, columns=columns).sort_values(["profile", "run"], kind="stable").reset_index(drop=True)
@@ -108,27 +132,29 @@ def collect_rows(root: Path) -> list[dict[str, Any]]:
             continue  # not a training run (e.g. an accelerator evaluation)
         run = _read_json(metrics_path.with_name("run.json"))
         target = find_target(metrics["method"], metrics.get("dataset_key", ""), str(metrics.get("network", "")))
-        rows.append({
-            "profile": metrics_path.parent.parent.name,
-            "run": metrics_path.parent.name,
-            "method": metrics["method"],
-            "dataset": dataset_label(metrics.get("dataset"), run.get("params", {}).get("data", {})),
-            "network": metrics.get("network"),
-            "epochs": metrics.get("epochs"),
-            "test_accuracy": metrics.get("test_accuracy"),
-            "best_test_accuracy": metrics.get("best_test_accuracy"),
-            "paper_best": target.paper_best if target else None,
-            "paper_mean": target.paper_mean if target else "",
-            "paper_provenance": target.provenance if target else "",
-            "samples_per_second": metrics.get("samples_per_second"),
-            "train_seconds": metrics.get("train_seconds"),
-            "peak_rss_mb": metrics.get("peak_rss_mb"),
-            "status": run.get("status", "unknown"),
-            "commit": (run.get("git", {}).get("commit") or "")[:10],
-            "dirty": run.get("git", {}).get("dirty"),
-            "seed": run.get("params", {}).get("seed"),
-            "seed_group": seed_group(run.get("params")),
-        })
+        rows.append(
+            {
+                "profile": metrics_path.parent.parent.name,
+                "run": metrics_path.parent.name,
+                "method": metrics["method"],
+                "dataset": dataset_label(metrics.get("dataset"), run.get("params", {}).get("data", {})),
+                "network": metrics.get("network"),
+                "epochs": metrics.get("epochs"),
+                "test_accuracy": metrics.get("test_accuracy"),
+                "best_test_accuracy": metrics.get("best_test_accuracy"),
+                "paper_best": target.paper_best if target else None,
+                "paper_mean": target.paper_mean if target else "",
+                "paper_provenance": target.provenance if target else "",
+                "samples_per_second": metrics.get("samples_per_second"),
+                "train_seconds": metrics.get("train_seconds"),
+                "peak_rss_mb": metrics.get("peak_rss_mb"),
+                "status": run.get("status", "unknown"),
+                "commit": (run.get("git", {}).get("commit") or "")[:10],
+                "dirty": run.get("git", {}).get("dirty"),
+                "seed": run.get("params", {}).get("seed"),
+                "seed_group": seed_group(run.get("params")),
+            }
+        )
     return rows
 
 
@@ -150,8 +176,10 @@ def _dirty_mark(dirty: Any) -> str:
 def markdown_table(frame: pd.DataFrame) -> str:
     """A compact Markdown table of :func:`seed_summary` rows (accuracies in percent, mean ± sd over
     the seeds where there are several)."""
-    header = ("| profile | run | method | dataset | network | epochs | seeds | test acc. | best test acc. | paper best "
-              "| paper mean | prov. | samples/s | status | commit |")
+    header = (
+        "| profile | run | method | dataset | network | epochs | seeds | test acc. | best test acc. | paper best "
+        "| paper mean | prov. | samples/s | status | commit |"
+    )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in frame.to_dict("records"):
         speed = "" if _missing(row["samples_per_second"]) else f"{row['samples_per_second']:.0f}"
@@ -190,13 +218,15 @@ def tracked_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[keep].reset_index(drop=True)
 
 
-SUMMARY_HEADER = ("# Results\n\nGenerated by `snnbp table --write-readme` from every completed `results/*/*/metrics.json` "
-                  "outside the smoke profile; test-set accuracies. Runs that differ only in the seed are one row: "
-                  "`seeds` counts them, accuracies are mean ± sample standard deviation over the seeds; `test acc.` "
-                  "is the final model's (chosen on a validation hold-out where the run has one), `best test acc.` "
-                  "the best epoch on the test set. `paper best` is the paper's best test accuracy "
-                  "(provenance: V verified, R review, ~ recalled and unverified). A dataset that is not the paper's "
-                  "own says so in its name. One row per run: `summary_runs.csv`.\n\n")
+SUMMARY_HEADER = (
+    "# Results\n\nGenerated by `snnbp table --write-readme` from every completed `results/*/*/metrics.json` "
+    "outside the smoke profile; test-set accuracies. Runs that differ only in the seed are one row: "
+    "`seeds` counts them, accuracies are mean ± sample standard deviation over the seeds; `test acc.` "
+    "is the final model's (chosen on a validation hold-out where the run has one), `best test acc.` "
+    "the best epoch on the test set. `paper best` is the paper's best test accuracy "
+    "(provenance: V verified, R review, ~ recalled and unverified). A dataset that is not the paper's "
+    "own says so in its name. One row per run: `summary_runs.csv`.\n\n"
+)
 
 
 def write_summaries(root: Path, frame: pd.DataFrame, readme: Path | None = None) -> pd.DataFrame:
@@ -214,7 +244,9 @@ def write_summaries(root: Path, frame: pd.DataFrame, readme: Path | None = None)
     return tracked
 
 
-def build_table(root: Path | None = None, *, write: bool = False, readme: Path | None = None) -> tuple[pd.DataFrame, str]:
+def build_table(
+    root: Path | None = None, *, write: bool = False, readme: Path | None = None
+) -> tuple[pd.DataFrame, str]:
     """Collect every run under ``root`` (default ``results/``) into a frame (one row per run) and
     the Markdown table of its seed groups (:func:`seed_summary`).
 

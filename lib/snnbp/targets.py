@@ -35,6 +35,7 @@ TARGETS = (
     PaperTarget("stdbp", "Caltech face/motorbike", "DoG + SNN", 0.99, "", "~"),
 )
 
+
 @dataclass(frozen=True)
 class ChipFigure:
     """Energy and latency per classified MNIST image that a publication reports for one chip.

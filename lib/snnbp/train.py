@@ -35,8 +35,8 @@ import torch
 from snnbp.config import ConfigError, RunParams, params_from_dict, params_to_dict, run_identity
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.datasets import load_dataset
-from snnbp.distributed import DataParallel, check_shards
 from snnbp.devices import cpu_only_reason, resolve_device, run_device
+from snnbp.distributed import DataParallel, check_shards
 from snnbp.io import atomic_torch_save, atomic_write_json, remove_stale_temporaries, run_lock
 from snnbp.learner import Batch, Learner
 from snnbp.methods import method_module
@@ -108,11 +108,15 @@ def batches(split: LabelledSplit, batch_size: int, name: str, order: torch.Tenso
         yield Batch(split.inputs[index], split.labels[index], index, name)
 
 
-def predict_split(learner: Learner, split: LabelledSplit, batch_size: int, name: str = "test", progress: bool = True) -> torch.Tensor:
+def predict_split(
+    learner: Learner, split: LabelledSplit, batch_size: int, name: str = "test", progress: bool = True
+) -> torch.Tensor:
     """Predicted classes ``[N]`` for every sample of ``split``."""
     chunks = []
     steps = math.ceil(len(split) / batch_size)
-    for batch in progress_bar(batches(split, batch_size, name), progress=progress, total=steps, desc=f"eval {name}", leave=False):
+    for batch in progress_bar(
+        batches(split, batch_size, name), progress=progress, total=steps, desc=f"eval {name}", leave=False
+    ):
         chunks.append(learner.predict(batch).cpu())
     return torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.long)
 
@@ -146,14 +150,18 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             ) from None
         detail = text.split("Unpickler error:")[-1]
         detail = " ".join(detail.split("Check the documentation")[0].split())[:200]
-        raise CorruptCheckpointError(f"{path}: cannot read the checkpoint ({detail}); move it away to start over") from None
+        raise CorruptCheckpointError(
+            f"{path}: cannot read the checkpoint ({detail}); move it away to start over"
+        ) from None
     except Exception as exc:  # torch raises many types for a damaged file
         raise CorruptCheckpointError(
             f"{path}: cannot read the checkpoint ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
             "move it away to start over"
         ) from None
     if not isinstance(state, dict) or not {"params", "learner", "epoch"} <= set(state):
-        raise CorruptCheckpointError(f"{path}: not an snnbp checkpoint (keys {sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__})")
+        raise CorruptCheckpointError(
+            f"{path}: not an snnbp checkpoint (keys {sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__})"
+        )
     return state
 
 
@@ -173,8 +181,10 @@ def check_loadable(value: Any, where: str = "checkpoint") -> None:
         for index, item in enumerate(value):
             check_loadable(item, f"{where}[{index}]")
     elif not isinstance(value, _PLAIN_LEAVES):
-        raise TypeError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}; a checkpoint holds "
-                        "tensors and plain data only")
+        raise TypeError(
+            f"{where} is a {type(value).__module__}.{type(value).__qualname__}; a checkpoint holds "
+            "tensors and plain data only"
+        )
 
 
 def non_finite_entry(value: Any, where: str = "") -> str | None:
@@ -204,8 +214,9 @@ def _read_record(path: Path) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise RunFolderError(f"{path}: cannot read the run record ({exc}); move the folder away so that nothing "
-                             "is overwritten") from None
+        raise RunFolderError(
+            f"{path}: cannot read the run record ({exc}); move the folder away so that nothing is overwritten"
+        ) from None
     if not isinstance(record, dict):
         raise RunFolderError(f"{path}: not a run record; move the folder away so that nothing is overwritten")
     return record
@@ -246,21 +257,31 @@ def inspect_run(run_dir: str | Path, digest: str) -> RunFolder:
         if path.exists():
             state = load_checkpoint(path)
             if state.get("params_hash") != digest:
-                raise CheckpointMismatchError(f"{path} was made with other params (hash {str(state.get('params_hash'))[:12]} "
-                                              f"vs {digest[:12]}); {hint}")
+                raise CheckpointMismatchError(
+                    f"{path} was made with other params (hash {str(state.get('params_hash'))[:12]} "
+                    f"vs {digest[:12]}); {hint}"
+                )
             if name == CHECKPOINT_NAME:
                 epoch = int(state["epoch"])
     record = _read_record(run_dir / RECORD_NAME)
     if record is not None:
         stored = record.get("params_hash")
-        if stored is None and isinstance(record.get("params"), dict) and isinstance(record["params"].get("train"), dict):
+        if (
+            stored is None
+            and isinstance(record.get("params"), dict)
+            and isinstance(record["params"].get("train"), dict)
+        ):
             stored = params_hash(record["params"])
         if stored != digest:
-            raise CheckpointMismatchError(f"{run_dir / RECORD_NAME} records a run of other params (hash "
-                                          f"{str(stored)[:12]} vs {digest[:12]}); {hint}")
+            raise CheckpointMismatchError(
+                f"{run_dir / RECORD_NAME} records a run of other params (hash "
+                f"{str(stored)[:12]} vs {digest[:12]}); {hint}"
+            )
     if record is None and epoch is None and (run_dir / METRICS_NAME).exists():
-        raise RunFolderError(f"{run_dir} holds results ({METRICS_NAME}) but no run record or checkpoint says which "
-                             f"params made them; {hint}")
+        raise RunFolderError(
+            f"{run_dir} holds results ({METRICS_NAME}) but no run record or checkpoint says which "
+            f"params made them; {hint}"
+        )
     if record is not None and record.get("status") == "completed":
         return RunFolder("completed", record, epoch)
     return RunFolder("resume" if record is not None or epoch is not None else "new", record, epoch)
@@ -370,10 +391,14 @@ def fit(
             torch.set_num_threads(params.train.num_threads)
         checkpoint_path = run_dir / CHECKPOINT_NAME
         if folder.checkpoint_epoch is not None and not resume:
-            raise CheckpointMismatchError(f"{checkpoint_path} exists and resume is off; move it away or choose another folder")
+            raise CheckpointMismatchError(
+                f"{checkpoint_path} exists and resume is off; move it away or choose another folder"
+            )
         train_split, test_split, info = data if data is not None else load_dataset(params.data)
         try:
-            train_split, validation_split = train_split.hold_out(params.train.validation, stratified=bool(params.train.validation_stratified))
+            train_split, validation_split = train_split.hold_out(
+                params.train.validation, stratified=bool(params.train.validation_stratified)
+            )
         except ValueError as exc:
             raise ConfigError(f"train.validation: {exc}") from exc
         start = load_checkpoint(checkpoint_path) if folder.checkpoint_epoch is not None else None
@@ -383,8 +408,9 @@ def fit(
         learner, history, start_epoch = _start(params, info, device, start, parallel)
         processes = {} if parallel is None else {"processes": parallel.world_size}
         record = RunRecord(run_dir / RECORD_NAME, resolved, params.seed)
-        record.start(params_hash=digest, resumed_from_epoch=start_epoch, run_dir=str(run_dir), **processes,
-                     device=str(device))
+        record.start(
+            params_hash=digest, resumed_from_epoch=start_epoch, run_dir=str(run_dir), **processes, device=str(device)
+        )
         commit = (record.attempt or record.content)["git"]
         last_good = f"{checkpoint_path} (epoch {start_epoch})" if start_epoch else "none (no epoch completed)"
         eval_batch = params.train.eval_batch_size or params.train.batch_size
@@ -396,17 +422,26 @@ def fit(
                 learner_state = learner.state_dict()
                 bad = non_finite_entry(learner_state, "learner")
                 if bad is not None:
-                    raise FloatingPointError(f"non-finite model state {bad} after epoch {epoch}; not saved. The last good "
-                                             f"checkpoint is {last_good}")
+                    raise FloatingPointError(
+                        f"non-finite model state {bad} after epoch {epoch}; not saved. The last good "
+                        f"checkpoint is {last_good}"
+                    )
                 predictions = predict_split(learner, test_split, eval_batch, "test", progress)
                 history[-1]["test_accuracy"] = accuracy(predictions, test_split.labels)
                 if len(validation_split):
                     history[-1]["validation_accuracy"] = accuracy(
-                        predict_split(learner, validation_split, eval_batch, "validation", progress), validation_split.labels)
+                        predict_split(learner, validation_split, eval_batch, "validation", progress),
+                        validation_split.labels,
+                    )
                 progress_line(_epoch_line(history[-1]), progress=progress)
                 state = {
-                    "params": resolved, "params_hash": digest, "epoch": epoch, "learner": learner_state,
-                    "history": history, "torch_rng_state": torch.get_rng_state(), "versions": package_versions(),
+                    "params": resolved,
+                    "params_hash": digest,
+                    "epoch": epoch,
+                    "learner": learner_state,
+                    "history": history,
+                    "torch_rng_state": torch.get_rng_state(),
+                    "versions": package_versions(),
                     "git": commit,
                 }
                 check_loadable(state)
@@ -431,16 +466,19 @@ def fit(
             if len(history) >= params.train.epochs:
                 record.finish(metrics={k: v for k, v in metrics.items() if k != "history"}, attempt=done)
             else:
-                record.fail(RuntimeError(f"stopped after epoch {len(history)} of {params.train.epochs}; run again to resume"),
-                            attempt=done)
+                record.fail(
+                    RuntimeError(f"stopped after epoch {len(history)} of {params.train.epochs}; run again to resume"),
+                    attempt=done,
+                )
         except BaseException as error:
             record.fail(error, attempt={"epochs_trained": max(len(history) - start_epoch, 0)})
             raise
     return FitResult(history, metrics, learner, run_dir, start_epoch, predictions, test_split.labels, info)
 
 
-def _start(params: RunParams, info: DatasetInfo, device: Any, state: dict[str, Any] | None,
-           parallel: DataParallel | None) -> tuple[Learner, list[dict[str, Any]], int]:
+def _start(
+    params: RunParams, info: DatasetInfo, device: Any, state: dict[str, Any] | None, parallel: DataParallel | None
+) -> tuple[Learner, list[dict[str, Any]], int]:
     """The learner (from the checkpoint ``state`` when given, its gradients reduced over the ranks
     of ``parallel``), the history so far and the last epoch done."""
     learner = build_learner(params, info, device)
@@ -453,8 +491,14 @@ def _start(params: RunParams, info: DatasetInfo, device: Any, state: dict[str, A
     return learner, list(state["history"]), int(state["epoch"])
 
 
-def _follow(params: RunParams, run_dir: Path, device: Any, data: tuple[LabelledSplit, LabelledSplit, DatasetInfo] | None,
-            parallel: DataParallel, stop_after_epoch: int | None) -> FitResult:
+def _follow(
+    params: RunParams,
+    run_dir: Path,
+    device: Any,
+    data: tuple[LabelledSplit, LabelledSplit, DatasetInfo] | None,
+    parallel: DataParallel,
+    stop_after_epoch: int | None,
+) -> FitResult:
     """A rank other than 0 of a data-parallel run: train its shards from the state rank 0 sends;
     no evaluation, nothing written (``metrics`` empty)."""
     if params.train.num_threads:
@@ -482,14 +526,22 @@ def _store_predictions(run_dir: Path, predictions: torch.Tensor, labels: torch.T
     write_predictions(run_dir, predictions.tolist(), labels.tolist())
 
 
-def _completed(params: RunParams, run_dir: Path, folder: RunFolder, device: torch.device, progress: bool,
-               data: tuple[LabelledSplit, LabelledSplit, DatasetInfo] | None) -> FitResult:
+def _completed(
+    params: RunParams,
+    run_dir: Path,
+    folder: RunFolder,
+    device: torch.device,
+    progress: bool,
+    data: tuple[LabelledSplit, LabelledSplit, DatasetInfo] | None,
+) -> FitResult:
     """The result of a completed run, rebuilt from its checkpoint; writes nothing."""
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if folder.checkpoint_epoch is None:
-        raise RunFolderError(f"{run_dir / RECORD_NAME} records a completed run of these params, but {checkpoint_path} is "
-                             "absent, so its model cannot be rebuilt; nothing was changed. To train it again, move the "
-                             "folder away or give another output folder")
+        raise RunFolderError(
+            f"{run_dir / RECORD_NAME} records a completed run of these params, but {checkpoint_path} is "
+            "absent, so its model cannot be rebuilt; nothing was changed. To train it again, move the "
+            "folder away or give another output folder"
+        )
     state = load_checkpoint(checkpoint_path)
     history = list(state["history"])
     train_split, test_split, info = data if data is not None else load_dataset(params.data)
@@ -507,8 +559,15 @@ def _completed(params: RunParams, run_dir: Path, folder: RunFolder, device: torc
     return FitResult(history, metrics, learner, run_dir, int(state["epoch"]), predictions, test_split.labels, info)
 
 
-def _train_epoch(learner: Learner, split: LabelledSplit, params: RunParams, epoch: int, progress: bool,
-                 last_good: str = "unknown", parallel: DataParallel | None = None) -> dict[str, Any]:
+def _train_epoch(
+    learner: Learner,
+    split: LabelledSplit,
+    params: RunParams,
+    epoch: int,
+    progress: bool,
+    last_good: str = "unknown",
+    parallel: DataParallel | None = None,
+) -> dict[str, Any]:
     """One pass over ``split`` in the epoch's seeded order (each rank of ``parallel`` training its
     shard of every batch); the loss, accuracy and sample counts are the global batch's."""
     generator = torch.Generator().manual_seed(derive_seed(params.seed, f"shuffle/{epoch}"))
@@ -518,16 +577,23 @@ def _train_epoch(learner: Learner, split: LabelledSplit, params: RunParams, epoc
     seen = 0
     has_correct = False
     started = time.perf_counter()
-    bar = progress_bar(batches(split, params.train.batch_size, "train", order), progress=progress, total=steps,
-                       desc=f"epoch {epoch}/{params.train.epochs}", leave=False)
+    bar = progress_bar(
+        batches(split, params.train.batch_size, "train", order),
+        progress=progress,
+        total=steps,
+        desc=f"epoch {epoch}/{params.train.epochs}",
+        leave=False,
+    )
     for step, batch in enumerate(bar, start=1):
         part = batch if parallel is None else parallel.shard(batch)
         try:
             stats = learner.train_step(part)
             _check_finite(stats)
         except FloatingPointError as error:  # the learners do not know the epoch and batch: add them
-            raise FloatingPointError(f"{error} at epoch {epoch}, batch {step} of {steps}; the run stops here. "
-                                     f"The last good checkpoint is {last_good}") from error
+            raise FloatingPointError(
+                f"{error} at epoch {epoch}, batch {step} of {steps}; the run stops here. "
+                f"The last good checkpoint is {last_good}"
+            ) from error
         size = len(part.labels)
         loss_sum += stats["loss"] * size
         if "correct" in stats:
@@ -568,7 +634,9 @@ def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "cpu", progress: bool = True) -> dict[str, Any]:
+def evaluate_checkpoint(
+    path: str | Path, split: str = "test", device: str = "cpu", progress: bool = True
+) -> dict[str, Any]:
     """Rebuild the model saved in checkpoint ``path`` and recompute its accuracy on ``split``, on ``device``
     (``auto``, ``cpu``, ``cuda`` or ``cuda:<index>``; checked before the data is loaded).
 
@@ -580,13 +648,18 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "cp
     params = params_from_dict(state["params"], f"{path} (stored params)")
     device = resolve_device(device, source=f"{path}: device", cpu_only=cpu_only_reason(params.model))
     train_split, test_split, info = load_dataset(params.data)
-    train_split, validation_split = train_split.hold_out(params.train.validation, stratified=bool(params.train.validation_stratified))
+    train_split, validation_split = train_split.hold_out(
+        params.train.validation, stratified=bool(params.train.validation_stratified)
+    )
     learner = build_learner(params, info, device)
     learner.load_state_dict(state["learner"])
     chosen = {"test": test_split, "train": train_split, "validation": validation_split}[split]
     if len(chosen) == 0:
-        raise ConfigError(f"{path}: the run has no {split} split (train.validation is unset)" if split == "validation"
-                          else f"{path}: the {split} split of {params.data.dataset} is empty")
+        raise ConfigError(
+            f"{path}: the run has no {split} split (train.validation is unset)"
+            if split == "validation"
+            else f"{path}: the {split} split of {params.data.dataset} is empty"
+        )
     batch = params.train.eval_batch_size or params.train.batch_size
     predictions = predict_split(learner, chosen, batch, split, progress)
     return {

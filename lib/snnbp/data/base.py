@@ -17,8 +17,9 @@ class DataIntegrityError(ValueError):
     """A data file is damaged or not the expected one (checksum, format, label range); the message names the file."""
 
 
-def check_labels(labels: np.ndarray | torch.Tensor | Sequence[int], num_classes: int, source: str | Sequence[str], *,
-                 first: int = 0) -> None:
+def check_labels(
+    labels: np.ndarray | torch.Tensor | Sequence[int], num_classes: int, source: str | Sequence[str], *, first: int = 0
+) -> None:
     """Refuse labels outside ``[first, first + num_classes)`` before anything trains on them.
 
     Args:
@@ -79,13 +80,13 @@ class LabelledSplit:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def head(self, limit: int | None) -> "LabelledSplit":
+    def head(self, limit: int | None) -> LabelledSplit:
         """The first ``limit`` samples (all of them when ``limit`` is None)."""
         if limit is None or limit >= len(self):
             return self
         return LabelledSplit(self.inputs[:limit], self.labels[:limit])
 
-    def split_last(self, count: int | None) -> tuple["LabelledSplit", "LabelledSplit"]:
+    def split_last(self, count: int | None) -> tuple[LabelledSplit, LabelledSplit]:
         """``(the first len - count samples, the last count samples)``; ``count`` None or 0: ``(self, empty)``.
 
         Raises:
@@ -97,7 +98,7 @@ class LabelledSplit:
         cut = len(self) - count
         return LabelledSplit(self.inputs[:cut], self.labels[:cut]), LabelledSplit(self.inputs[cut:], self.labels[cut:])
 
-    def hold_out(self, count: int | None, *, stratified: bool = False) -> tuple["LabelledSplit", "LabelledSplit"]:
+    def hold_out(self, count: int | None, *, stratified: bool = False) -> tuple[LabelledSplit, LabelledSplit]:
         """``(training part, held-out part)`` of ``count`` samples (None or 0: nothing held out).
 
         ``stratified`` false: the last ``count`` samples (:meth:`split_last`). True: ``k_c`` samples of
@@ -129,7 +130,7 @@ class LabelledSplit:
                 held[members[(torch.arange(1, k + 1) * len(members)) // k - 1]] = True
         return self._take(torch.nonzero(~held).flatten()), self._take(torch.nonzero(held).flatten())
 
-    def _take(self, index: torch.Tensor) -> "LabelledSplit":
+    def _take(self, index: torch.Tensor) -> LabelledSplit:
         """The samples at ``index`` (sparse rasters stay sparse)."""
         inputs = self.inputs.subset(index.numpy()) if hasattr(self.inputs, "subset") else self.inputs[index]
         return LabelledSplit(inputs, self.labels[index])

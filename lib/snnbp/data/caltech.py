@@ -80,11 +80,19 @@ def load_caltech_images(
         DataIntegrityError: an image's class (its folder) is not one of the dataset's classes, naming the file.
     """
     folder = Path(folder) if folder is not None else default_folder()
-    info = DatasetInfo(name="Caltech-101 face/motorbike (SDNN split)", key="caltech_face_motor_images", num_classes=2, input_shape=size, kind="image")
+    info = DatasetInfo(
+        name="Caltech-101 face/motorbike (SDNN split)",
+        key="caltech_face_motor_images",
+        num_classes=2,
+        input_shape=size,
+        kind="image",
+    )
     listed = [list_images(folder, split) for split in (train_set, "TestingSet")]
     for files, labels in listed:
         check_labels(labels, info.num_classes, [str(f) for f in files])
-    splits = [LabelledSplit(torch.from_numpy(read_images(files, size)), torch.from_numpy(labels)) for files, labels in listed]
+    splits = [
+        LabelledSplit(torch.from_numpy(read_images(files, size)), torch.from_numpy(labels)) for files, labels in listed
+    ]
     return splits[0], splits[1], info
 
 
@@ -104,7 +112,10 @@ def load_caltech_face_motor(
     train, test, _ = load_caltech_images(folder, train_set=train_set, size=size)
     encode = lambda s: LabelledSplit(response_latencies(dog_responses(s.inputs.numpy()), t_max, threshold), s.labels)  # noqa: E731
     info = DatasetInfo(
-        name="Caltech-101 face/motorbike (SDNN split, DoG latency code)", key="caltech_face_motor", num_classes=2,
-        input_shape=(2 * size[0] * size[1],), kind="spike_times",
+        name="Caltech-101 face/motorbike (SDNN split, DoG latency code)",
+        key="caltech_face_motor",
+        num_classes=2,
+        input_shape=(2 * size[0] * size[1],),
+        kind="spike_times",
     )
     return encode(train), encode(test), info

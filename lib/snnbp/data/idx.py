@@ -32,8 +32,10 @@ def read_idx_bytes(raw: bytes, source: str = "<bytes>") -> np.ndarray:
         raise DataIntegrityError(f"{source}: unknown IDX data type 0x{type_code:02x}")
     header_end = 4 + 4 * ndim
     if len(raw) < header_end:
-        raise DataIntegrityError(f"{source}: the IDX header announces {ndim} dimensions but the file ends after "
-                                 f"{len(raw)} bytes (truncated or corrupt)")
+        raise DataIntegrityError(
+            f"{source}: the IDX header announces {ndim} dimensions but the file ends after "
+            f"{len(raw)} bytes (truncated or corrupt)"
+        )
     shape = tuple(int(s) for s in np.frombuffer(raw[4:header_end], dtype=">u4"))
     dtype = np.dtype(_IDX_DTYPES[type_code])
     expected = math.prod(shape) * dtype.itemsize

@@ -20,7 +20,9 @@ def _split(folder: Path, prefix: str) -> LabelledSplit:
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != "uint8":
-        raise DataIntegrityError(f"{images_path}: expected uint8 images [N, 28, 28], got {images.dtype} {list(images.shape)}")
+        raise DataIntegrityError(
+            f"{images_path}: expected uint8 images [N, 28, 28], got {images.dtype} {list(images.shape)}"
+        )
     if labels.ndim != 1:
         raise DataIntegrityError(f"{labels_path}: expected a vector of labels, got shape {list(labels.shape)}")
     if images.shape[0] != labels.shape[0]:
@@ -29,8 +31,9 @@ def _split(folder: Path, prefix: str) -> LabelledSplit:
     return LabelledSplit(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype("int64")))
 
 
-def load_idx_dataset(dataset: str, folder: Path | None = None, *, verify: bool | None = None
-                     ) -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
+def load_idx_dataset(
+    dataset: str, folder: Path | None = None, *, verify: bool | None = None
+) -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
     """Load ``dataset`` ("mnist" or "fashion_mnist"): uint8 images ``[N, 28, 28]`` and int64 labels.
 
     Args:
@@ -53,7 +56,9 @@ def load_idx_dataset(dataset: str, folder: Path | None = None, *, verify: bool |
         )
     if verify:
         verify_files(folder, FILES[dataset])
-    info = DatasetInfo(name=DISPLAY_NAMES[dataset], key=dataset, num_classes=NUM_CLASSES, input_shape=(28, 28), kind="image")
+    info = DatasetInfo(
+        name=DISPLAY_NAMES[dataset], key=dataset, num_classes=NUM_CLASSES, input_shape=(28, 28), kind="image"
+    )
     return _split(folder, "train"), _split(folder, "t10k"), info
 
 

@@ -122,7 +122,9 @@ def verify_recordings(folder: Path) -> int:
             raise DataIntegrityError(f"{path}: listed in {sums} but missing")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != expected:
-            raise DataIntegrityError(f"{path}: sha256 {digest} does not match {expected} in {sums} (damaged or replaced)")
+            raise DataIntegrityError(
+                f"{path}: sha256 {digest} does not match {expected} in {sums} (damaged or replaced)"
+            )
     for split in ("Train", "Test"):
         for path in sorted((folder / split).glob("[0-9]/*.bin")):
             if path.relative_to(folder).as_posix() not in listed:
@@ -250,7 +252,12 @@ def render_frames(padded: np.ndarray, margin: int, dx: float, dy: float) -> np.n
     def window(dr: int, dc: int) -> np.ndarray:
         return padded[:, r0 + dr : r0 + dr + s, c0 + dc : c0 + dc + s]
 
-    return ((1 - fr) * (1 - fc)) * window(0, 0) + ((1 - fr) * fc) * window(0, 1) + (fr * (1 - fc)) * window(1, 0) + (fr * fc) * window(1, 1)
+    return (
+        ((1 - fr) * (1 - fc)) * window(0, 0)
+        + ((1 - fr) * fc) * window(0, 1)
+        + (fr * (1 - fc)) * window(1, 0)
+        + (fr * fc) * window(1, 1)
+    )
 
 
 def simulate_saccade_events(
@@ -326,11 +333,19 @@ def simulate_nmnist(
     images = np.asarray(images.cpu() if isinstance(images, torch.Tensor) else images)
     parts = []
     for start in range(0, images.shape[0], chunk):
-        sample, x, y, p, t = simulate_saccade_events(images[start : start + chunk], params, seed=seed, first_index=first_index + start)
+        sample, x, y, p, t = simulate_saccade_events(
+            images[start : start + chunk], params, seed=seed, first_index=first_index + start
+        )
         keep, flat = raster_indices(x, y, p, t)
-        parts.append(SparseRasters.from_events(sample[keep], flat, min(chunk, images.shape[0] - start), NMNIST_TIME_STEPS, NMNIST_CHANNELS))
+        parts.append(
+            SparseRasters.from_events(
+                sample[keep], flat, min(chunk, images.shape[0] - start), NMNIST_TIME_STEPS, NMNIST_CHANNELS
+            )
+        )
     if not parts:
-        return SparseRasters(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64), NMNIST_TIME_STEPS, NMNIST_CHANNELS)
+        return SparseRasters(
+            np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64), NMNIST_TIME_STEPS, NMNIST_CHANNELS
+        )
     return SparseRasters.concatenate(parts)
 
 
@@ -364,9 +379,20 @@ def load_nmnist_simulated(
     splits = []
     for name, split in zip(("train", "test"), mnist):
         path = cache_dir / f"{name}_n{len(split)}_seed{seed}_{params.tag()}.npz"
-        rasters = cached_rasters(path, lambda s=split, nm=name: simulate_nmnist(s.inputs, seed=derive_seed(seed, nm), params=params), use_cache=use_cache)
+        rasters = cached_rasters(
+            path,
+            lambda s=split, nm=name: simulate_nmnist(s.inputs, seed=derive_seed(seed, nm), params=params),
+            use_cache=use_cache,
+        )
         splits.append(LabelledSplit(rasters, split.labels.clone()))
-    info = DatasetInfo(name="N-MNIST (simulated from MNIST)", key="nmnist_simulated", num_classes=10, input_shape=INPUT_SHAPE, kind="raster", is_standin=True)
+    info = DatasetInfo(
+        name="N-MNIST (simulated from MNIST)",
+        key="nmnist_simulated",
+        num_classes=10,
+        input_shape=INPUT_SHAPE,
+        kind="raster",
+        is_standin=True,
+    )
     return splits[0], splits[1], info
 
 
@@ -415,8 +441,12 @@ def event_statistics(recordings: list[EventList]) -> EventStatistics:
         per_saccade.append(np.bincount(segment, minlength=3)[:3])
         on_fraction.append(float(np.mean(np.asarray(p) == 0)) if len(t) else float("nan"))
         raster_spikes.append(len(np.unique(raster_indices(x, y, p, t)[1])))
-    return EventStatistics(np.asarray(events, dtype=np.int64), np.asarray(per_saccade, dtype=np.int64).reshape(-1, 3),
-                           np.asarray(on_fraction, dtype=np.float64), np.asarray(raster_spikes, dtype=np.int64))
+    return EventStatistics(
+        np.asarray(events, dtype=np.int64),
+        np.asarray(per_saccade, dtype=np.int64).reshape(-1, 3),
+        np.asarray(on_fraction, dtype=np.float64),
+        np.asarray(raster_spikes, dtype=np.int64),
+    )
 
 
 def real_event_lists(files: list[Path]) -> list[EventList]:
@@ -424,13 +454,20 @@ def real_event_lists(files: list[Path]) -> list[EventList]:
     lists = []
     for path in files:
         events = read_recording(path)
-        lists.append((events["x"].astype(np.int64), events["y"].astype(np.int64), events["p"].astype(np.int64),
-                      events["t"].astype(np.int64)))
+        lists.append(
+            (
+                events["x"].astype(np.int64),
+                events["y"].astype(np.int64),
+                events["p"].astype(np.int64),
+                events["t"].astype(np.int64),
+            )
+        )
     return lists
 
 
-def simulated_event_lists(images: np.ndarray, *, seed: int, first_index: int | np.ndarray = 0,
-                          params: SaccadeSimParams = SaccadeSimParams()) -> list[EventList]:
+def simulated_event_lists(
+    images: np.ndarray, *, seed: int, first_index: int | np.ndarray = 0, params: SaccadeSimParams = SaccadeSimParams()
+) -> list[EventList]:
     """The raw events of simulated recordings of ``images`` (:func:`simulate_saccade_events`), one list per image.
 
     Args:

@@ -39,7 +39,28 @@ from snnbp.encoding.events import SparseRasters, cached_rasters
 from snnbp.paths import data_dir, data_root
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
-TI20_WORDS = ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "en", "er", "go", "hp", "no", "rb", "rp", "sp", "st", "ys")
+TI20_WORDS = (
+    "00",
+    "01",
+    "02",
+    "03",
+    "04",
+    "05",
+    "06",
+    "07",
+    "08",
+    "09",
+    "en",
+    "er",
+    "go",
+    "hp",
+    "no",
+    "rb",
+    "rp",
+    "sp",
+    "st",
+    "ys",
+)
 TI46_TRAIN = re.compile(r"(?P<word>\w\w)(?P<speaker>[fm]\d)set(?P<take>\d)\.(wav|sph)$", re.IGNORECASE)
 TI46_TEST = re.compile(r"(?P<word>\w\w)(?P<speaker>[fm]\d)s(?P<session>\d)t(?P<token>\d)\.(wav|sph)$", re.IGNORECASE)
 FSDD_NAME = re.compile(r"(?P<digit>\d)_(?P<speaker>[a-z]+)_(?P<index>\d+)\.wav$")
@@ -70,7 +91,9 @@ def read_sphere(path: Path) -> tuple[np.ndarray, int]:
         if len(parts) == 3:
             fields[parts[0]] = parts[2].strip()
     if "shorten" in fields.get("sample_coding", "pcm") or fields.get("sample_n_bytes", "2") != "2":
-        raise ValueError(f"{path}: only uncompressed 16-bit SPHERE is supported ({fields.get('sample_coding')}); convert it with sph2pipe")
+        raise ValueError(
+            f"{path}: only uncompressed 16-bit SPHERE is supported ({fields.get('sample_coding')}); convert it with sph2pipe"
+        )
     order = ">i2" if fields.get("sample_byte_format", "01") == "10" else "<i2"
     samples = np.frombuffer(raw[header_size:], dtype=order)
     return samples.astype(np.float64) / 32768.0, int(fields.get("sample_rate", "12500"))
@@ -112,12 +135,17 @@ def encode_utterances(paths: list[Path], time_steps: int = SPEECH_TIME_STEPS) ->
 
 
 def _cache_path(tag: str, utterances: list[Utterance], time_steps: int) -> Path:
-    listing = json.dumps([[str(u.path), u.label] for u in utterances] + [time_steps, BSA_HOLD, "lyon-12500-200", "bsa-24-0.6-2000"])
-    return data_dir() / "speech_cache" / f"{tag}_{len(utterances)}_{hashlib.sha256(listing.encode()).hexdigest()[:12]}.npz"
+    listing = json.dumps(
+        [[str(u.path), u.label] for u in utterances] + [time_steps, BSA_HOLD, "lyon-12500-200", "bsa-24-0.6-2000"]
+    )
+    return (
+        data_dir() / "speech_cache" / f"{tag}_{len(utterances)}_{hashlib.sha256(listing.encode()).hexdigest()[:12]}.npz"
+    )
 
 
-def utterances_to_split(tag: str, utterances: list[Utterance], time_steps: int, use_cache: bool, *,
-                        num_classes: int) -> LabelledSplit:
+def utterances_to_split(
+    tag: str, utterances: list[Utterance], time_steps: int, use_cache: bool, *, num_classes: int
+) -> LabelledSplit:
     """Encode (or read from the cache) a list of utterances into a :class:`LabelledSplit`.
 
     Raises:
@@ -125,11 +153,17 @@ def utterances_to_split(tag: str, utterances: list[Utterance], time_steps: int, 
             checked before anything is encoded.
     """
     check_labels([u.label for u in utterances], num_classes, [str(u.path) for u in utterances])
-    rasters = cached_rasters(_cache_path(tag, utterances, time_steps), lambda: encode_utterances([u.path for u in utterances], time_steps), use_cache=use_cache)
+    rasters = cached_rasters(
+        _cache_path(tag, utterances, time_steps),
+        lambda: encode_utterances([u.path for u in utterances], time_steps),
+        use_cache=use_cache,
+    )
     return LabelledSplit(rasters, torch.tensor([u.label for u in utterances], dtype=torch.int64))
 
 
-def list_ti46(folder: Path, subset: str = "ti_alpha", test_tokens: tuple[int, ...] = (0,)) -> tuple[list[Utterance], list[Utterance]]:
+def list_ti46(
+    folder: Path, subset: str = "ti_alpha", test_tokens: tuple[int, ...] = (0,)
+) -> tuple[list[Utterance], list[Utterance]]:
     """TI46 utterances of ``subset`` (``ti_alpha``: 26 letters, ``ti20``: 20 words), train and test.
 
     Raises:
@@ -158,16 +192,26 @@ def list_ti46(folder: Path, subset: str = "ti_alpha", test_tokens: tuple[int, ..
 
 
 def load_ti46(
-    folder: Path | None = None, *, subset: str = "ti_alpha", test_tokens: tuple[int, ...] = (0,), time_steps: int = SPEECH_TIME_STEPS, use_cache: bool = True
+    folder: Path | None = None,
+    *,
+    subset: str = "ti_alpha",
+    test_tokens: tuple[int, ...] = (0,),
+    time_steps: int = SPEECH_TIME_STEPS,
+    use_cache: bool = True,
 ) -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
     """TI46 (the paper's data; you need the licensed corpus) as BSA rasters ``[N, T, 78]``."""
     folder = Path(folder) if folder is not None else data_root() / "ti46"
     train, test = list_ti46(folder, subset, test_tokens)
     classes = 26 if subset == "ti_alpha" else 20
     name = "TI46-Alpha" if subset == "ti_alpha" else "TI46-20"
-    info = DatasetInfo(name=name, key=f"ti46_{subset}", num_classes=classes, input_shape=(time_steps, LYON_CHANNELS), kind="raster")
-    return (utterances_to_split(f"ti46-{subset}-train", train, time_steps, use_cache, num_classes=classes),
-            utterances_to_split(f"ti46-{subset}-test", test, time_steps, use_cache, num_classes=classes), info)
+    info = DatasetInfo(
+        name=name, key=f"ti46_{subset}", num_classes=classes, input_shape=(time_steps, LYON_CHANNELS), kind="raster"
+    )
+    return (
+        utterances_to_split(f"ti46-{subset}-train", train, time_steps, use_cache, num_classes=classes),
+        utterances_to_split(f"ti46-{subset}-test", test, time_steps, use_cache, num_classes=classes),
+        info,
+    )
 
 
 def list_fsdd(folder: Path) -> tuple[list[Utterance], list[Utterance]]:
@@ -189,13 +233,25 @@ def list_fsdd(folder: Path) -> tuple[list[Utterance], list[Utterance]]:
     return train, test
 
 
-def load_fsdd(folder: Path | None = None, *, time_steps: int = SPEECH_TIME_STEPS, use_cache: bool = True) -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
+def load_fsdd(
+    folder: Path | None = None, *, time_steps: int = SPEECH_TIME_STEPS, use_cache: bool = True
+) -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
     """FSDD spoken digits (stand-in for TI46) as BSA rasters ``[N, T, 78]``: 2700 train, 300 test."""
     folder = Path(folder) if folder is not None else data_root() / "fsdd"
     train, test = list_fsdd(folder)
-    info = DatasetInfo(name="FSDD spoken digits (stand-in for TI46)", key="fsdd", num_classes=10, input_shape=(time_steps, LYON_CHANNELS), kind="raster", is_standin=True)
-    return (utterances_to_split("fsdd-train", train, time_steps, use_cache, num_classes=info.num_classes),
-            utterances_to_split("fsdd-test", test, time_steps, use_cache, num_classes=info.num_classes), info)
+    info = DatasetInfo(
+        name="FSDD spoken digits (stand-in for TI46)",
+        key="fsdd",
+        num_classes=10,
+        input_shape=(time_steps, LYON_CHANNELS),
+        kind="raster",
+        is_standin=True,
+    )
+    return (
+        utterances_to_split("fsdd-train", train, time_steps, use_cache, num_classes=info.num_classes),
+        utterances_to_split("fsdd-test", test, time_steps, use_cache, num_classes=info.num_classes),
+        info,
+    )
 
 
 def list_synthetic_letters(folder: Path) -> tuple[list[Utterance], list[Utterance]]:
@@ -222,15 +278,24 @@ def list_synthetic_letters(folder: Path) -> tuple[list[Utterance], list[Utteranc
     return split["train"], split["test"]
 
 
-def load_synthetic_letters(folder: Path | None = None, *, time_steps: int = SPEECH_TIME_STEPS, use_cache: bool = True) -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
+def load_synthetic_letters(
+    folder: Path | None = None, *, time_steps: int = SPEECH_TIME_STEPS, use_cache: bool = True
+) -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
     """Synthetic spoken letters A-Z (stand-in for TI46-Alpha) as BSA rasters ``[N, T, 78]``."""
     from snnbp.data.synth_letters import default_folder
 
     folder = Path(folder) if folder is not None else default_folder()
     train, test = list_synthetic_letters(folder)
     info = DatasetInfo(
-        name="Spoken letters A-Z (synthetic, espeak-ng/flite; stand-in for TI46)", key="letters_synthetic", num_classes=26,
-        input_shape=(time_steps, LYON_CHANNELS), kind="raster", is_standin=True,
+        name="Spoken letters A-Z (synthetic, espeak-ng/flite; stand-in for TI46)",
+        key="letters_synthetic",
+        num_classes=26,
+        input_shape=(time_steps, LYON_CHANNELS),
+        kind="raster",
+        is_standin=True,
     )
-    return (utterances_to_split("letters-train", train, time_steps, use_cache, num_classes=info.num_classes),
-            utterances_to_split("letters-test", test, time_steps, use_cache, num_classes=info.num_classes), info)
+    return (
+        utterances_to_split("letters-train", train, time_steps, use_cache, num_classes=info.num_classes),
+        utterances_to_split("letters-test", test, time_steps, use_cache, num_classes=info.num_classes),
+        info,
+    )

@@ -32,9 +32,32 @@ from snnbp.paths import data_dir
 from snnbp.seeding import numpy_generator
 
 LETTER_NAMES = {
-    "a": "ay", "b": "bee", "c": "see", "d": "dee", "e": "ee", "f": "eff", "g": "jee", "h": "aitch", "i": "eye",
-    "j": "jay", "k": "kay", "l": "ell", "m": "em", "n": "en", "o": "oh", "p": "pee", "q": "cue", "r": "ar",
-    "s": "ess", "t": "tee", "u": "you", "v": "vee", "w": "double you", "x": "ex", "y": "why", "z": "zee",
+    "a": "ay",
+    "b": "bee",
+    "c": "see",
+    "d": "dee",
+    "e": "ee",
+    "f": "eff",
+    "g": "jee",
+    "h": "aitch",
+    "i": "eye",
+    "j": "jay",
+    "k": "kay",
+    "l": "ell",
+    "m": "em",
+    "n": "en",
+    "o": "oh",
+    "p": "pee",
+    "q": "cue",
+    "r": "ar",
+    "s": "ess",
+    "t": "tee",
+    "u": "you",
+    "v": "vee",
+    "w": "double you",
+    "x": "ex",
+    "y": "why",
+    "z": "zee",
 }
 
 
@@ -87,11 +110,31 @@ def synthesis_command(voice: Voice, text: str, pitch: float, speed: float, out: 
     ``duration_stretch`` is ``1 / speed``.
     """
     if voice.engine == "espeak-ng":
-        return ["espeak-ng", "-v", voice.voice, "-p", str(int(round(50 * pitch))), "-s", str(int(round(175 * speed))), "-w", str(out), text]
+        return [
+            "espeak-ng",
+            "-v",
+            voice.voice,
+            "-p",
+            str(int(round(50 * pitch))),
+            "-s",
+            str(int(round(175 * speed))),
+            "-w",
+            str(out),
+            text,
+        ]
     base_f0 = 170.0 if voice.voice == "slt" else 100.0
     return [
-        "flite", "-voice", voice.voice, "--setf", f"duration_stretch={1.0 / speed:.3f}",
-        "--setf", f"int_f0_target_mean={base_f0 * pitch:.1f}", "-t", text, "-o", str(out),
+        "flite",
+        "-voice",
+        voice.voice,
+        "--setf",
+        f"duration_stretch={1.0 / speed:.3f}",
+        "--setf",
+        f"int_f0_target_mean={base_f0 * pitch:.1f}",
+        "-t",
+        text,
+        "-o",
+        str(out),
     ]
 
 
@@ -99,7 +142,9 @@ def tool_versions() -> dict[str, str]:
     """Versions of espeak-ng and flite (raises MissingDatasetError naming the install command)."""
     missing = [tool for tool in ("espeak-ng", "flite") if shutil.which(tool) is None]
     if missing:
-        raise MissingDatasetError(f"{', '.join(missing)} not installed; install with: apt-get install -y espeak-ng flite")
+        raise MissingDatasetError(
+            f"{', '.join(missing)} not installed; install with: apt-get install -y espeak-ng flite"
+        )
     espeak = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, check=True).stdout.strip()
     flite = subprocess.run(["flite", "--version"], capture_output=True, text=True, check=False).stdout.strip()
     flite_version = next((line.strip() for line in flite.splitlines() if "version" in line), "flite")
@@ -114,16 +159,29 @@ def plan(train_repetitions: int, test_repetitions: int, seed: int, voices: tuple
         for letter in LETTER_NAMES:
             for take in range(train_repetitions + test_repetitions):
                 pitch, speed = 1.0 + PITCH_JITTER * rng.standard_normal(), 1.0 + SPEED_JITTER * rng.standard_normal()
-                entries.append({
-                    "file": f"{voice.name}/{letter}_{take:02d}.wav", "letter": letter, "voice": voice.name, "engine": voice.engine,
-                    "engine_voice": voice.voice, "take": take, "split": "train" if take < train_repetitions else "test",
-                    "pitch": round(float(min(max(pitch, 0.7), 1.3)), 4), "speed": round(float(min(max(speed, 0.7), 1.3)), 4),
-                })
+                entries.append(
+                    {
+                        "file": f"{voice.name}/{letter}_{take:02d}.wav",
+                        "letter": letter,
+                        "voice": voice.name,
+                        "engine": voice.engine,
+                        "engine_voice": voice.voice,
+                        "take": take,
+                        "split": "train" if take < train_repetitions else "test",
+                        "pitch": round(float(min(max(pitch, 0.7), 1.3)), 4),
+                        "speed": round(float(min(max(speed, 0.7), 1.3)), 4),
+                    }
+                )
     return entries
 
 
 def generate_letters(
-    out: Path | None = None, *, train_repetitions: int = 8, test_repetitions: int = 4, seed: int = 0, voices: tuple[Voice, ...] = VOICES
+    out: Path | None = None,
+    *,
+    train_repetitions: int = 8,
+    test_repetitions: int = 4,
+    seed: int = 0,
+    voices: tuple[Voice, ...] = VOICES,
 ) -> Path:
     """Synthesise every take of :func:`plan` into ``out`` and write ``manifest.json`` last.
 
@@ -131,7 +189,12 @@ def generate_letters(
         The manifest path.
     """
     out = Path(out) if out is not None else default_folder()
-    settings = {"train_repetitions": train_repetitions, "test_repetitions": test_repetitions, "seed": seed, "voices": [v.__dict__ for v in voices]}
+    settings = {
+        "train_repetitions": train_repetitions,
+        "test_repetitions": test_repetitions,
+        "seed": seed,
+        "voices": [v.__dict__ for v in voices],
+    }
     manifest = out / "manifest.json"
     if manifest.is_file() and json.loads(manifest.read_text()).get("settings") == settings:
         return manifest
@@ -143,7 +206,9 @@ def generate_letters(
         for entry in entries:
             target = out / entry["file"]
             if not target.is_file():
-                command = synthesis_command(by_name[entry["voice"]], LETTER_NAMES[entry["letter"]], entry["pitch"], entry["speed"], scratch)
+                command = synthesis_command(
+                    by_name[entry["voice"]], LETTER_NAMES[entry["letter"]], entry["pitch"], entry["speed"], scratch
+                )
                 subprocess.run(command, check=True, capture_output=True)
                 atomic_write_bytes(target, scratch.read_bytes())
     atomic_write_json(manifest, {"settings": settings, "tools": versions, "utterances": entries})

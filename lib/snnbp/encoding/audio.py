@@ -65,7 +65,9 @@ def lyon_cochleagram(signal: np.ndarray, sample_rate: int = LYON_RATE, decimatio
         - signal: ``[S]``; output: ``[S // decimation, 78]`` float64, non-negative.
     """
     x = np.ascontiguousarray(signal, dtype=np.float64)
-    return np.ascontiguousarray(_lyon_calculator().lyon_passive_ear(x, sample_rate=sample_rate, decimation_factor=decimation))
+    return np.ascontiguousarray(
+        _lyon_calculator().lyon_passive_ear(x, sample_rate=sample_rate, decimation_factor=decimation)
+    )
 
 
 def bsa_kernel(taps: int = BSA_TAPS) -> np.ndarray:

@@ -108,8 +108,9 @@ def elastic_displacement(noise: torch.Tensor, amplitude: float, sigma: float, si
     return amplitude * smoothed
 
 
-def affine_displacement(stretch_x: torch.Tensor, stretch_y: torch.Tensor, angle_deg: torch.Tensor,
-                        height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+def affine_displacement(
+    stretch_x: torch.Tensor, stretch_y: torch.Tensor, angle_deg: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Stretch and rotation displacements ``(dx, dy)`` about ``(height // 2, width // 2)`` (module docstring).
 
     Args:
@@ -129,8 +130,9 @@ def affine_displacement(stretch_x: torch.Tensor, stretch_y: torch.Tensor, angle_
     return dx, dy
 
 
-def draw_displacements(params: ImageDistortion, count: int, height: int, width: int, *,
-                       generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_displacements(
+    params: ImageDistortion, count: int, height: int, width: int, *, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` random displacement fields ``(dx, dy)`` (module docstring), float32.
 
     The draws per field, in order: ``u`` (``[count, 3]`` uniforms in ``[-1, 1]``), then the
@@ -145,11 +147,14 @@ def draw_displacements(params: ImageDistortion, count: int, height: int, width: 
         stretch_x, stretch_y, angle = stretch_u[:, 0], stretch_u[:, 1], u[:, 0]
     else:
         stretch_x, stretch_y, angle = u[:, 1], u[:, 2], u[:, 0]
-    dx, dy = affine_displacement(params.scale / 100.0 * stretch_x, params.scale / 100.0 * stretch_y,
-                                 params.rotation * angle, height, width)
+    dx, dy = affine_displacement(
+        params.scale / 100.0 * stretch_x, params.scale / 100.0 * stretch_y, params.rotation * angle, height, width
+    )
     if params.elastic != 0:
         noise_x = torch.rand(count, height, width, generator=generator) * 2.0 - 1.0
-        noise_y = noise_x if params.official_draws else torch.rand(count, height, width, generator=generator) * 2.0 - 1.0
+        noise_y = (
+            noise_x if params.official_draws else torch.rand(count, height, width, generator=generator) * 2.0 - 1.0
+        )
         dx = dx + elastic_displacement(noise_x, params.elastic, params.elastic_sigma, params.elastic_window)
         dy = dy + elastic_displacement(noise_y, params.elastic, params.elastic_sigma, params.elastic_window)
     return dx, dy
@@ -183,8 +188,12 @@ def warp_images(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> tor
         return flat.gather(1, (r * width + c).reshape(batch, -1)).reshape(img.shape)
 
     r1, c1 = (r0 + 1).clamp(max=height - 1), (c0 + 1).clamp(max=width - 1)
-    value = ((1 - fr) * (1 - fc) * at(r0, c0) + (1 - fr) * fc * at(r0, c1)
-             + fr * (1 - fc) * at(r1, c0) + fr * fc * at(r1, c1))
+    value = (
+        (1 - fr) * (1 - fc) * at(r0, c0)
+        + (1 - fr) * fc * at(r0, c1)
+        + fr * (1 - fc) * at(r1, c0)
+        + fr * fc * at(r1, c1)
+    )
     value = torch.where(inside, value, torch.zeros_like(value))
     keep = (dx.abs() < KEEP_BELOW) & (dy.abs() < KEEP_BELOW)
     return torch.where(keep, img, value).clamp(0.0, 255.0)

@@ -151,7 +151,9 @@ def raster_indices(
         x1, y1 = round_half_away(x1 - dx), round_half_away(y1 - dy)
     row = np.ceil(t / bin_us) + 1.0
     keep = (x1 >= 1) & (y1 >= 1) & (x1 <= SENSOR_SIZE) & (y1 <= SENSOR_SIZE) & (row < time_steps)
-    channel = SENSOR_SIZE * (x1[keep] - 1) + (y1[keep] - 1) + SENSOR_SIZE * SENSOR_SIZE * np.asarray(p, dtype=np.int64)[keep]
+    channel = (
+        SENSOR_SIZE * (x1[keep] - 1) + (y1[keep] - 1) + SENSOR_SIZE * SENSOR_SIZE * np.asarray(p, dtype=np.int64)[keep]
+    )
     return keep, (row[keep] * NMNIST_CHANNELS + channel).astype(np.int64)
 
 
@@ -183,7 +185,9 @@ class SparseRasters:
     channels: int
 
     @classmethod
-    def from_events(cls, sample: np.ndarray, flat: np.ndarray, num_samples: int, time_steps: int, channels: int) -> "SparseRasters":
+    def from_events(
+        cls, sample: np.ndarray, flat: np.ndarray, num_samples: int, time_steps: int, channels: int
+    ) -> SparseRasters:
         """Build from (sample id, flat position) pairs; duplicates (same bin, channel) collapse.
 
         Shape:
@@ -197,7 +201,7 @@ class SparseRasters:
         return cls(offsets, flat.astype(np.int32) if time_steps * channels < 2**31 else flat, time_steps, channels)
 
     @classmethod
-    def from_lists(cls, flats: Sequence[np.ndarray], time_steps: int, channels: int) -> "SparseRasters":
+    def from_lists(cls, flats: Sequence[np.ndarray], time_steps: int, channels: int) -> SparseRasters:
         """Build from one array of flat positions per sample."""
         lengths = np.array([len(f) for f in flats], dtype=np.int64)
         sample = np.repeat(np.arange(len(flats)), lengths)
@@ -205,7 +209,7 @@ class SparseRasters:
         return cls.from_events(sample, flat, len(flats), time_steps, channels)
 
     @classmethod
-    def from_dense(cls, rasters: np.ndarray | torch.Tensor) -> "SparseRasters":
+    def from_dense(cls, rasters: np.ndarray | torch.Tensor) -> SparseRasters:
         """Build from a dense ``[N, T, C]`` array of zeros and ones."""
         dense = np.asarray(rasters).astype(bool)
         n, t, c = dense.shape
@@ -213,7 +217,7 @@ class SparseRasters:
         return cls.from_events(sample, flat, n, t, c)
 
     @classmethod
-    def concatenate(cls, parts: Sequence["SparseRasters"]) -> "SparseRasters":
+    def concatenate(cls, parts: Sequence[SparseRasters]) -> SparseRasters:
         """Stack several collections of the same ``T`` and ``C`` along the sample axis."""
         starts = np.cumsum([0] + [p.offsets[-1] for p in parts[:-1]])
         offsets = np.concatenate([[0]] + [p.offsets[1:] + s for p, s in zip(parts, starts)]).astype(np.int64)
@@ -239,10 +243,16 @@ class SparseRasters:
     def _positions(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Spike counts of the samples ``idx`` and the positions of their spikes in ``flat``."""
         starts, lengths = self.offsets[idx], self.offsets[idx + 1] - self.offsets[idx]
-        position = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(starts, lengths)
+        position = (
+            np.arange(int(lengths.sum()))
+            - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            + np.repeat(starts, lengths)
+        )
         return lengths, position
 
-    def to_dense(self, index: np.ndarray | Sequence[int] | torch.Tensor, device: str | torch.device = "cpu") -> torch.Tensor:
+    def to_dense(
+        self, index: np.ndarray | Sequence[int] | torch.Tensor, device: str | torch.device = "cpu"
+    ) -> torch.Tensor:
         """Dense bool rasters of the samples ``index``.
 
         Shape:
@@ -252,10 +262,12 @@ class SparseRasters:
         lengths, position = self._positions(idx)
         row = np.repeat(np.arange(idx.size), lengths)
         dense = torch.zeros(idx.size, self.time_steps * self.channels, dtype=torch.bool, device=device)
-        dense[torch.as_tensor(row, device=device), torch.as_tensor(self.flat[position].astype(np.int64), device=device)] = True
+        dense[
+            torch.as_tensor(row, device=device), torch.as_tensor(self.flat[position].astype(np.int64), device=device)
+        ] = True
         return dense.reshape(idx.size, self.time_steps, self.channels)
 
-    def subset(self, index: np.ndarray | Sequence[int]) -> "SparseRasters":
+    def subset(self, index: np.ndarray | Sequence[int]) -> SparseRasters:
         """The samples ``index`` (in that order) as a new collection."""
         lengths, position = self._positions(np.asarray(index, dtype=np.int64).reshape(-1))
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
@@ -271,11 +283,13 @@ class SparseRasters:
     def save(self, path: str | Path) -> None:
         """Write a compressed ``.npz`` atomically (the file appears complete or not at all)."""
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, offsets=self.offsets, flat=self.flat, shape=np.array([self.time_steps, self.channels]))
+        np.savez_compressed(
+            buffer, offsets=self.offsets, flat=self.flat, shape=np.array([self.time_steps, self.channels])
+        )
         atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
-    def load(cls, path: str | Path) -> "SparseRasters":
+    def load(cls, path: str | Path) -> SparseRasters:
         """Read a collection written by :meth:`save`."""
         with np.load(path) as data:
             time_steps, channels = (int(v) for v in data["shape"])

@@ -24,7 +24,9 @@ DOG_THRESHOLD = 15.0
 IMAGE_SIZE = (160, 250)  # (height, width)
 
 
-def dog_kernel(size: int = DOG_SIZE, sigma_centre: float = DOG_SIGMAS[0], sigma_surround: float = DOG_SIGMAS[1]) -> np.ndarray:
+def dog_kernel(
+    size: int = DOG_SIZE, sigma_centre: float = DOG_SIGMAS[0], sigma_surround: float = DOG_SIGMAS[1]
+) -> np.ndarray:
     """ON-centre DoG ``G(sigma_c) - G(sigma_s)`` on a ``size x size`` grid centred on the middle pixel,
     made zero-mean and scaled to a peak of 1 (the SDNN normalisation).
 
@@ -35,7 +37,9 @@ def dog_kernel(size: int = DOG_SIZE, sigma_centre: float = DOG_SIGMAS[0], sigma_
     """
     r = np.arange(size) - (size - 1) / 2
     d2 = r[:, None] ** 2 + r[None, :] ** 2
-    kernel = (np.exp(-d2 / (2 * sigma_centre**2)) / sigma_centre - np.exp(-d2 / (2 * sigma_surround**2)) / sigma_surround) / np.sqrt(2 * np.pi)
+    kernel = (
+        np.exp(-d2 / (2 * sigma_centre**2)) / sigma_centre - np.exp(-d2 / (2 * sigma_surround**2)) / sigma_surround
+    ) / np.sqrt(2 * np.pi)
     kernel -= kernel.mean()
     return kernel / kernel.max()
 
@@ -53,7 +57,9 @@ def dog_responses(images: np.ndarray, kernel: np.ndarray | None = None) -> np.nd
     return np.stack([np.maximum(filtered, 0), np.maximum(-filtered, 0)], axis=1).astype(np.float32)
 
 
-def response_latencies(responses: np.ndarray, t_max: float, threshold: float = DOG_THRESHOLD, device: str | torch.device = "cpu") -> torch.Tensor:
+def response_latencies(
+    responses: np.ndarray, t_max: float, threshold: float = DOG_THRESHOLD, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """Latency code ``t = t_max (1 - r / r_max)`` for ``r >= threshold``, else ``inf`` (per image ``r_max``).
 
     Shape:

@@ -9,5 +9,14 @@ from snnbp.hm2bp.lif import simulate_lif, simulate_lif_conv, simulate_lif_pool
 from snnbp.hm2bp.params import ModelParams
 from snnbp.hm2bp.spsp import spsp, spsp_conv, spsp_pool
 
-__all__ = ["Hm2bpLearner", "ModelParams", "build_learner", "simulate_lif", "simulate_lif_conv", "simulate_lif_pool",
-           "spsp", "spsp_conv", "spsp_pool"]
+__all__ = [
+    "Hm2bpLearner",
+    "ModelParams",
+    "build_learner",
+    "simulate_lif",
+    "simulate_lif_conv",
+    "simulate_lif_pool",
+    "spsp",
+    "spsp_conv",
+    "spsp_pool",
+]

@@ -28,8 +28,9 @@ import torch.nn.functional as F
 SILENT_POST_SIDE_RATIO = 0.5
 
 
-def margin_error(counts: torch.Tensor, labels: torch.Tensor, *, desired: float = 35.0, undesired: float = 5.0,
-                 margin: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+def margin_error(
+    counts: torch.Tensor, labels: torch.Tensor, *, desired: float = 35.0, undesired: float = 5.0, margin: float = 5.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Output error ``d`` and cost of the margin loss on spike counts (ALGORITHMS.md 1.5).
 
     ``y_i = desired`` for the label neuron and ``undesired`` otherwise;
@@ -81,8 +82,13 @@ def effect_ratio(e: torch.Tensor, post_counts: torch.Tensor, pre_counts: torch.T
     return torch.where(both, e / pre_counts.clamp_min(1.0), torch.ones_like(e))
 
 
-def side_effect(e: torch.Tensor, weight: torch.Tensor, post_counts: torch.Tensor, vth: float,
-                silent_ratio: float = SILENT_POST_SIDE_RATIO) -> torch.Tensor:
+def side_effect(
+    e: torch.Tensor,
+    weight: torch.Tensor,
+    post_counts: torch.Tensor,
+    vth: float,
+    silent_ratio: float = SILENT_POST_SIDE_RATIO,
+) -> torch.Tensor:
     """``sigma_i = (1 / vth) sum_l w_il r_il``, ``r_il = e_il / o_i`` (``silent_ratio`` = 0.5 for silent ``i``) (1.7).
 
     Shape:
@@ -96,9 +102,14 @@ def side_effect(e: torch.Tensor, weight: torch.Tensor, post_counts: torch.Tensor
     return torch.where(fired, weighted, silent) / vth
 
 
-def side_effect_from_currents(kernel: torch.Tensor, currents: torch.Tensor, weight: torch.Tensor,
-                              post_counts: torch.Tensor, vth: float,
-                              silent_ratio: float = SILENT_POST_SIDE_RATIO) -> torch.Tensor:
+def side_effect_from_currents(
+    kernel: torch.Tensor,
+    currents: torch.Tensor,
+    weight: torch.Tensor,
+    post_counts: torch.Tensor,
+    vth: float,
+    silent_ratio: float = SILENT_POST_SIDE_RATIO,
+) -> torch.Tensor:
     """:func:`side_effect` of a fully connected layer without forming ``e``.
 
     ``sum_l w_il e_il = sum_t' A[i, t'] sum_l w_il s_l(t') = sum_t' A[i, t'] I_i(t' + 1)`` for a
@@ -114,8 +125,9 @@ def side_effect_from_currents(kernel: torch.Tensor, currents: torch.Tensor, weig
     return torch.where(post_counts > 0, weighted, silent) / vth
 
 
-def lateral_factor(e_lateral: torch.Tensor, counts: torch.Tensor, labels: torch.Tensor, vth: float,
-                   strength: float = 1.0) -> torch.Tensor:
+def lateral_factor(
+    e_lateral: torch.Tensor, counts: torch.Tensor, labels: torch.Tensor, vth: float, strength: float = 1.0
+) -> torch.Tensor:
     """Output-layer lateral-inhibition loop factor ``lambda_j`` (ALGORITHMS.md 1.7).
 
     ``lambda_j = 1 / (1 - w0^2 sum_{l != j} rho_jl d_l rho_lj d_j)`` with ``d_x = 1 / vth`` when
@@ -136,7 +148,9 @@ def lateral_factor(e_lateral: torch.Tensor, counts: torch.Tensor, labels: torch.
     return 1.0 / (1.0 - strength * strength * (loop * off_diagonal).sum(dim=2))
 
 
-def regulariser_gradient(weight: torch.Tensor, *, lambda_reg: float, beta_reg: float, limit: float = 8.0) -> torch.Tensor:
+def regulariser_gradient(
+    weight: torch.Tensor, *, lambda_reg: float, beta_reg: float, limit: float = 8.0
+) -> torch.Tensor:
     """Gradient of the exponential weight regulariser, per post neuron (conv: per output map) over its fan-in (1.7).
 
     ``R(w_ij) = lambda_reg beta_reg (w_ij / L) exp(beta_reg (S_i - 1))``, ``S_i = mean_j (w_ij / L)^2``.
@@ -152,8 +166,9 @@ def regulariser_gradient(weight: torch.Tensor, *, lambda_reg: float, beta_reg: f
     return lambda_reg * beta_reg * scaled * factor
 
 
-def fc_weight_gradient(delta: torch.Tensor, e: torch.Tensor, sigma: torch.Tensor,
-                       lam: torch.Tensor | None = None) -> torch.Tensor:
+def fc_weight_gradient(
+    delta: torch.Tensor, e: torch.Tensor, sigma: torch.Tensor, lam: torch.Tensor | None = None
+) -> torch.Tensor:
     """``mean_b delta_i e_ij (1 + sigma_i) lambda_i`` (ALGORITHMS.md 1.7, without the regulariser).
 
     Shape:
@@ -181,8 +196,9 @@ def fc_pre_delta(delta: torch.Tensor, weight: torch.Tensor, rho: torch.Tensor) -
     return torch.einsum("bi,ij,bij->bj", delta, weight, rho)
 
 
-def conv_pre_delta(delta: torch.Tensor, weight: torch.Tensor, rho: torch.Tensor, input_size: tuple[int, int],
-                   kernel_size: int) -> torch.Tensor:
+def conv_pre_delta(
+    delta: torch.Tensor, weight: torch.Tensor, rho: torch.Tensor, input_size: tuple[int, int], kernel_size: int
+) -> torch.Tensor:
     """``delta_in = sum_{(c,l), k covering in} delta_{c,l} w_{c,k} rho_{(c,l),k}`` folded back to the input map (1.9).
 
     Shape:
@@ -193,8 +209,9 @@ def conv_pre_delta(delta: torch.Tensor, weight: torch.Tensor, rho: torch.Tensor,
     return F.fold(contributions, input_size, kernel_size)
 
 
-def pool_pre_delta(delta: torch.Tensor, rho: torch.Tensor, pool: int, input_size: tuple[int, int],
-                   divide_by_area: bool = True) -> torch.Tensor:
+def pool_pre_delta(
+    delta: torch.Tensor, rho: torch.Tensor, pool: int, input_size: tuple[int, int], divide_by_area: bool = True
+) -> torch.Tensor:
     """``delta_conv[in] = (delta_pool[o] / p^2) rho_{o,in}`` (official: divided by ``p^2``, not by ``vth_pool``) (1.9).
 
     Args:

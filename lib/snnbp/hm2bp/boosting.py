@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 
-def boost_weights(weights: torch.Tensor, labels: torch.Tensor, wrong: torch.Tensor, num_classes: int,
-                  divisor: float = 20.0) -> torch.Tensor:
+def boost_weights(
+    weights: torch.Tensor, labels: torch.Tensor, wrong: torch.Tensor, num_classes: int, divisor: float = 20.0
+) -> torch.Tensor:
     """One epoch's boosting update of the sample weights.
 
     ``err_c = sum_{n in c} w_n 1[wrong_n] / sum_{n in c} w_n``; every misclassified sample

@@ -162,8 +162,14 @@ def backward_block(neurons: int) -> int:
 # ------------------------------------------------------------------------------ forward pass
 
 
-def layer_forward(layer: Layer, weight: np.ndarray | None, pre: LayerSpikes, params: ModelParams,
-                  dtype: np.dtype, flags: np.ndarray | None = None) -> LayerSpikes:
+def layer_forward(
+    layer: Layer,
+    weight: np.ndarray | None,
+    pre: LayerSpikes,
+    params: ModelParams,
+    dtype: np.dtype,
+    flags: np.ndarray | None = None,
+) -> LayerSpikes:
     """Output spikes of one layer (ALGORITHMS.md 1.2, 1.9); ``weight`` in the kernel layout.
 
     Args:
@@ -176,19 +182,63 @@ def layer_forward(layer: Layer, weight: np.ndarray | None, pre: LayerSpikes, par
         flags = np.zeros((pre.batch, pre.steps, math.prod(layer.out_shape)), np.uint8)
     if layer.kind == "fc":
         block = flags.shape[2] if layer.lateral != 0.0 else forward_block(flags.shape[2], pre.batch)
-        kernels.fc_forward(pre.ptr, pre.idx, weight, pre.batch, pre.steps, threshold, tau_m, tau_s, t_ref,
-                           scalar(layer.lateral), block, flags)
+        kernels.fc_forward(
+            pre.ptr,
+            pre.idx,
+            weight,
+            pre.batch,
+            pre.steps,
+            threshold,
+            tau_m,
+            tau_s,
+            t_ref,
+            scalar(layer.lateral),
+            block,
+            flags,
+        )
     elif layer.kind == "conv":
-        kernels.conv_forward(pre.ptr, pre.idx, weight, layer.in_shape[1], layer.in_shape[2], pre.batch, pre.steps,
-                             threshold, tau_m, tau_s, t_ref, forward_block(weight.shape[0], pre.batch), flags)
+        kernels.conv_forward(
+            pre.ptr,
+            pre.idx,
+            weight,
+            layer.in_shape[1],
+            layer.in_shape[2],
+            pre.batch,
+            pre.steps,
+            threshold,
+            tau_m,
+            tau_s,
+            t_ref,
+            forward_block(weight.shape[0], pre.batch),
+            flags,
+        )
     else:
-        kernels.pool_forward(pre.ptr, pre.idx, layer.in_shape[0], layer.in_shape[1], layer.in_shape[2], layer.size,
-                             pre.batch, pre.steps, threshold, tau_m, tau_s, t_ref, np.zeros(0, dtype), flags)
+        kernels.pool_forward(
+            pre.ptr,
+            pre.idx,
+            layer.in_shape[0],
+            layer.in_shape[1],
+            layer.in_shape[2],
+            layer.size,
+            pre.batch,
+            pre.steps,
+            threshold,
+            tau_m,
+            tau_s,
+            t_ref,
+            np.zeros(0, dtype),
+            flags,
+        )
     return spikes_from_flags(flags)
 
 
-def forward(layers: list[Layer], weights: list[np.ndarray | None], inputs: LayerSpikes,
-            params: ModelParams, workspace: Workspace | None = None) -> list[LayerSpikes]:
+def forward(
+    layers: list[Layer],
+    weights: list[np.ndarray | None],
+    inputs: LayerSpikes,
+    params: ModelParams,
+    workspace: Workspace | None = None,
+) -> list[LayerSpikes]:
     """Spikes of every layer, input first (``len(layers) + 1`` entries); weights in the kernel layout."""
     use_threads()
     dtype = numpy_dtype(params)
@@ -221,8 +271,9 @@ class KernelTable:
         shift = params.t_ref if params.spsp_pre_shift is None else params.spsp_pre_shift
         grid = _first_term_table(steps, params.tau_m, params.tau_s, params.t_ref, window, "cpu").reshape(-1, window + 1)
         values = np.ascontiguousarray(grid.flip(1).numpy()).reshape(-1)  # rows reversed in u
-        return KernelTable(values, _s_low(params.t_ref), window, int(params.t_ref), int(shift),
-                           math.exp(-1.0 / params.tau_s))
+        return KernelTable(
+            values, _s_low(params.t_ref), window, int(params.t_ref), int(shift), math.exp(-1.0 / params.tau_s)
+        )
 
     @staticmethod
     @functools.lru_cache(maxsize=8)
@@ -253,10 +304,20 @@ def inject_target(spikes: LayerSpikes, labels: np.ndarray, desired: float) -> La
     return LayerSpikes(flags, spikes.ptr, spikes.idx, counts)
 
 
-def layer_backward(layer: Layer, weight: np.ndarray | None, pre: LayerSpikes, post: LayerSpikes, delta: np.ndarray,
-                   params: ModelParams, table: KernelTable, *, lam: np.ndarray | None = None,
-                   need_pre_delta: bool = True, workspace: Workspace | None = None,
-                   key: str = "") -> tuple[np.ndarray | None, np.ndarray | None]:
+def layer_backward(
+    layer: Layer,
+    weight: np.ndarray | None,
+    pre: LayerSpikes,
+    post: LayerSpikes,
+    delta: np.ndarray,
+    params: ModelParams,
+    table: KernelTable,
+    *,
+    lam: np.ndarray | None = None,
+    need_pre_delta: bool = True,
+    workspace: Workspace | None = None,
+    key: str = "",
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Summed-over-batch weight gradient (kernel layout, no regulariser) and pre-delta of one layer.
 
     Args:
@@ -274,9 +335,23 @@ def layer_backward(layer: Layer, weight: np.ndarray | None, pre: LayerSpikes, po
     probe, silent_ratio = dtype.type(params.silent_post_probe), dtype.type(params.silent_post_side_ratio)
     if layer.kind == "pool":
         pre_delta = np.zeros((batch, n_in), dtype)
-        kernels.pool_backward(pre.ptr, pre.idx, pre.counts, post.flags, post.counts, layer.in_shape[0],
-                              layer.in_shape[1], layer.in_shape[2], layer.size, delta, probe, params.use_effect_ratio,
-                              params.pool_divide_by_area, *table.arguments(), pre_delta)
+        kernels.pool_backward(
+            pre.ptr,
+            pre.idx,
+            pre.counts,
+            post.flags,
+            post.counts,
+            layer.in_shape[0],
+            layer.in_shape[1],
+            layer.in_shape[2],
+            layer.size,
+            delta,
+            probe,
+            params.use_effect_ratio,
+            params.pool_divide_by_area,
+            *table.arguments(),
+            pre_delta,
+        )
         return None, pre_delta
     vth = dtype.type(layer.vth)
     if layer.kind == "fc":
@@ -285,15 +360,49 @@ def layer_backward(layer: Layer, weight: np.ndarray | None, pre: LayerSpikes, po
         grad = _zeros(workspace, f"grad{key}", weight.shape, dtype)
         parts = _zeros(workspace, f"parts{key}", (blocks if need_pre_delta else 1, batch, n_in), dtype)
         lam = np.ones_like(delta) if lam is None else lam.astype(dtype, copy=False)
-        kernels.fc_backward(pre.ptr, pre.idx, pre.counts, post.flags, post.counts, weight, delta, lam, vth, probe,
-                            silent_ratio, params.use_side_effect, params.use_effect_ratio, need_pre_delta,
-                            *table.arguments(), block, grad, parts)
+        kernels.fc_backward(
+            pre.ptr,
+            pre.idx,
+            pre.counts,
+            post.flags,
+            post.counts,
+            weight,
+            delta,
+            lam,
+            vth,
+            probe,
+            silent_ratio,
+            params.use_side_effect,
+            params.use_effect_ratio,
+            need_pre_delta,
+            *table.arguments(),
+            block,
+            grad,
+            parts,
+        )
     else:
         grad = _zeros(workspace, f"grad{key}", (weight.shape[0], math.prod(weight.shape[1:])), dtype)
         parts = _zeros(workspace, f"parts{key}", (weight.shape[0] if need_pre_delta else 1, batch, n_in), dtype)
-        kernels.conv_backward(pre.ptr, pre.idx, pre.counts, post.flags, post.counts, weight, layer.in_shape[1],
-                              layer.in_shape[2], delta, vth, probe, silent_ratio, params.use_side_effect,
-                              params.use_effect_ratio, need_pre_delta, *table.arguments(), grad, parts)
+        kernels.conv_backward(
+            pre.ptr,
+            pre.idx,
+            pre.counts,
+            post.flags,
+            post.counts,
+            weight,
+            layer.in_shape[1],
+            layer.in_shape[2],
+            delta,
+            vth,
+            probe,
+            silent_ratio,
+            params.use_side_effect,
+            params.use_effect_ratio,
+            need_pre_delta,
+            *table.arguments(),
+            grad,
+            parts,
+        )
         grad = grad.reshape(weight.shape)
     return grad, (parts.sum(axis=0) if need_pre_delta else None)
 
@@ -307,8 +416,15 @@ class BackwardResult:
     output_counts: np.ndarray
 
 
-def backward(layers: list[Layer], weights: list[np.ndarray | None], spikes: list[LayerSpikes], labels: np.ndarray,
-             sample_weights: np.ndarray, params: ModelParams, workspace: Workspace | None = None) -> BackwardResult:
+def backward(
+    layers: list[Layer],
+    weights: list[np.ndarray | None],
+    spikes: list[LayerSpikes],
+    labels: np.ndarray,
+    sample_weights: np.ndarray,
+    params: ModelParams,
+    workspace: Workspace | None = None,
+) -> BackwardResult:
     """The HM2-BP backward pass (ALGORITHMS.md 1.5-1.7, 1.9), as in :func:`snnbp.hm2bp.model.gradients`.
 
     Shape:
@@ -319,13 +435,15 @@ def backward(layers: list[Layer], weights: list[np.ndarray | None], spikes: list
     output = spikes[-1]
     table = KernelTable.cached(params, output.steps)
     counts = torch.from_numpy(output.counts.astype(dtype))
-    d, cost = backprop.margin_error(counts, torch.from_numpy(labels), desired=params.desired,
-                                    undesired=params.undesired, margin=params.margin)
+    d, cost = backprop.margin_error(
+        counts, torch.from_numpy(labels), desired=params.desired, undesired=params.undesired, margin=params.margin
+    )
     delta = (sample_weights.astype(dtype)[:, None] * d.numpy()).astype(dtype)
     lam = None
     if params.use_lateral_factor and layers[-1].lateral != 0.0:
-        lam = kernels.lateral_factor(output.flags, output.counts, labels, float(layers[-1].vth),
-                                     float(-layers[-1].lateral), *table.arguments())
+        lam = kernels.lateral_factor(
+            output.flags, output.counts, labels, float(layers[-1].vth), float(-layers[-1].lateral), *table.arguments()
+        )
     if params.inject_silent_target:
         spikes = [*spikes[:-1], inject_target(output, labels, params.desired)]
     grads: list[np.ndarray | None] = [None] * len(layers)
@@ -333,22 +451,39 @@ def backward(layers: list[Layer], weights: list[np.ndarray | None], spikes: list
         layer = layers[k]
         if layer.kind != "pool":
             delta = delta / dtype.type(layer.vth)
-        grads[k], delta = layer_backward(layer, weights[k], spikes[k], spikes[k + 1], delta, params, table,
-                                         lam=lam if k == len(layers) - 1 else None, need_pre_delta=k > 0,
-                                         workspace=workspace, key=str(k))
+        grads[k], delta = layer_backward(
+            layer,
+            weights[k],
+            spikes[k],
+            spikes[k + 1],
+            delta,
+            params,
+            table,
+            lam=lam if k == len(layers) - 1 else None,
+            need_pre_delta=k > 0,
+            workspace=workspace,
+            key=str(k),
+        )
     return BackwardResult(grads, cost.numpy(), output.counts)
 
 
 def regulariser_gradient(weight: np.ndarray, layer: Layer, params: ModelParams) -> np.ndarray:
     """:func:`snnbp.hm2bp.backprop.regulariser_gradient` of a kernel-layout weight, in the kernel layout."""
     official = official_view(layer, weight)
-    reg = backprop.regulariser_gradient(official, lambda_reg=params.lambda_reg, beta_reg=params.beta_reg,
-                                        limit=params.weight_limit)
+    reg = backprop.regulariser_gradient(
+        official, lambda_reg=params.lambda_reg, beta_reg=params.beta_reg, limit=params.weight_limit
+    )
     return kernel_layout(layer, reg, weight.dtype)
 
 
-def gradients(layers: list[Layer], weights: list[torch.Tensor | None], rasters: list[torch.Tensor],
-              labels: torch.Tensor, sample_weights: torch.Tensor, params: ModelParams) -> Gradients:
+def gradients(
+    layers: list[Layer],
+    weights: list[torch.Tensor | None],
+    rasters: list[torch.Tensor],
+    labels: torch.Tensor,
+    sample_weights: torch.Tensor,
+    params: ModelParams,
+) -> Gradients:
     """The event engine's gradients in the torch path's form (official layouts, mean over the batch,
     regulariser included): :func:`snnbp.hm2bp.model.gradients` computed from the same rasters.
 
@@ -359,8 +494,14 @@ def gradients(layers: list[Layer], weights: list[torch.Tensor | None], rasters: 
     dtype = numpy_dtype(params)
     arrays = [kernel_layout(layer, w, dtype) for layer, w in zip(layers, weights)]
     spikes = [spikes_from_raster(r) for r in rasters]
-    result = backward(layers, arrays, spikes, labels.cpu().numpy().astype(np.int64),
-                      sample_weights.cpu().numpy().astype(np.float64), params)
+    result = backward(
+        layers,
+        arrays,
+        spikes,
+        labels.cpu().numpy().astype(np.int64),
+        sample_weights.cpu().numpy().astype(np.float64),
+        params,
+    )
     batch = len(labels)
     grads = []
     for layer, array, grad in zip(layers, arrays, result.grad_sums):
@@ -398,8 +539,13 @@ class EventNetwork:
         """A network from official-layout weights (copied), with zero Adam moments."""
         arrays = [kernel_layout(layer, w, dtype) for layer, w in zip(layers, weights)]
         arrays = [None if a is None else a.copy() for a in arrays]
-        return EventNetwork(layers, arrays, [None if a is None else np.zeros_like(a) for a in arrays],
-                            [None if a is None else np.zeros_like(a) for a in arrays], [0] * len(layers))
+        return EventNetwork(
+            layers,
+            arrays,
+            [None if a is None else np.zeros_like(a) for a in arrays],
+            [None if a is None else np.zeros_like(a) for a in arrays],
+            [0] * len(layers),
+        )
 
     def update(self, grad_sums: list[np.ndarray | None], batch: int, lr: float, params: ModelParams) -> None:
         """Regulariser + Adam on every trainable layer, in place (ALGORITHMS.md 1.7)."""
@@ -408,16 +554,29 @@ class EventNetwork:
             if grad is None:
                 continue
             if not np.isfinite(grad).all():
-                raise FloatingPointError(f"HM2-BP: non-finite weight gradient in layer {k} ({layer.kind}, "
-                                         f"weights {tuple(official_view(layer, grad).shape)})")
+                raise FloatingPointError(
+                    f"HM2-BP: non-finite weight gradient in layer {k} ({layer.kind}, "
+                    f"weights {tuple(official_view(layer, grad).shape)})"
+                )
             weight = self.weights[k]
             scalar = weight.dtype.type
             self.steps[k] += 1
             step = self.steps[k]
             rows = weight.shape[0]
-            kernels.regularised_adam(weight.reshape(rows, -1), np.ascontiguousarray(grad).reshape(rows, -1),
-                                     self.first_moments[k].reshape(rows, -1), self.second_moments[k].reshape(rows, -1),
-                                     scalar(1.0 / batch), 1 if layer.kind == "fc" else 0, scalar(params.lambda_reg),
-                                     scalar(params.beta_reg), scalar(params.weight_limit), scalar(lr),
-                                     scalar(params.adam_beta1), scalar(params.adam_beta2), scalar(params.adam_eps),
-                                     scalar(1.0 - params.adam_beta1**step), scalar(1.0 - params.adam_beta2**step))
+            kernels.regularised_adam(
+                weight.reshape(rows, -1),
+                np.ascontiguousarray(grad).reshape(rows, -1),
+                self.first_moments[k].reshape(rows, -1),
+                self.second_moments[k].reshape(rows, -1),
+                scalar(1.0 / batch),
+                1 if layer.kind == "fc" else 0,
+                scalar(params.lambda_reg),
+                scalar(params.beta_reg),
+                scalar(params.weight_limit),
+                scalar(lr),
+                scalar(params.adam_beta1),
+                scalar(params.adam_beta2),
+                scalar(params.adam_eps),
+                scalar(1.0 - params.adam_beta1**step),
+                scalar(1.0 - params.adam_beta2**step),
+            )

@@ -84,8 +84,6 @@ def event_coordinates(idx, in_area, in_width):  # pragma: no cover - compiled
     return channel, row, column
 
 
-
-
 @njit(cache=True, inline="always", error_model="numpy")
 def _decay(v, ep, current, width, tau_m, tau_s):  # pragma: no cover - compiled
     """Leak and synaptic decay of neurons ``0 .. width-1``, and a zero input current (ALGORITHMS.md 1.2)."""
@@ -117,8 +115,9 @@ def _integrate_and_fire(v, ep, current, refractory, fired, width, threshold, tau
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def fc_forward(ptr, idx, weight_t, batch, steps, threshold, tau_m, tau_s, t_ref, lateral, block,
-               flags):  # pragma: no cover - compiled
+def fc_forward(
+    ptr, idx, weight_t, batch, steps, threshold, tau_m, tau_s, t_ref, lateral, block, flags
+):  # pragma: no cover - compiled
     """LIF layer driven by ``I_i(t) = sum_j w_ij s_j(t-1)`` (+ lateral inhibition), written into ``flags``.
 
     ``weight_t`` is ``[N_in, N_out]`` (row ``j``: the fan-out of pre neuron ``j``). Tasks: one
@@ -140,7 +139,7 @@ def fc_forward(ptr, idx, weight_t, batch, steps, threshold, tau_m, tau_s, t_ref,
         for t in range(1, steps):
             _decay(v, ep, current, width, tau_m, tau_s)
             for e in range(ptr[b * steps + t - 1], ptr[b * steps + t]):
-                row = weight_t[idx[e], lo:lo + width]
+                row = weight_t[idx[e], lo : lo + width]
                 for k in range(width):
                     current[k] += row[k]
             if lateral != 0.0:
@@ -150,13 +149,14 @@ def fc_forward(ptr, idx, weight_t, batch, steps, threshold, tau_m, tau_s, t_ref,
                 for k in range(width):
                     current[k] = current[k] + lateral * (dtype.type(fired_before) - dtype.type(fired[k]))
             _integrate_and_fire(v, ep, current, refractory, fired, width, threshold, tau_s, t_ref)
-            flags[b, t, lo:lo + width] = fired
+            flags[b, t, lo : lo + width] = fired
     return flags
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def conv_forward(ptr, idx, kernel, in_height, in_width, batch, steps, threshold, tau_m, tau_s, t_ref, group,
-                 flags):  # pragma: no cover - compiled
+def conv_forward(
+    ptr, idx, kernel, in_height, in_width, batch, steps, threshold, tau_m, tau_s, t_ref, group, flags
+):  # pragma: no cover - compiled
     """Spiking valid stride-1 convolution: each pre spike at ``t-1`` adds its kernel taps to ``I(t)`` (1.9).
 
     ``kernel`` is ``[C_out, C_in, k, k]``; pre neuron ``n = (c * H + y) * W + x``, post neuron
@@ -193,7 +193,7 @@ def conv_forward(ptr, idx, kernel, in_height, in_width, batch, steps, threshold,
                     row = (y - ky) * out_width
                     for kx in range(max(0, x - out_width + 1), min(size, x + 1)):
                         start = (row + x - kx) * width
-                        weights = taps[c, ky, kx, first:first + width]
+                        weights = taps[c, ky, kx, first : first + width]
                         for m in range(width):
                             current[start + m] += weights[m]
             _integrate_and_fire(v, ep, current, refractory, fired, neurons, threshold, tau_s, t_ref)
@@ -205,8 +205,9 @@ def conv_forward(ptr, idx, kernel, in_height, in_width, batch, steps, threshold,
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def pool_forward(ptr, idx, channels, in_height, in_width, pool, batch, steps, threshold, tau_m, tau_s, t_ref,
-                 dtype_probe, flags):  # pragma: no cover - compiled
+def pool_forward(
+    ptr, idx, channels, in_height, in_width, pool, batch, steps, threshold, tau_m, tau_s, t_ref, dtype_probe, flags
+):  # pragma: no cover - compiled
     """Spiking ``pool x pool`` pooling with unit weights: ``I(t)`` = spikes in the window at ``t-1`` (1.9).
 
     ``dtype_probe`` is a zero-size array of the compute dtype. Tasks: one sample and one channel.
@@ -228,7 +229,7 @@ def pool_forward(ptr, idx, channels, in_height, in_width, pool, batch, steps, th
                 if channel[e] == c:
                     current[rows[e] // pool * out_width + columns[e] // pool] += 1.0
             _integrate_and_fire(v, ep, current, refractory, fired, area, threshold, tau_s, t_ref)
-            flags[b, t, c * area:(c + 1) * area] = fired
+            flags[b, t, c * area : (c + 1) * area] = fired
     return flags
 
 
@@ -236,8 +237,9 @@ def pool_forward(ptr, idx, channels, in_height, in_width, pool, batch, steps, th
 
 
 @njit(cache=True, error_model="numpy")
-def post_kernel_block(flags, b, lo, width, table, s_low, window, t_ref, shift, decay, out, scratch,
-                      active):  # pragma: no cover - compiled
+def post_kernel_block(
+    flags, b, lo, width, table, s_low, window, t_ref, shift, decay, out, scratch, active
+):  # pragma: no cover - compiled
     """Post-side S-PSP kernel ``A[t', k]`` of post neurons ``lo .. lo+width-1`` of sample ``b`` (1.3).
 
     ``A[t', i] = sum_f eps(s_f, tau_f - t' - shift)`` over the firings ``f`` of ``i`` with
@@ -262,7 +264,7 @@ def post_kernel_block(flags, b, lo, width, table, s_low, window, t_ref, shift, d
     reset_end = np.ones(width, np.int64)
     fired_any = np.zeros(width, np.bool_)
     for t in range(steps):
-        row_flags = flags[b, t, lo:lo + width]
+        row_flags = flags[b, t, lo : lo + width]
         for k in range(width):
             if row_flags[k]:
                 if not fired_any[k]:
@@ -302,9 +304,31 @@ def post_kernel_block(flags, b, lo, width, table, s_low, window, t_ref, shift, d
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def fc_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, weight_t, delta, lam, vth, probe,
-                silent_ratio, use_side_effect, use_effect_ratio, need_pre_delta, table, s_low, window, t_ref, shift,
-                decay, block, grad_t, pre_delta_parts):  # pragma: no cover - compiled
+def fc_backward(
+    pre_ptr,
+    pre_idx,
+    pre_counts,
+    post_flags,
+    post_counts,
+    weight_t,
+    delta,
+    lam,
+    vth,
+    probe,
+    silent_ratio,
+    use_side_effect,
+    use_effect_ratio,
+    need_pre_delta,
+    table,
+    s_low,
+    window,
+    t_ref,
+    shift,
+    decay,
+    block,
+    grad_t,
+    pre_delta_parts,
+):  # pragma: no cover - compiled
     """Weight gradient (summed over the batch) and pre-delta of a fully connected layer (1.3, 1.6, 1.7).
 
     Per sample and post neuron ``i``: ``e_ij = sum_{t' in spikes of j} A[t', i]`` (probe where
@@ -337,8 +361,9 @@ def fc_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, weight_t,
             for k in range(width):
                 fan_in_sum[k] += weight_t[j, lo + k]
         for b in range(batch):
-            firing = post_kernel_block(post_flags, b, lo, width, table, s_low, window, t_ref, shift, decay, kernel,
-                                       scratch, active)
+            firing = post_kernel_block(
+                post_flags, b, lo, width, table, s_low, window, t_ref, shift, decay, kernel, scratch, active
+            )
             e[:, :firing] = 0.0
             for t in range(steps):
                 row = kernel[t]
@@ -365,7 +390,7 @@ def fc_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, weight_t,
             for a in range(firing):
                 silent_scale[active[a]] = 0.0
             for j in range(n_in):
-                target = grad_t[j, lo:lo + width]
+                target = grad_t[j, lo : lo + width]
                 if pre_counts[b, j] > 0:
                     for k in range(width):
                         target[k] += silent_scale[k] * probe
@@ -374,7 +399,7 @@ def fc_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, weight_t,
             if need_pre_delta:
                 for j in range(n_in):
                     count = pre_counts[b, j]
-                    fan_out = weight_t[j, lo:lo + width]
+                    fan_out = weight_t[j, lo : lo + width]
                     total = dtype.type(0.0)
                     for k in range(width):
                         total += delta[b, lo + k] * fan_out[k]
@@ -396,9 +421,31 @@ def _slots(active, firing, width, slot):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def conv_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, kernel_weights, in_height, in_width, delta,
-                  vth, probe, silent_ratio, use_side_effect, use_effect_ratio, need_pre_delta, table, s_low, window,
-                  t_ref, shift, decay, grad, pre_delta_parts):  # pragma: no cover - compiled
+def conv_backward(
+    pre_ptr,
+    pre_idx,
+    pre_counts,
+    post_flags,
+    post_counts,
+    kernel_weights,
+    in_height,
+    in_width,
+    delta,
+    vth,
+    probe,
+    silent_ratio,
+    use_side_effect,
+    use_effect_ratio,
+    need_pre_delta,
+    table,
+    s_low,
+    window,
+    t_ref,
+    shift,
+    decay,
+    grad,
+    pre_delta_parts,
+):  # pragma: no cover - compiled
     """Kernel gradient (summed over the batch) and pre-delta of a spiking convolution (1.9).
 
     ``e[l, K]``: S-PSP of output position ``l`` of map ``o`` and its receptive-field tap
@@ -433,8 +480,9 @@ def conv_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, kernel_
         for kk in range(taps):
             weight_sum += weights[kk]
         for b in range(batch):
-            firing = post_kernel_block(post_flags, b, o * area, area, table, s_low, window, t_ref, shift, decay, kernel,
-                                       scratch, active)
+            firing = post_kernel_block(
+                post_flags, b, o * area, area, table, s_low, window, t_ref, shift, decay, kernel, scratch, active
+            )
             _slots(active, firing, area, slot)
             e[:firing, :] = 0.0
             if firing > 0:
@@ -483,9 +531,28 @@ def conv_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, kernel_
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def pool_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, channels, in_height, in_width, pool, delta,
-                  probe, use_effect_ratio, divide_by_area, table, s_low, window, t_ref, shift, decay,
-                  pre_delta):  # pragma: no cover - compiled
+def pool_backward(
+    pre_ptr,
+    pre_idx,
+    pre_counts,
+    post_flags,
+    post_counts,
+    channels,
+    in_height,
+    in_width,
+    pool,
+    delta,
+    probe,
+    use_effect_ratio,
+    divide_by_area,
+    table,
+    s_low,
+    window,
+    t_ref,
+    shift,
+    decay,
+    pre_delta,
+):  # pragma: no cover - compiled
     """Error routed through a spiking pooling layer: ``(delta_o / p^2) rho_{o,in}`` (1.9).
 
     ``rho = e_{o|in} / o_in`` where both fired, else 1; ``e`` from the pooled neuron's post kernel
@@ -509,8 +576,9 @@ def pool_backward(pre_ptr, pre_idx, pre_counts, post_flags, post_counts, channel
         for b in range(batch):
             e[:, :] = 0.0
             if use_effect_ratio:
-                firing = post_kernel_block(post_flags, b, c * area, area, table, s_low, window, t_ref, shift, decay,
-                                           kernel, scratch, active)
+                firing = post_kernel_block(
+                    post_flags, b, c * area, area, table, s_low, window, t_ref, shift, decay, kernel, scratch, active
+                )
                 _slots(active, firing, area, slot)
                 if firing > 0:
                     for t in range(steps):
@@ -548,8 +616,9 @@ def lateral_factor(flags, counts, labels, vth, strength, table, s_low, window, t
     scratch = np.zeros((3 * classes, steps), np.float64)
     active = np.zeros(classes, np.int64)
     for b in range(batch):
-        firing = post_kernel_block(flags, b, 0, classes, table, s_low, window, t_ref, shift, decay, kernel, scratch,
-                                   active)
+        firing = post_kernel_block(
+            flags, b, 0, classes, table, s_low, window, t_ref, shift, decay, kernel, scratch, active
+        )
         e = np.zeros((classes, classes), np.float64)  # e[l, j] = e_{l|j}
         for t in range(steps):
             for j in range(classes):
@@ -577,8 +646,9 @@ def lateral_factor(flags, counts, labels, vth, strength, table, s_low, window, t
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def regularised_adam(weight, grad_sum, m, v, inv_batch, post_axis, lambda_reg, beta_reg, limit, lr, beta1, beta2, eps,
-                     bias1, bias2):  # pragma: no cover - compiled
+def regularised_adam(
+    weight, grad_sum, m, v, inv_batch, post_axis, lambda_reg, beta_reg, limit, lr, beta1, beta2, eps, bias1, bias2
+):  # pragma: no cover - compiled
     """In place: ``g = grad_sum / B + R(w)``, then one Adam step on ``weight`` (ALGORITHMS.md 1.7).
 
     ``R(w_ij) = lambda_reg beta_reg (w_ij / L) exp(beta_reg (S_i - 1))`` with ``S_i`` the mean of

@@ -86,8 +86,16 @@ def psp_contributions(
     return torch.where(counted, psp_kernel(s, u, tau_m, tau_s), torch.zeros_like(u))
 
 
-def firing_terms(pre_train: torch.Tensor, post_train: torch.Tensor, *, tau_m: float = 64.0, tau_s: float = 8.0,
-                 t_ref: int = 2, pre_shift: int | None = None, lookback: float = LOOKBACK_TAU_M) -> torch.Tensor:
+def firing_terms(
+    pre_train: torch.Tensor,
+    post_train: torch.Tensor,
+    *,
+    tau_m: float = 64.0,
+    tau_s: float = 8.0,
+    t_ref: int = 2,
+    pre_shift: int | None = None,
+    lookback: float = LOOKBACK_TAU_M,
+) -> torch.Tensor:
     """The S-PSP terms of one pair: row ``f`` holds ``eps(s_f, u_fg)`` of every pre spike ``g`` at firing ``tau_f``.
 
     ``terms.sum() == e_{i|j}`` of :func:`snnbp.hm2bp.spsp.spsp` whenever both neurons fire
@@ -98,13 +106,28 @@ def firing_terms(pre_train: torch.Tensor, post_train: torch.Tensor, *, tau_m: fl
         - Output: ``[o_i, o_j]`` float64.
     """
     post_times = spike_times(post_train)
-    return psp_contributions(spike_times(pre_train), post_times, post_times, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref,
-                             pre_shift=pre_shift, lookback=lookback)
+    return psp_contributions(
+        spike_times(pre_train),
+        post_times,
+        post_times,
+        tau_m=tau_m,
+        tau_s=tau_s,
+        t_ref=t_ref,
+        pre_shift=pre_shift,
+        lookback=lookback,
+    )
 
 
-def membrane_contributions(pre_train: torch.Tensor, post_train: torch.Tensor, *, tau_m: float = 64.0,
-                           tau_s: float = 8.0, t_ref: int = 2, pre_shift: int | None = None,
-                           lookback: float = LOOKBACK_TAU_M) -> torch.Tensor:
+def membrane_contributions(
+    pre_train: torch.Tensor,
+    post_train: torch.Tensor,
+    *,
+    tau_m: float = 64.0,
+    tau_s: float = 8.0,
+    t_ref: int = 2,
+    pre_shift: int | None = None,
+    lookback: float = LOOKBACK_TAU_M,
+) -> torch.Tensor:
     """Every pre spike's share of the post potential over time, as the S-PSP kernel models it (ALGORITHMS.md 1.3).
 
     :func:`psp_contributions` at every step ``t = 0 .. T-1``, and 0 inside the refractory window
@@ -119,17 +142,33 @@ def membrane_contributions(pre_train: torch.Tensor, post_train: torch.Tensor, *,
     steps = post_train.shape[0]
     post_times = spike_times(post_train)
     query = torch.arange(steps, device=post_train.device)
-    out = psp_contributions(spike_times(pre_train), post_times, query, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref,
-                            pre_shift=pre_shift, lookback=lookback)
+    out = psp_contributions(
+        spike_times(pre_train),
+        post_times,
+        query,
+        tau_m=tau_m,
+        tau_s=tau_s,
+        t_ref=t_ref,
+        pre_shift=pre_shift,
+        lookback=lookback,
+    )
     before = torch.searchsorted(post_times.contiguous(), query.contiguous())
     last = post_times[(before - 1).clamp(min=0)] if post_times.numel() else torch.zeros_like(query)
     refractory = (before > 0) & (query < last + t_ref)
     return out.masked_fill(refractory[:, None], 0.0)
 
 
-def firing_table(pre_train: torch.Tensor, post_train: torch.Tensor, weight: float, *, tau_m: float = 64.0,
-                 tau_s: float = 8.0, t_ref: int = 2, pre_shift: int | None = None,
-                 lookback: float = LOOKBACK_TAU_M) -> pd.DataFrame:
+def firing_table(
+    pre_train: torch.Tensor,
+    post_train: torch.Tensor,
+    weight: float,
+    *,
+    tau_m: float = 64.0,
+    tau_s: float = 8.0,
+    t_ref: int = 2,
+    pre_shift: int | None = None,
+    lookback: float = LOOKBACK_TAU_M,
+) -> pd.DataFrame:
     """One row per post firing ``f = 1 .. o_i`` of a pair: what the S-PSP adds up there (ALGORITHMS.md 1.3).
 
     Columns: ``tau_f`` (ms), ``s_f = tau_f - hat_tau_{f-1}`` (ms integrated since the previous
@@ -138,17 +177,33 @@ def firing_table(pre_train: torch.Tensor, post_train: torch.Tensor, weight: floa
     the threshold).
     """
     post_times = spike_times(post_train)
-    terms = firing_terms(pre_train, post_train, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, pre_shift=pre_shift,
-                         lookback=lookback)
+    terms = firing_terms(
+        pre_train, post_train, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, pre_shift=pre_shift, lookback=lookback
+    )
     reset_end = torch.cat([torch.ones(1, dtype=post_times.dtype), post_times[:-1] + t_ref])
-    return pd.DataFrame({"tau_f": post_times.tolist(), "s_f": (post_times - reset_end).tolist(),
-                         "pre_spikes": (terms > 0).sum(dim=1).tolist(), "term": terms.sum(dim=1).tolist(),
-                         "w_term": (weight * terms.sum(dim=1)).tolist()},
-                        index=pd.RangeIndex(1, len(post_times) + 1, name="f"))
+    return pd.DataFrame(
+        {
+            "tau_f": post_times.tolist(),
+            "s_f": (post_times - reset_end).tolist(),
+            "pre_spikes": (terms > 0).sum(dim=1).tolist(),
+            "term": terms.sum(dim=1).tolist(),
+            "w_term": (weight * terms.sum(dim=1)).tolist(),
+        },
+        index=pd.RangeIndex(1, len(post_times) + 1, name="f"),
+    )
 
 
-def random_layer(seed: int, *, steps: int, batch: int, n_in: int, n_out: int, weight_low: float, weight_high: float,
-                 rate_scale: float = 5.5) -> tuple[torch.Tensor, torch.Tensor]:
+def random_layer(
+    seed: int,
+    *,
+    steps: int,
+    batch: int,
+    n_in: int,
+    n_out: int,
+    weight_low: float,
+    weight_high: float,
+    rate_scale: float = 5.5,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random rate-coded inputs and uniform random weights of one fully connected layer (float64).
 
     Inputs: every pre neuron gets a random intensity ``p ~ U{0..255}`` and fires with probability
@@ -185,8 +240,16 @@ class LayerResponse:
     total_psp: torch.Tensor
 
 
-def layer_response(pre: torch.Tensor, weight: torch.Tensor, *, vth: float, tau_m: float = 64.0, tau_s: float = 8.0,
-                   t_ref: int = 2, lookback: float = LOOKBACK_TAU_M) -> LayerResponse:
+def layer_response(
+    pre: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    vth: float,
+    tau_m: float = 64.0,
+    tau_s: float = 8.0,
+    t_ref: int = 2,
+    lookback: float = LOOKBACK_TAU_M,
+) -> LayerResponse:
     """Simulate a layer (:func:`simulate_lif`), its S-PSPs (:func:`spsp`) and total PSPs ``a_i = sum_j w_ij e_ij``.
 
     ``lookback``: the S-PSP look-back window in units of ``tau_m`` (official 4).
@@ -196,8 +259,9 @@ def layer_response(pre: torch.Tensor, weight: torch.Tensor, *, vth: float, tau_m
     """
     post = simulate_lif(pre, weight, vth=vth, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref)
     e = spsp(pre, post, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, lookback=lookback)
-    return LayerResponse(post=post, counts=post.sum(dim=0), pre_counts=pre.sum(dim=0), e=e,
-                         total_psp=(e * weight).sum(dim=-1))
+    return LayerResponse(
+        post=post, counts=post.sum(dim=0), pre_counts=pre.sum(dim=0), e=e, total_psp=(e * weight).sum(dim=-1)
+    )
 
 
 def agreement(observed: torch.Tensor, predicted: torch.Tensor) -> dict[str, float]:
@@ -211,13 +275,18 @@ def agreement(observed: torch.Tensor, predicted: torch.Tensor) -> dict[str, floa
         - observed, predicted: any shape, equal (flattened).
     """
     x, y = observed.flatten().to(torch.float64), predicted.flatten().to(torch.float64)
-    return {"points": float(x.numel()), "correlation": float(torch.corrcoef(torch.stack([x, y]))[0, 1]),
-            "mean_abs_deviation": float((y - x).abs().mean()), "mean_deviation": float((y - x).mean()),
-            "slope": float((x * y).sum() / (x * x).sum())}
+    return {
+        "points": float(x.numel()),
+        "correlation": float(torch.corrcoef(torch.stack([x, y]))[0, 1]),
+        "mean_abs_deviation": float((y - x).abs().mean()),
+        "mean_deviation": float((y - x).mean()),
+        "slope": float((x * y).sum() / (x * x).sum()),
+    }
 
 
-def effect_ratio_by_post(e: torch.Tensor, post_counts: torch.Tensor,
-                         pre_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def effect_ratio_by_post(
+    e: torch.Tensor, post_counts: torch.Tensor, pre_counts: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and standard deviation over ``j`` of the effect ratio ``rho_ij = e_{i|j} / o_j`` (ALGORITHMS.md 1.6).
 
     Only pairs where both neurons fired count (elsewhere :func:`snnbp.hm2bp.backprop.effect_ratio`
@@ -255,9 +324,18 @@ class WeightSweep:
     sigma: torch.Tensor
 
 
-def weight_sweep(pre: torch.Tensor, weight_row: torch.Tensor, pre_index: int, values: torch.Tensor, *, vth: float,
-                 tau_m: float = 64.0, tau_s: float = 8.0, t_ref: int = 2,
-                 lookback: float = LOOKBACK_TAU_M) -> WeightSweep:
+def weight_sweep(
+    pre: torch.Tensor,
+    weight_row: torch.Tensor,
+    pre_index: int,
+    values: torch.Tensor,
+    *,
+    vth: float,
+    tau_m: float = 64.0,
+    tau_s: float = 8.0,
+    t_ref: int = 2,
+    lookback: float = LOOKBACK_TAU_M,
+) -> WeightSweep:
     """One post neuron with ``w_ij`` set to each of ``values`` (the other weights fixed), in one layer call.
 
     Each value is a separate post neuron of a single :func:`layer_response` (same input sample),
@@ -270,8 +348,13 @@ def weight_sweep(pre: torch.Tensor, weight_row: torch.Tensor, pre_index: int, va
     weight[:, pre_index] = values.to(weight.dtype)
     response = layer_response(pre, weight, vth=vth, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, lookback=lookback)
     sigma = side_effect(response.e, weight, response.counts, vth)
-    return WeightSweep(values=values, counts=response.counts[0], total_psp=response.total_psp[0],
-                       e=response.e[0, :, pre_index], sigma=sigma[0])
+    return WeightSweep(
+        values=values,
+        counts=response.counts[0],
+        total_psp=response.total_psp[0],
+        e=response.e[0, :, pre_index],
+        sigma=sigma[0],
+    )
 
 
 def linear_count_change(sweep: WeightSweep, base: int, *, vth: float, with_side_effect: bool = True) -> torch.Tensor:

@@ -18,8 +18,18 @@ from snnbp.data.base import DatasetInfo
 from snnbp.encoding.distortion import ImageDistortion, draw_displacements, warp_images
 from snnbp.encoding.rate import bernoulli_rate_code
 from snnbp.hm2bp.boosting import boost_weights
-from snnbp.hm2bp.model import (AdamState, Layer, adam_step, build_layers, describe, forward, gradients, init_weights,
-                               learning_rate, torch_dtype)
+from snnbp.hm2bp.model import (
+    AdamState,
+    Layer,
+    adam_step,
+    build_layers,
+    describe,
+    forward,
+    gradients,
+    init_weights,
+    learning_rate,
+    torch_dtype,
+)
 from snnbp.hm2bp.params import ModelParams
 from snnbp.learner import Batch
 from snnbp.seeding import derive_seed, torch_generator
@@ -30,8 +40,16 @@ if TYPE_CHECKING:
 ENGINES = ("auto", "event", "torch")
 
 
-def encode_fixed(images: torch.Tensor, indices: torch.Tensor, split: str, time_steps: int, *, seed: int,
-                 scale: float, flags: bool = False) -> torch.Tensor:
+def encode_fixed(
+    images: torch.Tensor,
+    indices: torch.Tensor,
+    split: str,
+    time_steps: int,
+    *,
+    seed: int,
+    scale: float,
+    flags: bool = False,
+) -> torch.Tensor:
     """Bernoulli rate code with a generator per sample derived from ``(seed, split, index)``.
 
     A sample therefore gets the same spike trains every time it is presented (the official MLP
@@ -57,8 +75,9 @@ def encode_fixed(images: torch.Tensor, indices: torch.Tensor, split: str, time_s
     return spikes
 
 
-def encode_fresh(images: torch.Tensor, time_steps: int, *, generator: torch.Generator, scale: float,
-                 flags: bool = False) -> torch.Tensor:
+def encode_fresh(
+    images: torch.Tensor, time_steps: int, *, generator: torch.Generator, scale: float, flags: bool = False
+) -> torch.Tensor:
     """Bernoulli rate code drawn from a running generator (new trains at every presentation).
 
     Shape:
@@ -75,8 +94,9 @@ def encode_fresh(images: torch.Tensor, time_steps: int, *, generator: torch.Gene
     return spikes
 
 
-def distortion_fields(params: ImageDistortion, seed: int, epoch: int, indices: torch.Tensor, height: int,
-                      width: int) -> tuple[torch.Tensor, torch.Tensor]:
+def distortion_fields(
+    params: ImageDistortion, seed: int, epoch: int, indices: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The displacement fields ``(dx, dy)`` of a training batch in 0-based ``epoch`` (ALGORITHMS.md 1.10).
 
     ``redraw: epoch`` (official): batch position ``b`` gets field ``b`` of the epoch's fields, drawn
@@ -89,8 +109,10 @@ def distortion_fields(params: ImageDistortion, seed: int, epoch: int, indices: t
     if params.redraw == "epoch":
         generator = torch_generator(seed, f"hm2bp/distortion/{epoch}")
         return draw_displacements(params, len(indices), height, width, generator=generator)
-    fields = [draw_displacements(params, 1, height, width, generator=torch_generator(seed, f"hm2bp/distortion/{epoch}/{i}"))
-              for i in indices.tolist()]
+    fields = [
+        draw_displacements(params, 1, height, width, generator=torch_generator(seed, f"hm2bp/distortion/{epoch}/{i}"))
+        for i in indices.tolist()
+    ]
     return torch.cat([f[0] for f in fields]), torch.cat([f[1] for f in fields])
 
 
@@ -158,7 +180,9 @@ class Hm2bpLearner:
         if info.kind not in ("image", "raster"):
             raise ValueError(f"HM2-BP takes image or raster datasets, got kind {info.kind!r}")
         if model.distortion is not None and info.kind != "image":
-            raise ValueError(f"model.distortion distorts images; dataset {info.name!r} holds {info.kind}s (remove model.distortion)")
+            raise ValueError(
+                f"model.distortion distorts images; dataset {info.name!r} holds {info.kind}s (remove model.distortion)"
+            )
         input_shape = tuple(info.input_shape) if info.kind == "image" else (info.input_shape[-1],)
         self.model, self.info, self.seed, self.device = model, info, seed, torch.device(device)
         self.engine = resolve_engine(model.engine, self.device)
@@ -166,8 +190,9 @@ class Hm2bpLearner:
         self.layers: list[Layer] = build_layers(model, input_shape, info.num_classes)
         self.network = describe(self.layers)
         initial = init_weights(self.layers, model, torch_generator(seed, "hm2bp/init"), self.device)
-        self._set_parameters(initial, [None if w is None else (torch.zeros_like(w), torch.zeros_like(w), 0)
-                                       for w in initial])
+        self._set_parameters(
+            initial, [None if w is None else (torch.zeros_like(w), torch.zeros_like(w), 0) for w in initial]
+        )
         self.lr = learning_rate(model.lr, 0, model.lr_decay)
         self.encoding_generator = torch_generator(seed, "hm2bp/encoding/fresh")
         self.epoch = 0  # 0-based index of the epoch being trained (selects the distortion fields)
@@ -192,26 +217,37 @@ class Hm2bpLearner:
         if self.info.kind == "image" and not self.model.fixed_encoding:
             from snnbp.config import ConfigError
 
-            raise ConfigError("key 'model.fixed_encoding' is false: a batch's input trains are drawn from one running "
-                              "generator, which a shard cannot reproduce; data-parallel HM2-BP needs fixed_encoding: true "
-                              "(each sample's trains from its own generator) or a dataset of spike rasters")
+            raise ConfigError(
+                "key 'model.fixed_encoding' is false: a batch's input trains are drawn from one running "
+                "generator, which a shard cannot reproduce; data-parallel HM2-BP needs fixed_encoding: true "
+                "(each sample's trains from its own generator) or a dataset of spike rasters"
+            )
         self.data_parallel = group
 
-    def _set_parameters(self, weights: list[torch.Tensor | None],
-                        adam: list[tuple[torch.Tensor, torch.Tensor, int] | None]) -> None:
+    def _set_parameters(
+        self, weights: list[torch.Tensor | None], adam: list[tuple[torch.Tensor, torch.Tensor, int] | None]
+    ) -> None:
         """Install weights and Adam moments ``(m, v, step)`` (official layouts) in the engine's storage."""
         if self.engine == "torch":
             self.weights = [None if w is None else w.to(self.device, self.dtype) for w in weights]
-            self.adam = [None if a is None else AdamState(a[0].to(self.device, self.dtype), a[1].to(self.device, self.dtype),
-                                                          int(a[2])) for a in adam]
+            self.adam = [
+                None
+                if a is None
+                else AdamState(a[0].to(self.device, self.dtype), a[1].to(self.device, self.dtype), int(a[2]))
+                for a in adam
+            ]
             return
         from snnbp.hm2bp import event
 
         self.event_network = event.EventNetwork.of(self.layers, weights, event.numpy_dtype(self.model))
         for k, (layer, state) in enumerate(zip(self.layers, adam)):
             if state is not None:
-                self.event_network.first_moments[k][...] = event.kernel_layout(layer, state[0], self.event_network.weights[k].dtype)
-                self.event_network.second_moments[k][...] = event.kernel_layout(layer, state[1], self.event_network.weights[k].dtype)
+                self.event_network.first_moments[k][...] = event.kernel_layout(
+                    layer, state[0], self.event_network.weights[k].dtype
+                )
+                self.event_network.second_moments[k][...] = event.kernel_layout(
+                    layer, state[1], self.event_network.weights[k].dtype
+                )
                 self.event_network.steps[k] = int(state[2])
         self.weights = [event.official_view(layer, w) for layer, w in zip(self.layers, self.event_network.weights)]
 
@@ -222,8 +258,10 @@ class Hm2bpLearner:
         from snnbp.hm2bp import event
 
         net = self.event_network
-        return [None if m is None else (event.official_view(layer, m), event.official_view(layer, v), step)
-                for layer, m, v, step in zip(self.layers, net.first_moments, net.second_moments, net.steps)]
+        return [
+            None if m is None else (event.official_view(layer, m), event.official_view(layer, v), step)
+            for layer, m, v, step in zip(self.layers, net.first_moments, net.second_moments, net.steps)
+        ]
 
     # ------------------------------------------------------------------------------ forward
     def encode(self, batch: Batch, flags: bool = False) -> torch.Tensor:
@@ -236,11 +274,23 @@ class Hm2bpLearner:
         if self.info.kind == "raster":
             raster = fit_raster(batch.inputs, m.time_steps, flags)
         elif m.fixed_encoding or batch.split != "train":
-            raster = encode_fixed(self.training_images(batch), batch.indices, batch.split, m.time_steps, seed=self.seed,
-                                  scale=m.rate_scale, flags=flags)
+            raster = encode_fixed(
+                self.training_images(batch),
+                batch.indices,
+                batch.split,
+                m.time_steps,
+                seed=self.seed,
+                scale=m.rate_scale,
+                flags=flags,
+            )
         else:
-            raster = encode_fresh(self.training_images(batch), m.time_steps, generator=self.encoding_generator,
-                                  scale=m.rate_scale, flags=flags)
+            raster = encode_fresh(
+                self.training_images(batch),
+                m.time_steps,
+                generator=self.encoding_generator,
+                scale=m.rate_scale,
+                flags=flags,
+            )
         return raster if flags else raster.to(device=self.device, dtype=self.dtype)
 
     def training_images(self, batch: Batch) -> torch.Tensor:
@@ -317,10 +367,13 @@ class Hm2bpLearner:
             if grad is None:
                 continue
             if not torch.isfinite(grad).all():
-                raise FloatingPointError(f"HM2-BP: non-finite weight gradient in layer {k} ({self.layers[k].kind}, "
-                                         f"weights {tuple(grad.shape)})")
-            self.weights[k], self.adam[k] = adam_step(self.weights[k], grad, self.adam[k], self.lr, beta1=m.adam_beta1,
-                                                      beta2=m.adam_beta2, eps=m.adam_eps)
+                raise FloatingPointError(
+                    f"HM2-BP: non-finite weight gradient in layer {k} ({self.layers[k].kind}, "
+                    f"weights {tuple(grad.shape)})"
+                )
+            self.weights[k], self.adam[k] = adam_step(
+                self.weights[k], grad, self.adam[k], self.lr, beta1=m.adam_beta1, beta2=m.adam_beta2, eps=m.adam_eps
+            )
         hidden = [r.sum(dim=0).reshape(r.shape[1], -1).cpu() for r in rasters[1:-1]]
         return result.cost.cpu(), result.output_counts.cpu(), hidden
 
@@ -329,8 +382,15 @@ class Hm2bpLearner:
         from snnbp.hm2bp import event
 
         spikes = self._event_forward(batch)
-        result = event.backward(self.layers, self.event_network.weights, spikes, batch.labels.cpu().numpy(),
-                                boost.numpy(), self.model, self.event_network.workspace)
+        result = event.backward(
+            self.layers,
+            self.event_network.weights,
+            spikes,
+            batch.labels.cpu().numpy(),
+            boost.numpy(),
+            self.model,
+            self.event_network.workspace,
+        )
         samples = len(batch.labels)
         if self.data_parallel is not None:  # sums over the shards -> sums over the global batch
             self.data_parallel.sum_([torch.from_numpy(grad) for grad in result.grad_sums if grad is not None])
@@ -410,9 +470,13 @@ class Hm2bpLearner:
             self._merge_ranks(self.data_parallel)
         if self.model.boost and bool(self.sample_seen.any()):
             seen = torch.nonzero(self.sample_seen).flatten()
-            self.sample_weights[seen] = boost_weights(self.sample_weights[seen], self.sample_labels[seen],
-                                                      self.sample_wrong[seen], self.info.num_classes,
-                                                      self.model.boost_divisor)
+            self.sample_weights[seen] = boost_weights(
+                self.sample_weights[seen],
+                self.sample_labels[seen],
+                self.sample_wrong[seen],
+                self.info.num_classes,
+                self.model.boost_divisor,
+            )
         used_lr, self.lr = self.lr, learning_rate(self.model.lr, epoch, self.model.lr_decay)
         self.epoch = epoch
         n = max(self.epoch_sums.get("samples", 0.0), 1.0)
@@ -423,10 +487,14 @@ class Hm2bpLearner:
             "output_spikes_label": self.epoch_sums.get("output_spikes_label", 0.0) / n,
             "output_spikes_other": self.epoch_sums.get("output_spikes_other", 0.0) / n,
             "silent_label_fraction": self.epoch_sums.get("silent_label", 0.0) / n,
-            "hidden_rate_hz": [self.epoch_sums[key] / n for key in sorted(hidden, key=lambda s: int(s.rsplit("_", 1)[1]))],
+            "hidden_rate_hz": [
+                self.epoch_sums[key] / n for key in sorted(hidden, key=lambda s: int(s.rsplit("_", 1)[1]))
+            ],
             "hidden_never_fired_fraction": [float((~fired).double().mean()) for fired in self.ever_fired],
             "weight_row_norms": self.weight_row_norms(),
-            "boost_weight_mean": float(self.sample_weights[self.sample_seen].mean()) if bool(self.sample_seen.any()) else 1.0,
+            "boost_weight_mean": float(self.sample_weights[self.sample_seen].mean())
+            if bool(self.sample_seen.any())
+            else 1.0,
             "boost_weight_max": float(self.sample_weights.max()) if self.sample_weights.numel() else 1.0,
         }
         self.epoch_sums = {}
@@ -442,8 +510,12 @@ class Hm2bpLearner:
         """
         return {
             "weights": [None if w is None else w.detach().cpu().contiguous().clone() for w in self.weights],
-            "adam": [None if a is None else {"m": a[0].cpu().contiguous().clone(), "v": a[1].cpu().contiguous().clone(),
-                                             "step": a[2]} for a in self._adam_states()],
+            "adam": [
+                None
+                if a is None
+                else {"m": a[0].cpu().contiguous().clone(), "v": a[1].cpu().contiguous().clone(), "step": a[2]}
+                for a in self._adam_states()
+            ],
             "lr": self.lr,
             "sample_weights": self.sample_weights.clone(),
             "sample_labels": self.sample_labels.clone(),
@@ -456,8 +528,9 @@ class Hm2bpLearner:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
-        self._set_parameters(list(state["weights"]),
-                             [None if a is None else (a["m"], a["v"], int(a["step"])) for a in state["adam"]])
+        self._set_parameters(
+            list(state["weights"]), [None if a is None else (a["m"], a["v"], int(a["step"])) for a in state["adam"]]
+        )
         self.lr = float(state["lr"])
         self.sample_weights = state["sample_weights"].clone()
         self.sample_labels = state["sample_labels"].clone()

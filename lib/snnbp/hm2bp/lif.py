@@ -127,8 +127,15 @@ def simulate_lif(
     Shape:
         - spikes_in: ``[T, B, N_in]``; weight: ``[N_out, N_in]``; output ``[T, B, N_out]``.
     """
-    return integrate_and_fire(fc_currents(spikes_in, weight), vth=vth, tau_m=tau_m, tau_s=tau_s,
-                              t_ref=t_ref, margin=FC_THRESHOLD_MARGIN, lateral=lateral)
+    return integrate_and_fire(
+        fc_currents(spikes_in, weight),
+        vth=vth,
+        tau_m=tau_m,
+        tau_s=tau_s,
+        t_ref=t_ref,
+        margin=FC_THRESHOLD_MARGIN,
+        lateral=lateral,
+    )
 
 
 def conv_currents(spikes_in: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -145,15 +152,24 @@ def conv_currents(spikes_in: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor
     return currents
 
 
-def simulate_lif_conv(spikes_in: torch.Tensor, kernel: torch.Tensor, *, vth: float, tau_m: float = 64.0,
-                      tau_s: float = 8.0, t_ref: int = 2) -> torch.Tensor:
+def simulate_lif_conv(
+    spikes_in: torch.Tensor,
+    kernel: torch.Tensor,
+    *,
+    vth: float,
+    tau_m: float = 64.0,
+    tau_s: float = 8.0,
+    t_ref: int = 2,
+) -> torch.Tensor:
     """A spiking convolutional layer: LIF per output position, threshold test ``v > vth``.
 
     Shape:
         - spikes_in: ``[T, B, C_in, H, W]``; kernel: ``[C_out, C_in, k, k]``;
           output ``[T, B, C_out, H-k+1, W-k+1]``.
     """
-    return integrate_and_fire(conv_currents(spikes_in, kernel), vth=vth, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, margin=0.0)
+    return integrate_and_fire(
+        conv_currents(spikes_in, kernel), vth=vth, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, margin=0.0
+    )
 
 
 def pool_currents(spikes_in: torch.Tensor, pool: int) -> torch.Tensor:
@@ -169,12 +185,14 @@ def pool_currents(spikes_in: torch.Tensor, pool: int) -> torch.Tensor:
     return currents
 
 
-def simulate_lif_pool(spikes_in: torch.Tensor, pool: int, *, vth: float, tau_m: float = 64.0,
-                      tau_s: float = 8.0, t_ref: int = 2) -> torch.Tensor:
+def simulate_lif_pool(
+    spikes_in: torch.Tensor, pool: int, *, vth: float, tau_m: float = 64.0, tau_s: float = 8.0, t_ref: int = 2
+) -> torch.Tensor:
     """A spiking pooling layer: fixed unit weights over ``pool x pool`` windows, own threshold (``v > vth - 1e-6``).
 
     Shape:
         - spikes_in: ``[T, B, C, H, W]``; output ``[T, B, C, H // pool, W // pool]``.
     """
-    return integrate_and_fire(pool_currents(spikes_in, pool), vth=vth, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref,
-                              margin=FC_THRESHOLD_MARGIN)
+    return integrate_and_fire(
+        pool_currents(spikes_in, pool), vth=vth, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, margin=FC_THRESHOLD_MARGIN
+    )

@@ -27,6 +27,7 @@ from snnbp.hm2bp.lif import conv_currents, fc_currents, integrate_and_fire, pool
 from snnbp.hm2bp.params import ModelParams
 from snnbp.hm2bp.spsp import pool_windows, post_kernel, spsp, spsp_batch_weighted, spsp_conv, spsp_pool
 
+
 @dataclass(frozen=True)
 class Layer:
     """One spiking layer.
@@ -75,8 +76,10 @@ def build_layers(params: ModelParams, input_shape: tuple[int, ...], num_classes:
             on a flat input or a pooling size that does not divide the map.
     """
     if len(params.thresholds) != len(params.layers) + 1:
-        raise ValueError(f"model.thresholds needs {len(params.layers) + 1} values (one per layer in model.layers "
-                         f"plus the output layer), got {len(params.thresholds)}")
+        raise ValueError(
+            f"model.thresholds needs {len(params.layers) + 1} values (one per layer in model.layers "
+            f"plus the output layer), got {len(params.thresholds)}"
+        )
     shape = (1, *input_shape) if len(input_shape) == 2 else tuple(input_shape)
     layers = []
     for spec, vth in zip(params.layers, params.thresholds[:-1]):
@@ -96,10 +99,20 @@ def build_layers(params: ModelParams, input_shape: tuple[int, ...], num_classes:
             out = (shape[0], shape[1] // p, shape[2] // p)
             layers.append(Layer("pool", shape, out, vth, params.threshold_margin, size=p))
         else:
-            raise ValueError(f"model.layers: {spec!r} is not '<N>' (fully connected), '<C>C<k>' (conv) or 'P<p>' (pool)")
+            raise ValueError(
+                f"model.layers: {spec!r} is not '<N>' (fully connected), '<C>C<k>' (conv) or 'P<p>' (pool)"
+            )
         shape = layers[-1].out_shape
-    layers.append(Layer("fc", shape, (num_classes,), params.thresholds[-1], params.threshold_margin,
-                        lateral=-params.lateral_strength))
+    layers.append(
+        Layer(
+            "fc",
+            shape,
+            (num_classes,),
+            params.thresholds[-1],
+            params.threshold_margin,
+            lateral=-params.lateral_strength,
+        )
+    )
     return layers
 
 
@@ -111,13 +124,17 @@ def describe(layers: list[Layer]) -> str:
     else:
         parts = ["x".join(str(s) for s in (first[1:] if first[0] == 1 else first))]
     for layer in layers:
-        parts.append({"fc": f"{layer.out_shape[0]}", "conv": f"{layer.out_shape[0]}C{layer.size}",
-                      "pool": f"P{layer.size}"}[layer.kind])
+        parts.append(
+            {"fc": f"{layer.out_shape[0]}", "conv": f"{layer.out_shape[0]}C{layer.size}", "pool": f"P{layer.size}"}[
+                layer.kind
+            ]
+        )
     return "-".join(parts)
 
 
-def init_weights(layers: list[Layer], params: ModelParams, generator: torch.Generator,
-                 device: str | torch.device = "cpu") -> list[torch.Tensor | None]:
+def init_weights(
+    layers: list[Layer], params: ModelParams, generator: torch.Generator, device: str | torch.device = "cpu"
+) -> list[torch.Tensor | None]:
     """Uniform ``U(-init, init)`` weights (official ``initRandom``; FC ``init_fc``, conv ``init_conv``)."""
     dtype = torch_dtype(params)
     weights: list[torch.Tensor | None] = []
@@ -139,8 +156,9 @@ def torch_dtype(params: ModelParams) -> torch.dtype:
     return torch.float32 if params.dtype == "float32" else torch.float64
 
 
-def layer_forward(layer: Layer, weight: torch.Tensor | None, pre: torch.Tensor,
-                  params: ModelParams) -> tuple[torch.Tensor, torch.Tensor]:
+def layer_forward(
+    layer: Layer, weight: torch.Tensor | None, pre: torch.Tensor, params: ModelParams
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Input currents and output raster of one layer (ALGORITHMS.md 1.2, 1.9).
 
     Shape:
@@ -154,13 +172,21 @@ def layer_forward(layer: Layer, weight: torch.Tensor | None, pre: torch.Tensor,
         currents = conv_currents(pre, weight)
     else:
         currents = pool_currents(pre, layer.size)
-    spikes = integrate_and_fire(currents, vth=layer.vth, tau_m=params.tau_m, tau_s=params.tau_s, t_ref=params.t_ref,
-                                margin=layer.margin, lateral=layer.lateral)
+    spikes = integrate_and_fire(
+        currents,
+        vth=layer.vth,
+        tau_m=params.tau_m,
+        tau_s=params.tau_s,
+        t_ref=params.t_ref,
+        margin=layer.margin,
+        lateral=layer.lateral,
+    )
     return spikes, currents
 
 
-def forward(layers: list[Layer], weights: list[torch.Tensor | None], inputs: torch.Tensor,
-            params: ModelParams) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def forward(
+    layers: list[Layer], weights: list[torch.Tensor | None], inputs: torch.Tensor, params: ModelParams
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Rasters of every layer (input first) and the input currents of every layer.
 
     Shape:
@@ -179,13 +205,27 @@ def forward(layers: list[Layer], weights: list[torch.Tensor | None], inputs: tor
 
 def _spsp_options(params: ModelParams) -> dict:
     """The S-PSP keyword arguments (time constants and the official quirks) of ``params``."""
-    return dict(tau_m=params.tau_m, tau_s=params.tau_s, t_ref=params.t_ref, pre_shift=params.spsp_pre_shift,
-                lookback=params.spsp_lookback)
+    return dict(
+        tau_m=params.tau_m,
+        tau_s=params.tau_s,
+        t_ref=params.t_ref,
+        pre_shift=params.spsp_pre_shift,
+        lookback=params.spsp_lookback,
+    )
 
 
-def fc_backward(weight: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, delta: torch.Tensor, vth: float,
-                params: ModelParams, *, lam: torch.Tensor | None = None, need_pre_delta: bool = True,
-                currents: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def fc_backward(
+    weight: torch.Tensor,
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    delta: torch.Tensor,
+    vth: float,
+    params: ModelParams,
+    *,
+    lam: torch.Tensor | None = None,
+    need_pre_delta: bool = True,
+    currents: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Weight gradient (no regulariser) and pre-delta of a fully connected layer (ALGORITHMS.md 1.6-1.7).
 
     Without a pre-delta to compute, a lateral factor, and with the forward ``currents`` given
@@ -207,23 +247,41 @@ def fc_backward(weight: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, del
     if not need_pre_delta and lam is None and currents is not None and params.fused_first_layer:
         counts = post.sum(dim=0)
         kernel = post_kernel(post, **options).to(weight.dtype)
-        sigma = (backprop.side_effect_from_currents(kernel, currents, weight, counts, vth, params.silent_post_side_ratio)
-                 if params.use_side_effect else torch.zeros_like(counts))
+        sigma = (
+            backprop.side_effect_from_currents(kernel, currents, weight, counts, vth, params.silent_post_side_ratio)
+            if params.use_side_effect
+            else torch.zeros_like(counts)
+        )
         grad = spsp_batch_weighted(pre, kernel, counts, delta * (1.0 + sigma), probe=params.silent_post_probe)
         return grad / batch, None
     e = spsp(pre, post, **options, probe=params.silent_post_probe).to(weight.dtype)
     post_counts = post.sum(dim=0)
-    sigma = (backprop.side_effect(e, weight, post_counts, vth, params.silent_post_side_ratio)
-             if params.use_side_effect else torch.zeros_like(delta))
+    sigma = (
+        backprop.side_effect(e, weight, post_counts, vth, params.silent_post_side_ratio)
+        if params.use_side_effect
+        else torch.zeros_like(delta)
+    )
     grad = backprop.fc_weight_gradient(delta, e, sigma, lam)
     if not need_pre_delta:
         return grad, None
-    rho = backprop.effect_ratio(e, post_counts, pre.sum(dim=0)[:, None, :]) if params.use_effect_ratio else torch.ones_like(e)
+    rho = (
+        backprop.effect_ratio(e, post_counts, pre.sum(dim=0)[:, None, :])
+        if params.use_effect_ratio
+        else torch.ones_like(e)
+    )
     return grad, backprop.fc_pre_delta(delta, weight, rho)
 
 
-def conv_backward(weight: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, delta: torch.Tensor, vth: float,
-                  params: ModelParams, *, need_pre_delta: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+def conv_backward(
+    weight: torch.Tensor,
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    delta: torch.Tensor,
+    vth: float,
+    params: ModelParams,
+    *,
+    need_pre_delta: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Kernel gradient (no regulariser) and pre-delta of a spiking convolution (ALGORITHMS.md 1.9).
 
     Shape:
@@ -236,8 +294,11 @@ def conv_backward(weight: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, d
     post_counts = post.sum(dim=0).reshape(batch, maps, -1)
     flat_weight = weight.reshape(maps, -1)
     delta = delta.reshape(batch, maps, -1)
-    sigma = (backprop.side_effect(e, flat_weight[:, None, :], post_counts, vth, params.silent_post_side_ratio)
-             if params.use_side_effect else torch.zeros_like(delta))
+    sigma = (
+        backprop.side_effect(e, flat_weight[:, None, :], post_counts, vth, params.silent_post_side_ratio)
+        if params.use_side_effect
+        else torch.zeros_like(delta)
+    )
     grad = backprop.conv_weight_gradient(delta, e, sigma).reshape(weight.shape)
     if not need_pre_delta:
         return grad, None
@@ -246,8 +307,9 @@ def conv_backward(weight: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, d
     return grad, backprop.conv_pre_delta(delta, flat_weight, rho, tuple(pre.shape[-2:]), k)
 
 
-def pool_backward(pre: torch.Tensor, post: torch.Tensor, delta: torch.Tensor, pool: int,
-                  params: ModelParams) -> torch.Tensor:
+def pool_backward(
+    pre: torch.Tensor, post: torch.Tensor, delta: torch.Tensor, pool: int, params: ModelParams
+) -> torch.Tensor:
     """Error routed through a spiking pooling layer: ``(delta / p^2) rho`` (ALGORITHMS.md 1.9).
 
     Shape:
@@ -280,9 +342,15 @@ class Gradients:
     output_counts: torch.Tensor
 
 
-def gradients(layers: list[Layer], weights: list[torch.Tensor | None], rasters: list[torch.Tensor],
-              currents: list[torch.Tensor], labels: torch.Tensor, sample_weights: torch.Tensor,
-              params: ModelParams) -> Gradients:
+def gradients(
+    layers: list[Layer],
+    weights: list[torch.Tensor | None],
+    rasters: list[torch.Tensor],
+    currents: list[torch.Tensor],
+    labels: torch.Tensor,
+    sample_weights: torch.Tensor,
+    params: ModelParams,
+) -> Gradients:
     """The HM2-BP backward pass for one batch (per-sample S-PSPs, mean gradient over the batch).
 
     Args:
@@ -292,8 +360,9 @@ def gradients(layers: list[Layer], weights: list[torch.Tensor | None], rasters: 
     """
     output = rasters[-1]
     counts = output.sum(dim=0)
-    d, cost = backprop.margin_error(counts, labels, desired=params.desired, undesired=params.undesired,
-                                    margin=params.margin)
+    d, cost = backprop.margin_error(
+        counts, labels, desired=params.desired, undesired=params.undesired, margin=params.margin
+    )
     delta = sample_weights[:, None].to(d.dtype) * d
     lam = None
     if params.use_lateral_factor and layers[-1].lateral != 0.0:
@@ -311,14 +380,30 @@ def gradients(layers: list[Layer], weights: list[torch.Tensor | None], rasters: 
             continue
         delta = delta.reshape(batch, -1) / layer.vth if layer.kind == "fc" else delta / layer.vth
         if layer.kind == "fc":
-            grad, pre_delta = fc_backward(weight, pre.reshape(steps, batch, -1), post, delta, layer.vth, params,
-                                          lam=lam if k == len(layers) - 1 else None, need_pre_delta=need_pre_delta,
-                                          currents=currents[k] if k == 0 else None)
+            grad, pre_delta = fc_backward(
+                weight,
+                pre.reshape(steps, batch, -1),
+                post,
+                delta,
+                layer.vth,
+                params,
+                lam=lam if k == len(layers) - 1 else None,
+                need_pre_delta=need_pre_delta,
+                currents=currents[k] if k == 0 else None,
+            )
         else:
-            grad, pre_delta = conv_backward(weight, pre, post, delta.reshape(batch, *layer.out_shape), layer.vth,
-                                            params, need_pre_delta=need_pre_delta)
-        grads[k] = grad + backprop.regulariser_gradient(weight, lambda_reg=params.lambda_reg, beta_reg=params.beta_reg,
-                                                        limit=params.weight_limit)
+            grad, pre_delta = conv_backward(
+                weight,
+                pre,
+                post,
+                delta.reshape(batch, *layer.out_shape),
+                layer.vth,
+                params,
+                need_pre_delta=need_pre_delta,
+            )
+        grads[k] = grad + backprop.regulariser_gradient(
+            weight, lambda_reg=params.lambda_reg, beta_reg=params.beta_reg, limit=params.weight_limit
+        )
         if pre_delta is not None:
             delta = pre_delta.reshape(batch, *layer.in_shape)
     return Gradients(grads, cost, counts)
@@ -333,8 +418,16 @@ class AdamState:
     step: int = 0
 
 
-def adam_step(weight: torch.Tensor, grad: torch.Tensor, state: AdamState, lr: float, *, beta1: float = 0.9,
-              beta2: float = 0.999, eps: float = 1e-8) -> tuple[torch.Tensor, AdamState]:
+def adam_step(
+    weight: torch.Tensor,
+    grad: torch.Tensor,
+    state: AdamState,
+    lr: float,
+    *,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> tuple[torch.Tensor, AdamState]:
     """One Adam update with bias correction (official ``g_adam_vecAdd``, ALGORITHMS.md 1.7).
 
     ``m <- b1 m + (1-b1) g``, ``v <- b2 v + (1-b2) g^2``,

@@ -90,8 +90,15 @@ def post_kernel(
         compute = out_dtype if steps / tau_s <= FLOAT32_EXPONENT else torch.float64
         table = _first_term_table(steps, tau_m, tau_s, t_ref, window, str(post.device)).to(compute)
         width = max(1, KERNEL_CHUNK // steps)
-        compact = torch.cat([_kernel_columns(fired[:, start:start + width], table, tau_m, tau_s, t_ref, shift, window)
-                             .to(out_dtype) for start in range(0, active.numel(), width)], dim=1)
+        compact = torch.cat(
+            [
+                _kernel_columns(fired[:, start : start + width], table, tau_m, tau_s, t_ref, shift, window).to(
+                    out_dtype
+                )
+                for start in range(0, active.numel(), width)
+            ],
+            dim=1,
+        )
         kernel.index_copy_(1, active, compact)
     return kernel.reshape(post.shape)
 
@@ -113,8 +120,9 @@ def _s_low(t_ref: int) -> int:
     return min(-1, 1 - t_ref)
 
 
-def _kernel_columns(fired: torch.Tensor, table: torch.Tensor, tau_m: float, tau_s: float, t_ref: int, shift: int,
-                    window: int) -> torch.Tensor:
+def _kernel_columns(
+    fired: torch.Tensor, table: torch.Tensor, tau_m: float, tau_s: float, t_ref: int, shift: int, window: int
+) -> torch.Tensor:
     """:func:`post_kernel` of a block of neurons (columns) that fire, computed in ``table``'s dtype.
 
     Per neuron, firings ``f = 0 .. o-1`` at ``tau_f`` with reset end ``hat_tau_{f-1}`` (1 for the
@@ -153,12 +161,14 @@ def _kernel_columns(fired: torch.Tensor, table: torch.Tensor, tau_m: float, tau_
     pad = counts[None, :].expand(steps, columns)
     seen_from = max(shift, 1)
     first = torch.cat([before[seen_from:], pad[:seen_from]])[:steps]
-    beyond = torch.cat([before[window + 1:], pad[:window + 1]])[:steps]
+    beyond = torch.cat([before[window + 1 :], pad[: window + 1]])[:steps]
     eligible = first < beyond
     eligible[0] = False
     grid = torch.arange(steps, device=device)[:, None]
     term_first = torch.take(table, torch.where(eligible, torch.gather(base, 0, first) - grid, 0))
-    later = (torch.gather(suffix, 0, first + 1) - torch.gather(suffix, 0, beyond)) * torch.exp((grid + shift).to(dtype) / tau_s)
+    later = (torch.gather(suffix, 0, first + 1) - torch.gather(suffix, 0, beyond)) * torch.exp(
+        (grid + shift).to(dtype) / tau_s
+    )
     return torch.where(eligible, term_first + later, 0.0)
 
 
@@ -186,8 +196,9 @@ def contract_kernel(kernel: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         return torch.einsum("tbm,tbn->bmn", kernel, pre)
     time, sample, neuron = torch.nonzero(pre, as_tuple=True)
     bag, order = torch.sort(sample * n_in + neuron, stable=True)  # bags (b, j)
-    summed = F.embedding_bag((time * batch + sample)[order], kernel.reshape(steps * batch, -1),
-                             _bag_offsets(bag, batch * n_in), mode="sum")  # [(b, j), M]
+    summed = F.embedding_bag(
+        (time * batch + sample)[order], kernel.reshape(steps * batch, -1), _bag_offsets(bag, batch * n_in), mode="sum"
+    )  # [(b, j), M]
     return summed.reshape(batch, n_in, -1).transpose(1, 2)
 
 
@@ -209,8 +220,9 @@ def contract_kernel_batch_sum(kernel: torch.Tensor, pre: torch.Tensor) -> torch.
     return summed.t()
 
 
-def apply_silent_post_probe(e: torch.Tensor, post_counts: torch.Tensor, pre_counts: torch.Tensor,
-                            probe: float = SILENT_POST_PROBE) -> torch.Tensor:
+def apply_silent_post_probe(
+    e: torch.Tensor, post_counts: torch.Tensor, pre_counts: torch.Tensor, probe: float = SILENT_POST_PROBE
+) -> torch.Tensor:
     """The official convention ``e = probe`` (0.1) where the post neuron is silent and the pre one fired.
 
     Shape:
@@ -302,9 +314,18 @@ def pool_windows(pre: torch.Tensor, pool: int) -> torch.Tensor:
     return windows.reshape(batch, channels, (height // pool) * (width // pool), steps, pool * pool)
 
 
-def spsp_conv(pre: torch.Tensor, post: torch.Tensor, kernel_size: int, *, tau_m: float = 64.0, tau_s: float = 8.0,
-              t_ref: int = 2, pre_shift: int | None = None, lookback: float = LOOKBACK_TAU_M,
-              probe: float = SILENT_POST_PROBE) -> torch.Tensor:
+def spsp_conv(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    kernel_size: int,
+    *,
+    tau_m: float = 64.0,
+    tau_s: float = 8.0,
+    t_ref: int = 2,
+    pre_shift: int | None = None,
+    lookback: float = LOOKBACK_TAU_M,
+    probe: float = SILENT_POST_PROBE,
+) -> torch.Tensor:
     """S-PSP of every (output position, kernel tap) pair of a valid, stride-1 spiking convolution.
 
     ``e[b, c, l, k] = e_{(c, l) | tap k of l's receptive field}`` (ALGORITHMS.md 1.3, 1.9).
@@ -322,9 +343,18 @@ def spsp_conv(pre: torch.Tensor, post: torch.Tensor, kernel_size: int, *, tau_m:
     return apply_silent_post_probe(e, post.sum(dim=0).reshape(batch, c_out, -1), field_counts, probe)
 
 
-def spsp_pool(pre: torch.Tensor, post: torch.Tensor, pool: int, *, tau_m: float = 64.0, tau_s: float = 8.0,
-              t_ref: int = 2, pre_shift: int | None = None, lookback: float = LOOKBACK_TAU_M,
-              probe: float = SILENT_POST_PROBE) -> torch.Tensor:
+def spsp_pool(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    pool: int,
+    *,
+    tau_m: float = 64.0,
+    tau_s: float = 8.0,
+    t_ref: int = 2,
+    pre_shift: int | None = None,
+    lookback: float = LOOKBACK_TAU_M,
+    probe: float = SILENT_POST_PROBE,
+) -> torch.Tensor:
     """S-PSP of every (pooled neuron, window member) pair of a spiking pooling layer (ALGORITHMS.md 1.9).
 
     Shape:
@@ -333,7 +363,9 @@ def spsp_pool(pre: torch.Tensor, post: torch.Tensor, pool: int, *, tau_m: float 
     """
     batch, channels = post.shape[1], post.shape[2]
     a = post_kernel(post, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, pre_shift=pre_shift, lookback=lookback)
-    a = a.to(_float(pre, post)).reshape(post.shape[0], batch, channels, -1).permute(1, 2, 3, 0)[..., None, :]  # [B, C, L, 1, T]
+    a = (
+        a.to(_float(pre, post)).reshape(post.shape[0], batch, channels, -1).permute(1, 2, 3, 0)[..., None, :]
+    )  # [B, C, L, 1, T]
     windows = pool_windows(pre.to(a.dtype), pool)  # [B, C, L, T, p*p]
     e = torch.matmul(a, windows).squeeze(-2)
     return apply_silent_post_probe(e, post.sum(dim=0).reshape(batch, channels, -1), windows.sum(dim=3), probe)

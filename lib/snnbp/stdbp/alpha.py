@@ -66,7 +66,9 @@ def alpha_kernel_derivative(x: torch.Tensor, tau: float) -> torch.Tensor:
     return torch.where(x > 0, (1.0 - positive / tau) / tau * torch.exp(1.0 - positive / tau), torch.zeros_like(x))
 
 
-def _segment_potential(s: torch.Tensor, b: torch.Tensor, d: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _segment_potential(
+    s: torch.Tensor, b: torch.Tensor, d: torch.Tensor, tau: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``V(s)`` and ``V'(s)`` on a segment with state ``(B, D)`` (module docstring).
 
     Shape:
@@ -118,7 +120,9 @@ class AlphaCrossings(NamedTuple):
     count: torch.Tensor
 
 
-def scan_alpha_crossings(sorted_in: SortedInputs, weight_cols: torch.Tensor, theta: float, tau: float) -> AlphaCrossings:
+def scan_alpha_crossings(
+    sorted_in: SortedInputs, weight_cols: torch.Tensor, theta: float, tau: float
+) -> AlphaCrossings:
     """Visit the sorted inputs in time order; solve each neuron's first crossing exactly.
 
     Shape:
@@ -196,7 +200,9 @@ class AlphaSpikeTimes(torch.autograd.Function):
             r = ctx.alive[k]
             index = order[:r, k]
             lag = t_fired[:r] - times[:r, k, None]
-            grad_sorted[:r, k] = (g[:r] * weight_cols.index_select(0, index) * alpha_kernel_derivative(lag, ctx.tau)).sum(dim=1)
+            grad_sorted[:r, k] = (
+                g[:r] * weight_cols.index_select(0, index) * alpha_kernel_derivative(lag, ctx.tau)
+            ).sum(dim=1)
             grad_cols.index_add_(0, index, -g[:r] * alpha_kernel(lag, ctx.tau))
             g_flat.index_fill_(0, retiring[bounds[k] : bounds[k + 1]], 0.0)
         grad_in = torch.zeros(times.shape[0], ctx.n_in + 1, dtype=times.dtype, device=times.device)
@@ -232,7 +238,9 @@ def alpha_spike_times(
     return AlphaSpikeTimes.apply(t_in, weight, theta, tau, clip)
 
 
-def alpha_time_weight_gradient(t_in: torch.Tensor, weight: torch.Tensor, t_out: torch.Tensor, tau: float) -> torch.Tensor:
+def alpha_time_weight_gradient(
+    t_in: torch.Tensor, weight: torch.Tensor, t_out: torch.Tensor, tau: float
+) -> torch.Tensor:
     """Every ``dt_j/dw_ji = -K(t_j - t_i) / V'(t_j)`` of an alpha-PSP layer, dense.
 
     For the gradient statistics of a few samples (ALGORITHMS.md 2.9); entries of non-causal
@@ -243,7 +251,9 @@ def alpha_time_weight_gradient(t_in: torch.Tensor, weight: torch.Tensor, t_out: 
         - Output: ``[B, N_out, N_in]``
     """
     fired = torch.isfinite(t_out)[:, :, None]
-    lag = torch.where(fired, t_out[:, :, None] - t_in[:, None, :], torch.zeros((), dtype=t_in.dtype, device=t_in.device))
+    lag = torch.where(
+        fired, t_out[:, :, None] - t_in[:, None, :], torch.zeros((), dtype=t_in.dtype, device=t_in.device)
+    )
     lag = lag.nan_to_num(nan=0.0, neginf=0.0)  # silent inputs: t_j - inf -> -inf, no contribution
     slope = (weight[None] * alpha_kernel_derivative(lag, tau)).sum(dim=2)
     return -alpha_kernel(lag, tau) * inverse_slope(slope, None)[:, :, None]

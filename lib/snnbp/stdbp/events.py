@@ -98,5 +98,3 @@ def retirement_schedule(count: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
     longest = int(lengths[-1].item()) if lengths.numel() else 0
     edges = torch.arange(1, longest + 2, device=count.device)
     return fired[by_length], torch.searchsorted(lengths, edges).tolist()
-
-

@@ -16,7 +16,8 @@ once).
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -33,7 +34,9 @@ def relpsp_kernel(x: torch.Tensor) -> torch.Tensor:
     return x.clamp(min=0.0)
 
 
-def membrane_potential(t: torch.Tensor, t_in: torch.Tensor, weight: torch.Tensor, kernel: Kernel = relpsp_kernel) -> torch.Tensor:
+def membrane_potential(
+    t: torch.Tensor, t_in: torch.Tensor, weight: torch.Tensor, kernel: Kernel = relpsp_kernel
+) -> torch.Tensor:
     """``V_j(t) = sum_i w_ji K(t - t_i)`` evaluated at the times ``t`` (ALGORITHMS.md 2.2).
 
     Straight from the definition (no threshold, no reset: the potential a single-spike neuron
@@ -143,7 +146,9 @@ def grid_error_bounds(t_in: torch.Tensor, weight: torch.Tensor, t_exact: torch.T
     causal = (t_in[:, None, :] < t_exact[:, :, None]) & torch.isfinite(t_exact)[:, :, None]
     net = (weight[None] * causal).sum(dim=2)
     magnitude = (weight.abs()[None] * causal).sum(dim=2)
-    amplification = torch.where(net > 0, magnitude / torch.where(net > 0, net, torch.ones_like(net)), torch.full_like(net, math.inf))
+    amplification = torch.where(
+        net > 0, magnitude / torch.where(net > 0, net, torch.ones_like(net)), torch.full_like(net, math.inf)
+    )
     return GridErrorBounds(amplification, -(amplification - 1) / 2, (amplification + 3) / 2)
 
 
@@ -233,7 +238,9 @@ class SpikeTimeJacobians(NamedTuple):
 
 
 @torch.no_grad()
-def central_difference_jacobians(neuron: NeuronFunction, t_in: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> SpikeTimeJacobians:
+def central_difference_jacobians(
+    neuron: NeuronFunction, t_in: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6
+) -> SpikeTimeJacobians:
     """Central finite differences of the spike times in every weight and every input time.
 
     ``dt_bj/dw_ji ~ (t_bj(w_ji + eps) - t_bj(w_ji - eps)) / (2 eps)``, and the same for

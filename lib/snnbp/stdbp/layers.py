@@ -10,8 +10,8 @@ each window.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +22,9 @@ from snnbp.stdbp.relpsp import relpsp_spike_times
 NeuronFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def neuron_function(kernel: str, theta: float, *, tau: float = 1.0, clip: float | None = None, chunk: int = 16) -> NeuronFunction:
+def neuron_function(
+    kernel: str, theta: float, *, tau: float = 1.0, clip: float | None = None, chunk: int = 16
+) -> NeuronFunction:
     """The exact spike-time function of ``kernel`` ("relpsp" or "alpha") with its settings bound.
 
     Args:

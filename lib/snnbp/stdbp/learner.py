@@ -98,24 +98,39 @@ class StdbpLearner:
 
     def __init__(self, model: ModelParams, info: DatasetInfo, *, seed: int, device: str = "cpu") -> None:
         if info.kind not in ("image", "spike_times"):
-            raise ValueError(f"STDBP takes images (latency-coded here) or spike times; dataset {info.name!r} is of kind {info.kind!r}")
+            raise ValueError(
+                f"STDBP takes images (latency-coded here) or spike times; dataset {info.name!r} is of kind {info.kind!r}"
+            )
         if info.kind == "spike_times" and model.shift_pixels:
-            raise ValueError(f"dataset {info.name!r} holds flat spike times; shift_pixels applies to images only (set it to 0)")
+            raise ValueError(
+                f"dataset {info.name!r} holds flat spike times; shift_pixels applies to images only (set it to 0)"
+            )
         if info.kind == "spike_times" and model.conv_channels:
-            raise ValueError(f"dataset {info.name!r} holds flat spike times; it takes a fully connected network (conv_channels: [])")
+            raise ValueError(
+                f"dataset {info.name!r} holds flat spike times; it takes a fully connected network (conv_channels: [])"
+            )
         self.params = model
         self.input_kind = info.kind
         self.device = device
         self.input_shape = tuple(info.input_shape)
         self.specs = architecture(
-            self.input_shape, info.num_classes, conv_channels=model.conv_channels, conv_kernel=model.conv_kernel,
-            pool_size=model.pool_size, hidden=model.hidden,
+            self.input_shape,
+            info.num_classes,
+            conv_channels=model.conv_channels,
+            conv_kernel=model.conv_kernel,
+            pool_size=model.pool_size,
+            hidden=model.hidden,
         )
         self.network = network_name(self.specs, self.input_shape)
         generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "model"))
         weights = init_weights(
-            self.specs, self.input_shape, scale=model.theta / model.t_max, init_mean=model.init_mean,
-            init_std=model.init_std, generator=generator, device=device,
+            self.specs,
+            self.input_shape,
+            scale=model.theta / model.t_max,
+            init_mean=model.init_mean,
+            init_std=model.init_std,
+            generator=generator,
+            device=device,
         )
         self.weights = [w.requires_grad_() for w in weights]
         self.layer_names = [f"{spec.kind}{index + 1}" for index, spec in enumerate(self.specs) if spec.kind != "pool"]
@@ -203,7 +218,9 @@ class StdbpLearner:
         total = loss
         if self.params.silent_penalty > 0:
             last_in = outputs[-2].reshape(t_in.shape[0], -1) if len(outputs) > 1 else t_in.reshape(t_in.shape[0], -1)
-            total = loss + self.params.silent_penalty * late_label_penalty(last_in.detach(), self.weights[-1], outputs[-1].detach(), labels, self.params.t_silent)
+            total = loss + self.params.silent_penalty * late_label_penalty(
+                last_in.detach(), self.weights[-1], outputs[-1].detach(), labels, self.params.t_silent
+            )
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self._check_finite("gradient dL/dw", [w.grad for w in self.weights])

@@ -31,8 +31,13 @@ class LayerSpec:
 
 
 def architecture(
-    input_shape: tuple[int, ...], num_classes: int, *, conv_channels: tuple[int, ...] = (), conv_kernel: int = 5,
-    pool_size: int = 2, hidden: tuple[int, ...] = (800,),
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    *,
+    conv_channels: tuple[int, ...] = (),
+    conv_kernel: int = 5,
+    pool_size: int = 2,
+    hidden: tuple[int, ...] = (800,),
 ) -> tuple[LayerSpec, ...]:
     """``conv -> pool`` for each of ``conv_channels``, then ``hidden`` fc layers, then the output.
 
@@ -93,8 +98,15 @@ def fan_in(spec: LayerSpec, in_shape: tuple[int, ...]) -> int:
 
 
 def init_weights(
-    specs: tuple[LayerSpec, ...], input_shape: tuple[int, ...], *, scale: float, init_mean: float, init_std: float,
-    generator: torch.Generator, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+    specs: tuple[LayerSpec, ...],
+    input_shape: tuple[int, ...],
+    *,
+    scale: float,
+    init_mean: float,
+    init_std: float,
+    generator: torch.Generator,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
 ) -> list[torch.Tensor]:
     """Gaussian weights ``w ~ scale * (init_mean + init_std * z) / sqrt(fan_in)``, one per weighted layer.
 
@@ -117,7 +129,9 @@ def init_weights(
     return weights
 
 
-def forward(t_in: torch.Tensor, specs: tuple[LayerSpec, ...], weights: list[torch.Tensor], neuron: NeuronFunction) -> list[torch.Tensor]:
+def forward(
+    t_in: torch.Tensor, specs: tuple[LayerSpec, ...], weights: list[torch.Tensor], neuron: NeuronFunction
+) -> list[torch.Tensor]:
     """Spike times of every layer, in order; the last entry is the output layer ``[B, classes]``.
 
     Shape:

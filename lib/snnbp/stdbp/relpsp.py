@@ -66,8 +66,15 @@ class Crossings(NamedTuple):
 
 
 def _resolve(
-    crossed: torch.Tensor, start: int, stop: int, slope0: torch.Tensor, v0: torch.Tensor,
-    sorted_in: SortedInputs, delta: torch.Tensor, weight_cols: torch.Tensor, theta: float,
+    crossed: torch.Tensor,
+    start: int,
+    stop: int,
+    slope0: torch.Tensor,
+    v0: torch.Tensor,
+    sorted_in: SortedInputs,
+    delta: torch.Tensor,
+    weight_cols: torch.Tensor,
+    theta: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Exact crossing segment and time of the neurons whose potential reached ``theta`` in a chunk.
 
@@ -133,7 +140,9 @@ def scan_crossings(sorted_in: SortedInputs, weight_cols: torch.Tensor, theta: fl
             torch.fmax(peak[:r], potential[:r], out=peak[:r])  # fmax: a final 0 * inf = nan must not hide a crossing
         crossed = (peak[:rows] >= theta) & ~fired[:rows]
         if bool(crossed.any()):
-            b, j, t_cross, w_k, k_count = _resolve(crossed, start, stop, slope0, v0, sorted_in, delta, weight_cols, theta)
+            b, j, t_cross, w_k, k_count = _resolve(
+                crossed, start, stop, slope0, v0, sorted_in, delta, weight_cols, theta
+            )
             t_out[b, j], slope_out[b, j], count[b, j] = t_cross, w_k, k_count
             fired[b, j] = True
         if bool(fired.all()):
@@ -255,5 +264,7 @@ def relpsp_time_weight_gradient(t_in: torch.Tensor, weight: torch.Tensor, t_out:
     """
     causal = (t_in[:, None, :] < t_out[:, :, None]) & torch.isfinite(t_out)[:, :, None]
     slope = (weight[None] * causal).sum(dim=2)
-    lag = torch.where(causal, t_in[:, None, :] - t_out[:, :, None], torch.zeros((), dtype=t_in.dtype, device=t_in.device))
+    lag = torch.where(
+        causal, t_in[:, None, :] - t_out[:, :, None], torch.zeros((), dtype=t_in.dtype, device=t_in.device)
+    )
     return lag * inverse_slope(slope, None)[:, :, None]

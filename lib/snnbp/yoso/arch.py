@@ -146,8 +146,16 @@ ROUNDING = ("nearest", "floor")
 """Rounding modes of the fixed-point arithmetic (:attr:`YosoArch.rounding`)."""
 
 _POSITIVE_INT = (
-    "mesh_rows", "mesh_cols", "neurons_per_pe", "fifo_depth", "fifo_width_bits", "weight_bits",
-    "slope_bits", "potential_bits", "adder_lanes", "router_cycles_per_hop",
+    "mesh_rows",
+    "mesh_cols",
+    "neurons_per_pe",
+    "fifo_depth",
+    "fifo_width_bits",
+    "weight_bits",
+    "slope_bits",
+    "potential_bits",
+    "adder_lanes",
+    "router_cycles_per_hop",
 )
 _NON_NEGATIVE_INT = ("load_cycles", "compute_cycles", "store_cycles", "step_sync_cycles")
 _POSITIVE_FLOAT = ("clock_mhz", "dt_ms", "t_window_ms")
@@ -178,11 +186,15 @@ def validate_arch(arch: YosoArch, source: str, prefix: str = "arch") -> YosoArch
         raise ConfigError(f"{source}: key '{prefix}.step_period_ms' must be > 0 or null, got {arch.step_period_ms!r}")
     row, col = arch.io_port
     if not (0 <= row < arch.mesh_rows and 0 <= col < arch.mesh_cols):
-        raise ConfigError(f"{source}: key '{prefix}.io_port' {list(arch.io_port)} lies outside the "
-                          f"{arch.mesh_rows}x{arch.mesh_cols} mesh")
+        raise ConfigError(
+            f"{source}: key '{prefix}.io_port' {list(arch.io_port)} lies outside the "
+            f"{arch.mesh_rows}x{arch.mesh_cols} mesh"
+        )
     if arch.weight_bits > arch.weight_sram.width_bits:
-        raise ConfigError(f"{source}: key '{prefix}.weight_bits' ({arch.weight_bits}) exceeds "
-                          f"'{prefix}.weight_sram.width_bits' ({arch.weight_sram.width_bits})")
+        raise ConfigError(
+            f"{source}: key '{prefix}.weight_bits' ({arch.weight_bits}) exceeds "
+            f"'{prefix}.weight_sram.width_bits' ({arch.weight_sram.width_bits})"
+        )
     return arch
 
 
@@ -227,13 +239,17 @@ def fixed_point_arch(arch: YosoArch, weight_bits: int, state_bits: int | None = 
         ConfigError: a width below 2 bits, or one that does not fit the SRAM word.
     """
     if weight_bits < 2 or (state_bits is not None and state_bits < 2):
-        raise ConfigError(f"fixed_point_arch: widths must be >= 2 bits, got weight_bits={weight_bits}, "
-                          f"state_bits={state_bits}")
+        raise ConfigError(
+            f"fixed_point_arch: widths must be >= 2 bits, got weight_bits={weight_bits}, state_bits={state_bits}"
+        )
     slope = arch.slope_bits if state_bits is None else state_bits
     potential = arch.potential_bits if state_bits is None else state_bits
     words = math.ceil(arch.weight_sram.words * weight_bits / arch.weight_bits)
     return with_changes(
-        arch, weight_bits=weight_bits, slope_bits=slope, potential_bits=potential,
+        arch,
+        weight_bits=weight_bits,
+        slope_bits=slope,
+        potential_bits=potential,
         weight_sram=SramSpec(words, arch.weight_sram.width_bits),
         state_sram=SramSpec(arch.state_sram.words, slope + potential + 1),
     )

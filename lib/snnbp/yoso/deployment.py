@@ -37,8 +37,16 @@ from snnbp.yoso.study import TtfsNetwork, agreement, powered_kbytes, run_acceler
 # ---------------------------------------------------------------------------------- fixed point
 
 
-def quantization_sweep(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, bits: Sequence[int],
-                       dts: Sequence[float], *, state_extra_bits: int = 8, progress: bool = True) -> pd.DataFrame:
+def quantization_sweep(
+    net: TtfsNetwork,
+    arch: YosoArch,
+    energy: EnergyParams,
+    bits: Sequence[int],
+    dts: Sequence[float],
+    *,
+    state_extra_bits: int = 8,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Accuracy, energy, latency and power per image at each weight width and time step.
 
     For every ``dt`` one float64 row (``arithmetic = "float64"``: time quantisation only, no energy:
@@ -57,8 +65,10 @@ def quantization_sweep(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, b
     if not bits or not dts:
         raise ValueError("quantization_sweep needs at least one width and one time step")
     if min(bits) < 2 or min(dts) <= 0 or state_extra_bits < 0:
-        raise ValueError(f"widths must be >= 2 bits, time steps > 0 and state_extra_bits >= 0; got bits {list(bits)}, "
-                         f"dts {list(dts)}, state_extra_bits {state_extra_bits}")
+        raise ValueError(
+            f"widths must be >= 2 bits, time steps > 0 and state_extra_bits >= 0; got bits {list(bits)}, "
+            f"dts {list(dts)}, state_extra_bits {state_extra_bits}"
+        )
     nan = math.nan
     cases = [(float(dt), b) for dt in dts for b in (None, *bits)]
     rows = []
@@ -72,14 +82,21 @@ def quantization_sweep(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, b
             run = run_accelerator(net, fixed, energy)
             hw, width, state = fixed.weight_sram.kbytes, int(b), int(b) + state_extra_bits
         m = run.metrics
-        rows.append({
-            "dt_ms": dt, "arithmetic": "float64" if b is None else "fixed", "weight_bits": width, "state_bits": state,
-            "test_accuracy": m["accuracy"], "agreement_with_model": agreement(run, net),
-            "no_output_spike": m["no_output_spike"],
-            "energy_per_image_uj": nan if b is None else m["energy_per_image_uj"],
-            "latency_ms": nan if b is None else m["latency_ms"], "power_mw": nan if b is None else m["power_mw"],
-            "weight_sram_kb": hw,
-        })
+        rows.append(
+            {
+                "dt_ms": dt,
+                "arithmetic": "float64" if b is None else "fixed",
+                "weight_bits": width,
+                "state_bits": state,
+                "test_accuracy": m["accuracy"],
+                "agreement_with_model": agreement(run, net),
+                "no_output_spike": m["no_output_spike"],
+                "energy_per_image_uj": nan if b is None else m["energy_per_image_uj"],
+                "latency_ms": nan if b is None else m["latency_ms"],
+                "power_mw": nan if b is None else m["power_mw"],
+                "weight_sram_kb": hw,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -100,8 +117,17 @@ def smallest_width(sweep: pd.DataFrame, dt_ms: float, tolerance: float = 0.005) 
 
 # ------------------------------------------------------------------------------ published chips
 
-CHIP_COLUMNS = ["chip", "publication", "network", "energy_per_image_uj", "latency_ms", "accuracy", "citation",
-                "provenance", "kind"]
+CHIP_COLUMNS = [
+    "chip",
+    "publication",
+    "network",
+    "energy_per_image_uj",
+    "latency_ms",
+    "accuracy",
+    "citation",
+    "provenance",
+    "kind",
+]
 
 
 def model_point(label: str, network: str, metrics: dict[str, Any], where: str) -> dict[str, Any]:
@@ -109,9 +135,17 @@ def model_point(label: str, network: str, metrics: dict[str, Any], where: str) -
 
     ``metrics`` needs ``energy_per_image_uj``, ``latency_ms`` and ``accuracy``; ``where`` names the
     record it comes from (e.g. ``results/cpu/yoso_mnist/metrics.json``)."""
-    return {"chip": label, "publication": "this project", "network": network,
-            "energy_per_image_uj": float(metrics["energy_per_image_uj"]), "latency_ms": float(metrics["latency_ms"]),
-            "accuracy": float(metrics["accuracy"]), "citation": where, "provenance": "simulated", "kind": "simulated"}
+    return {
+        "chip": label,
+        "publication": "this project",
+        "network": network,
+        "energy_per_image_uj": float(metrics["energy_per_image_uj"]),
+        "latency_ms": float(metrics["latency_ms"]),
+        "accuracy": float(metrics["accuracy"]),
+        "citation": where,
+        "provenance": "simulated",
+        "kind": "simulated",
+    }
 
 
 def chip_comparison(ours: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -124,13 +158,33 @@ def chip_comparison(ours: Sequence[dict[str, Any]]) -> pd.DataFrame:
     Returns:
         Columns :data:`CHIP_COLUMNS`; ``kind`` is ``published``, ``paper`` or ``simulated``.
     """
-    rows = [{"chip": c.chip, "publication": c.publication, "network": c.network, "energy_per_image_uj": c.energy_uj,
-             "latency_ms": c.latency_ms, "accuracy": c.accuracy, "citation": c.source,
-             "provenance": c.provenance, "kind": "published"} for c in CHIP_RESULTS]
-    rows.append({"chip": "YOSO + STDBP (paper)", "publication": "ReL-PSP/STDBP paper", "network": "MNIST STDBP network",
-                 "energy_per_image_uj": PAPER_POWER_MW * PAPER_LATENCY_MS, "latency_ms": PAPER_LATENCY_MS,
-                 "accuracy": YOSO_PAPER_ACCURACY, "citation": YOSO_PAPER,
-                 "provenance": "V (power, latency) / derived (energy) / ~ (accuracy)", "kind": "paper"})
+    rows = [
+        {
+            "chip": c.chip,
+            "publication": c.publication,
+            "network": c.network,
+            "energy_per_image_uj": c.energy_uj,
+            "latency_ms": c.latency_ms,
+            "accuracy": c.accuracy,
+            "citation": c.source,
+            "provenance": c.provenance,
+            "kind": "published",
+        }
+        for c in CHIP_RESULTS
+    ]
+    rows.append(
+        {
+            "chip": "YOSO + STDBP (paper)",
+            "publication": "ReL-PSP/STDBP paper",
+            "network": "MNIST STDBP network",
+            "energy_per_image_uj": PAPER_POWER_MW * PAPER_LATENCY_MS,
+            "latency_ms": PAPER_LATENCY_MS,
+            "accuracy": YOSO_PAPER_ACCURACY,
+            "citation": YOSO_PAPER,
+            "provenance": "V (power, latency) / derived (energy) / ~ (accuracy)",
+            "kind": "paper",
+        }
+    )
     rows.extend(dict(row) for row in ours)
     return pd.DataFrame(rows, columns=CHIP_COLUMNS)
 
@@ -169,7 +223,9 @@ def load_plausible(path: str | Path = DEFAULT_PARAMS) -> PlausibleRanges:
     for field in ("clock_mhz", "step_period_ms", "sram_leak_uw_per_kb"):
         low, high = getattr(ranges, field)
         if not 0 < low <= high:
-            raise ConfigError(f"{path}: key 'calibration.{field}' must be [low, high] with 0 < low <= high, got {[low, high]}")
+            raise ConfigError(
+                f"{path}: key 'calibration.{field}' must be [low, high] with 0 < low <= high, got {[low, high]}"
+            )
         if not str(ranges.reasons.get(field, "")).strip():
             raise ConfigError(f"{path}: missing key 'calibration.reasons.{field}' (every range needs its reason)")
     return ranges
@@ -232,8 +288,15 @@ def _in(value: float, band: tuple[float, float]) -> bool:
     return band[0] <= value <= band[1]
 
 
-def calibrate(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, meshes: Sequence[Sequence[int]],
-              plausible: PlausibleRanges, *, progress: bool = True) -> pd.DataFrame:
+def calibrate(
+    net: TtfsNetwork,
+    arch: YosoArch,
+    energy: EnergyParams,
+    meshes: Sequence[Sequence[int]],
+    plausible: PlausibleRanges,
+    *,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Every hypothesis (timing x mesh x power gating) fitted to YOSO's 0.751 mW and 47.71 ms.
 
     Under each hypothesis the latency fixes the clock (clock-bound steps) or the time-step period
@@ -249,61 +312,96 @@ def calibrate(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, meshes: Se
         ``energy_per_image_uj``, ``leakage_fraction``, ``power_residual``, ``latency_residual``,
         ``leak_vs_cited`` (fitted / ``energy.sram_leak_uw_per_kb``) and ``plausible``.
     """
-    cases = [(timing, rows, cols, gate) for timing in CALIBRATION_TIMINGS for rows, cols in meshes
-             for gate in (True, False)]
+    cases = [
+        (timing, rows, cols, gate) for timing in CALIBRATION_TIMINGS for rows, cols in meshes for gate in (True, False)
+    ]
     out = []
     for timing, n_rows, n_cols, gate in progress_bar(cases, progress=progress, desc="calibration", leave=False):
         fitted, changes = CALIBRATION_TIMINGS[timing]
-        hypothesis = with_changes(arch, mesh_rows=int(n_rows), mesh_cols=int(n_cols), power_gate_unused_pes=gate, **changes)
-        row = {"timing": timing, "mesh": f"{n_rows}x{n_cols}", "power_gating": gate, "fitted": fitted,
-               **_fit_row(net, hypothesis, energy, fitted)}
-        timing_ok = (_in(row["clock_mhz"], plausible.clock_mhz) if fitted == "clock_mhz"
-                     else _in(row["step_period_ms"], plausible.step_period_ms))
+        hypothesis = with_changes(
+            arch, mesh_rows=int(n_rows), mesh_cols=int(n_cols), power_gate_unused_pes=gate, **changes
+        )
+        row = {
+            "timing": timing,
+            "mesh": f"{n_rows}x{n_cols}",
+            "power_gating": gate,
+            "fitted": fitted,
+            **_fit_row(net, hypothesis, energy, fitted),
+        }
+        timing_ok = (
+            _in(row["clock_mhz"], plausible.clock_mhz)
+            if fitted == "clock_mhz"
+            else _in(row["step_period_ms"], plausible.step_period_ms)
+        )
         row["leak_vs_cited"] = row["sram_leak_uw_per_kb"] / energy.sram_leak_uw_per_kb
         row["plausible"] = bool(timing_ok and _in(row["sram_leak_uw_per_kb"], plausible.sram_leak_uw_per_kb))
         out.append(row)
     return pd.DataFrame(out)
 
 
-SELECTION_RULE = ("among the hypotheses that reproduce both published numbers within 1 % and whose fitted values "
-                  "all lie in the plausible ranges, the one whose fitted values move least from the cited-constant "
-                  "profile (sum of |log(fitted / default)| over the clock or time-step period and the leakage per KB)")
+SELECTION_RULE = (
+    "among the hypotheses that reproduce both published numbers within 1 % and whose fitted values "
+    "all lie in the plausible ranges, the one whose fitted values move least from the cited-constant "
+    "profile (sum of |log(fitted / default)| over the clock or time-step period and the leakage per KB)"
+)
 """How :func:`select_calibrated` picks the calibrated profile, in words (stored with it)."""
 
 
-def select_calibrated(table: pd.DataFrame, arch: YosoArch, energy: EnergyParams, tolerance: float = 0.01) -> pd.Series | None:
+def select_calibrated(
+    table: pd.DataFrame, arch: YosoArch, energy: EnergyParams, tolerance: float = 0.01
+) -> pd.Series | None:
     """The row of :func:`calibrate` that :data:`SELECTION_RULE` picks (None if no row qualifies).
 
     The default of a real-time period is ``arch.dt_ms`` (one model step of wall-clock time)."""
-    ok = table[(table["power_residual"].abs() <= tolerance) & (table["latency_residual"].abs() <= tolerance)
-               & table["plausible"]]
+    ok = table[
+        (table["power_residual"].abs() <= tolerance)
+        & (table["latency_residual"].abs() <= tolerance)
+        & table["plausible"]
+    ]
     if ok.empty:
         return None
-    timing_change = np.where(ok["fitted"] == "clock_mhz", np.abs(np.log(ok["clock_mhz"] / arch.clock_mhz)),
-                             np.abs(np.log(ok["step_period_ms"] / arch.dt_ms)))
+    timing_change = np.where(
+        ok["fitted"] == "clock_mhz",
+        np.abs(np.log(ok["clock_mhz"] / arch.clock_mhz)),
+        np.abs(np.log(ok["step_period_ms"] / arch.dt_ms)),
+    )
     change = timing_change + np.abs(np.log(ok["sram_leak_uw_per_kb"] / energy.sram_leak_uw_per_kb))
     return ok.iloc[int(np.argmin(change))]
 
 
-def calibrated_record(best: pd.Series | None, default: dict[str, Any], table: pd.DataFrame,
-                      plausible: PlausibleRanges) -> dict[str, Any]:
+def calibrated_record(
+    best: pd.Series | None, default: dict[str, Any], table: pd.DataFrame, plausible: PlausibleRanges
+) -> dict[str, Any]:
     """The ``calibrated`` entry of ``metrics.json``: the selected hypothesis, its fitted values and
     residuals, the default (cited-constant) profile's numbers beside them, every candidate, the
     selection rule and the plausible ranges with their reasons."""
-    base = {"rule": SELECTION_RULE, "candidates": records(table),
-            "plausible_ranges": {k: list(getattr(plausible, k)) for k in ("clock_mhz", "step_period_ms", "sram_leak_uw_per_kb")},
-            "plausible_reasons": dict(plausible.reasons),
-            "default": {k: default[k] for k in ("power_mw", "latency_ms", "energy_per_image_uj")},
-            "published": {"power_mw": PAPER_POWER_MW, "latency_ms": PAPER_LATENCY_MS}}
+    base = {
+        "rule": SELECTION_RULE,
+        "candidates": records(table),
+        "plausible_ranges": {
+            k: list(getattr(plausible, k)) for k in ("clock_mhz", "step_period_ms", "sram_leak_uw_per_kb")
+        },
+        "plausible_reasons": dict(plausible.reasons),
+        "default": {k: default[k] for k in ("power_mw", "latency_ms", "energy_per_image_uj")},
+        "published": {"power_mw": PAPER_POWER_MW, "latency_ms": PAPER_LATENCY_MS},
+    }
     if best is None:
         return {**base, "selected": None}
-    fitted = {"timing": best["timing"], "mesh": best["mesh"], "power_gating": bool(best["power_gating"]),
-              "clock_mhz": float(best["clock_mhz"]), "sram_leak_uw_per_kb": float(best["sram_leak_uw_per_kb"])}
+    fitted = {
+        "timing": best["timing"],
+        "mesh": best["mesh"],
+        "power_gating": bool(best["power_gating"]),
+        "clock_mhz": float(best["clock_mhz"]),
+        "sram_leak_uw_per_kb": float(best["sram_leak_uw_per_kb"]),
+    }
     if best["fitted"] == "step_period_ms":
         fitted["step_period_ms"] = float(best["step_period_ms"])
-    return {**base, "selected": fitted,
-            "residuals": {"power": float(best["power_residual"]), "latency": float(best["latency_residual"])},
-            "model": {k: float(best[k]) for k in ("power_mw", "latency_ms", "energy_per_image_uj", "leakage_fraction")}}
+    return {
+        **base,
+        "selected": fitted,
+        "residuals": {"power": float(best["power_residual"]), "latency": float(best["latency_residual"])},
+        "model": {k: float(best[k]) for k in ("power_mw", "latency_ms", "energy_per_image_uj", "leakage_fraction")},
+    }
 
 
 # ------------------------------------------------------------------------------ text and records
@@ -318,7 +416,9 @@ def quantization_lines(sweep: pd.DataFrame, dt_ms: float, tolerance: float) -> s
     fixed = at[at["arithmetic"] == "fixed"].sort_values("weight_bits")
     lines = [f"float64 weights, dt {dt_ms:g} ms: accuracy {100 * ref:.2f} %"]
     if width is None:
-        lines.append(f"no width in {fixed['weight_bits'].tolist()} is within {100 * tolerance:g} percentage points of it")
+        lines.append(
+            f"no width in {fixed['weight_bits'].tolist()} is within {100 * tolerance:g} percentage points of it"
+        )
         return "\n".join(lines)
     row = fixed[fixed["weight_bits"] == width].iloc[0]
     widest = fixed.iloc[-1]
@@ -335,8 +435,19 @@ def quantization_lines(sweep: pd.DataFrame, dt_ms: float, tolerance: float) -> s
 def calibration_display(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`calibrate`'s table for printing: the fitted values, the modelled energy and the
     residuals in percent rounded to 0.01 (their float noise is machine-dependent), plausibility."""
-    shown = table[["timing", "mesh", "power_gating", "clock_mhz", "step_period_ms", "sram_leak_uw_per_kb",
-                   "energy_per_image_uj", "leakage_fraction", "plausible"]].copy()
+    shown = table[
+        [
+            "timing",
+            "mesh",
+            "power_gating",
+            "clock_mhz",
+            "step_period_ms",
+            "sram_leak_uw_per_kb",
+            "energy_per_image_uj",
+            "leakage_fraction",
+            "plausible",
+        ]
+    ].copy()
     for column in ("power_residual", "latency_residual"):
         shown[f"{column.split('_')[0]}_residual_pct"] = (100 * table[column]).round(2) + 0.0  # + 0.0: no -0.0
     return shown
@@ -345,23 +456,31 @@ def calibration_display(table: pd.DataFrame) -> pd.DataFrame:
 def calibration_lines(best: pd.Series | None, default: dict[str, Any]) -> str:
     """The calibrated profile against the cited-constant one, rounded (or why there is none)."""
     if best is None:
-        return ("no hypothesis reproduces both published numbers with plausible values: see the table "
-                "(the calibrated profile is left empty)")
-    timing = (f"clock {best.clock_mhz:.4g} MHz" if best.fitted == "clock_mhz"
-              else f"time-step period {best.step_period_ms:.4g} ms at {best.clock_mhz:.4g} MHz")
-    return "\n".join([
-        f"calibrated: {best.timing}, {best.mesh} mesh ({'unused PEs gated' if best.power_gating else 'all PEs powered'}), "
-        f"{timing}, leakage {best.sram_leak_uw_per_kb:.3g} uW/KB",
-        f"  gives {best.power_mw:.4g} mW and {best.latency_ms:.4g} ms (residuals {100 * best.power_residual:+.2f} %, "
-        f"{100 * best.latency_residual:+.2f} %), {best.energy_per_image_uj:.4g} uJ per image, "
-        f"{100 * best.leakage_fraction:.1f} % of it leakage",
-        f"default (cited constants): {default['power_mw']:.4g} mW, {default['latency_ms']:.4g} ms, "
-        f"{default['energy_per_image_uj']:.4g} uJ per image",
-    ])
+        return (
+            "no hypothesis reproduces both published numbers with plausible values: see the table "
+            "(the calibrated profile is left empty)"
+        )
+    timing = (
+        f"clock {best.clock_mhz:.4g} MHz"
+        if best.fitted == "clock_mhz"
+        else f"time-step period {best.step_period_ms:.4g} ms at {best.clock_mhz:.4g} MHz"
+    )
+    return "\n".join(
+        [
+            f"calibrated: {best.timing}, {best.mesh} mesh ({'unused PEs gated' if best.power_gating else 'all PEs powered'}), "
+            f"{timing}, leakage {best.sram_leak_uw_per_kb:.3g} uW/KB",
+            f"  gives {best.power_mw:.4g} mW and {best.latency_ms:.4g} ms (residuals {100 * best.power_residual:+.2f} %, "
+            f"{100 * best.latency_residual:+.2f} %), {best.energy_per_image_uj:.4g} uJ per image, "
+            f"{100 * best.leakage_fraction:.1f} % of it leakage",
+            f"default (cited constants): {default['power_mw']:.4g} mW, {default['latency_ms']:.4g} ms, "
+            f"{default['energy_per_image_uj']:.4g} uJ per image",
+        ]
+    )
 
 
-def deployment_metrics(*, sweep: pd.DataFrame, dt_ms: float, tolerance: float, chips: pd.DataFrame,
-                       calibrated: dict[str, Any]) -> dict[str, Any]:
+def deployment_metrics(
+    *, sweep: pd.DataFrame, dt_ms: float, tolerance: float, chips: pd.DataFrame, calibrated: dict[str, Any]
+) -> dict[str, Any]:
     """The ``metrics.json`` entries of this module: ``quantization`` (one record per sweep row;
     ``weight_bits`` null for the float64 rows), ``quantization_summary``, ``chip_comparison`` and
     ``calibrated`` (:func:`calibrated_record`). NaN becomes null."""
@@ -372,9 +491,12 @@ def deployment_metrics(*, sweep: pd.DataFrame, dt_ms: float, tolerance: float, c
     at = sweep[np.isclose(sweep["dt_ms"], dt_ms) & (sweep["arithmetic"] == "float64")]
     return {
         "quantization": quant,
-        "quantization_summary": {"dt_ms": dt_ms, "tolerance": tolerance,
-                                 "float64_accuracy": float(at["test_accuracy"].iloc[0]),
-                                 "smallest_width_bits": smallest_width(sweep, dt_ms, tolerance)},
+        "quantization_summary": {
+            "dt_ms": dt_ms,
+            "tolerance": tolerance,
+            "float64_accuracy": float(at["test_accuracy"].iloc[0]),
+            "smallest_width_bits": smallest_width(sweep, dt_ms, tolerance),
+        },
         "chip_comparison": records(chips),
         "calibrated": calibrated,
     }

@@ -96,22 +96,26 @@ def snntorch_layers(model: Any) -> list[tuple[torch.Tensor, float]]:
     """
     modules = list(model.children()) if hasattr(model, "children") else list(model)
     if not modules or len(modules) % 2:
-        raise ValueError(f"expected Linear, Leaky pairs, got {len(modules)} modules: "
-                         f"{[type(m).__name__ for m in modules]}")
+        raise ValueError(
+            f"expected Linear, Leaky pairs, got {len(modules)} modules: {[type(m).__name__ for m in modules]}"
+        )
     layers = []
     for index in range(0, len(modules), 2):
         linear, leaky = modules[index], modules[index + 1]
         position = index // 2 + 1
         if not isinstance(linear, torch.nn.Linear) or not _is_leaky(leaky):
-            raise ValueError(f"layer {position}: expected Linear then Leaky, got {type(linear).__name__} then "
-                             f"{type(leaky).__name__} (modules {index} and {index + 1})")
+            raise ValueError(
+                f"layer {position}: expected Linear then Leaky, got {type(linear).__name__} then "
+                f"{type(leaky).__name__} (modules {index} and {index + 1})"
+            )
         if linear.bias is not None and bool((linear.bias != 0).any()):
-            raise ValueError(f"layer {position}: Linear has a non-zero bias; the accelerator has none "
-                             "(use bias=False)")
+            raise ValueError(f"layer {position}: Linear has a non-zero bias; the accelerator has none (use bias=False)")
         beta = _scalar(leaky.beta, "beta", position)
         if beta != 1.0:
-            raise ValueError(f"layer {position}: Leaky beta is {beta:g}; only non-leaky neurons (beta=1) are "
-                             "time-to-first-spike ReL-PSP neurons")
+            raise ValueError(
+                f"layer {position}: Leaky beta is {beta:g}; only non-leaky neurons (beta=1) are "
+                "time-to-first-spike ReL-PSP neurons"
+            )
         threshold = _scalar(leaky.threshold, "threshold", position)
         if not threshold > 0:
             raise ValueError(f"layer {position}: threshold must be > 0, got {threshold}")
@@ -164,9 +168,16 @@ def held_spike_steps(model: Any, k_in: torch.Tensor, n_steps: int) -> list[torch
     return first
 
 
-def evaluate_import(net: TtfsImport, t_in: torch.Tensor, *, labels: torch.Tensor | None = None,
-                    arch: YosoArch | None = None, energy: EnergyParams | None = None, quantise: bool = True,
-                    chunk_size: int = 64) -> YosoRun:
+def evaluate_import(
+    net: TtfsImport,
+    t_in: torch.Tensor,
+    *,
+    labels: torch.Tensor | None = None,
+    arch: YosoArch | None = None,
+    energy: EnergyParams | None = None,
+    quantise: bool = True,
+    chunk_size: int = 64,
+) -> YosoRun:
     """:func:`snnbp.yoso.evaluate` of an imported network: accuracy (with ``labels``), energy by
     component, latency and operation counts. For an snntorch import, ``arch.dt_ms`` must be the
     ``dt_ms`` it was imported with (one snntorch step = one accelerator step).
@@ -175,6 +186,16 @@ def evaluate_import(net: TtfsImport, t_in: torch.Tensor, *, labels: torch.Tensor
         - t_in: ``[B, N_0]`` input spike times in ms (``inf``: silent); labels ``[B]``.
     """
     if t_in.ndim != 2 or t_in.shape[1] != net.weights[0].shape[1]:
-        raise ValueError(f"t_in must be [B, {net.weights[0].shape[1]}] for network {net.network}, got {tuple(t_in.shape)}")
-    return evaluate(net.weights, net.thetas, t_in.to(torch.float64), labels=labels, arch=arch, energy=energy,
-                    quantise=quantise, chunk_size=chunk_size)
+        raise ValueError(
+            f"t_in must be [B, {net.weights[0].shape[1]}] for network {net.network}, got {tuple(t_in.shape)}"
+        )
+    return evaluate(
+        net.weights,
+        net.thetas,
+        t_in.to(torch.float64),
+        labels=labels,
+        arch=arch,
+        energy=energy,
+        quantise=quantise,
+        chunk_size=chunk_size,
+    )

@@ -133,7 +133,9 @@ def max_neurons_per_pe(arch: YosoArch, n_in: int, n_dest: int) -> int:
     return best
 
 
-def _check_layer(arch: YosoArch, index: int, n_in: int, pe_ids: Sequence[int], neurons: Sequence[int], n_dest: int) -> None:
+def _check_layer(
+    arch: YosoArch, index: int, n_in: int, pe_ids: Sequence[int], neurons: Sequence[int], n_dest: int
+) -> None:
     for pe, n_local in zip(pe_ids, neurons):
         for limit, (need, have, unit) in pe_needs(arch, n_in, n_local, n_dest).items():
             if need > have:

@@ -78,15 +78,17 @@ def evaluate(
     report = energy_report(sim.counts, mapping, energy)
     metrics = report.metrics()
     metrics.update(paper_ratio(metrics))
-    metrics.update({
-        "n_images": int(t_in.shape[0]),
-        "pes_used": len(mapping.used_pes),
-        "leakage_uw": report.leakage_uw,
-        "spikes_per_layer": [float(torch.isfinite(t).sum(1).double().mean()) for t in sim.spike_times],
-        "no_output_spike": float((sim.prediction < 0).double().mean()),
-        "overflow_risk_neurons": float(torch.cat(overflow_risk(net, arch)).double().mean()),
-        "ops": sim.counts.mean_totals(),
-    })
+    metrics.update(
+        {
+            "n_images": int(t_in.shape[0]),
+            "pes_used": len(mapping.used_pes),
+            "leakage_uw": report.leakage_uw,
+            "spikes_per_layer": [float(torch.isfinite(t).sum(1).double().mean()) for t in sim.spike_times],
+            "no_output_spike": float((sim.prediction < 0).double().mean()),
+            "overflow_risk_neurons": float(torch.cat(overflow_risk(net, arch)).double().mean()),
+            "ops": sim.counts.mean_totals(),
+        }
+    )
     if labels is not None:
         metrics["accuracy"] = float((sim.prediction.cpu() == labels.cpu()).double().mean())
     return YosoRun(metrics, sim, report, mapping)

@@ -65,9 +65,22 @@ from snnbp.yoso.mapping import LayerMap, Mapping
 INF = float("inf")
 
 COUNTERS = (
-    "fifo_push", "fifo_pop", "weight_sram_reads", "state_sram_reads", "state_sram_writes",
-    "route_sram_reads", "slope_adds", "potential_adds", "compares", "hops", "deliveries",
-    "spikes_in", "spikes_out", "busy_cycles", "stall_cycles", "fifo_max_occupancy",
+    "fifo_push",
+    "fifo_pop",
+    "weight_sram_reads",
+    "state_sram_reads",
+    "state_sram_writes",
+    "route_sram_reads",
+    "slope_adds",
+    "potential_adds",
+    "compares",
+    "hops",
+    "deliveries",
+    "spikes_in",
+    "spikes_out",
+    "busy_cycles",
+    "stall_cycles",
+    "fifo_max_occupancy",
 )
 """Per-sample, per-layer, per-PE counters held by :class:`Counts` (all ``[B, L, n_pes]``)."""
 
@@ -166,8 +179,16 @@ def to_hardware(
         out_t.append(float(math.ceil(full / 2**shift - 1e-9)))
         out_s.append(scale)
         out_p.append(shift)
-    return HwNetwork(tuple(out_w), tuple(out_t), tuple(out_s), True, tuple(out_p), arch.rounding,
-                     float(2 ** (arch.slope_bits - 1) - 1), float(v_max))
+    return HwNetwork(
+        tuple(out_w),
+        tuple(out_t),
+        tuple(out_s),
+        True,
+        tuple(out_p),
+        arch.rounding,
+        float(2 ** (arch.slope_bits - 1) - 1),
+        float(v_max),
+    )
 
 
 def round_fixed(x: torch.Tensor, rounding: str) -> torch.Tensor:
@@ -215,9 +236,17 @@ def time_to_step(t_ms: torch.Tensor, arch: YosoArch) -> torch.Tensor:
     return torch.where(k <= arch.n_steps - 1, k, torch.full_like(k, INF))
 
 
-def first_crossing_steps(k_in: torch.Tensor, weight: torch.Tensor, theta: float, last_step: int, *,
-                         shift: int = 0, rounding: str = "nearest", slope_limit: float = INF,
-                         potential_limit: float = INF) -> torch.Tensor:
+def first_crossing_steps(
+    k_in: torch.Tensor,
+    weight: torch.Tensor,
+    theta: float,
+    last_step: int,
+    *,
+    shift: int = 0,
+    rounding: str = "nearest",
+    slope_limit: float = INF,
+    potential_limit: float = INF,
+) -> torch.Tensor:
     """Spike step of every neuron: the first ``n <= last_step`` with
     ``V[n] = sum_i w_ij * max(0, n - k_i) >= theta`` (``inf`` if none).
 
@@ -390,7 +419,12 @@ def _histogram(steps: torch.Tensor, group: torch.Tensor, n_groups: int, n_bins: 
 
 
 def _ttfs_activity(
-    k_in: torch.Tensor, n_fire: torch.Tensor, stop: torch.Tensor, lmap: LayerMap, prev_emitted: torch.Tensor | None, n_bins: int
+    k_in: torch.Tensor,
+    n_fire: torch.Tensor,
+    stop: torch.Tensor,
+    lmap: LayerMap,
+    prev_emitted: torch.Tensor | None,
+    n_bins: int,
 ) -> _Activity:
     """Single-spike (ReL-PSP) activity of one layer up to each sample's stop step.
 
@@ -438,9 +472,13 @@ def _layer_cycles(act: _Activity, lmap: LayerMap, arch: YosoArch, max_hops: int)
     device = act.events.device
     words = float(arch.state_words_per_neuron)
     lanes = float(arch.adder_lanes)
-    row = torch.as_tensor([arch.weight_row_words(n) for n in lmap.neurons], dtype=torch.float64, device=device).view(1, -1, 1)
+    row = torch.as_tensor([arch.weight_row_words(n) for n in lmap.neurons], dtype=torch.float64, device=device).view(
+        1, -1, 1
+    )
     f = act.updated
-    per_event = torch.where(f > 0, torch.maximum(torch.maximum(row.expand_as(f), 2 * f * words), torch.ceil(f / lanes)), 1.0)
+    per_event = torch.where(
+        f > 0, torch.maximum(torch.maximum(row.expand_as(f), 2 * f * words), torch.ceil(f / lanes)), 1.0
+    )
     events = act.events.unsqueeze(1)
     sweep = torch.maximum(2 * act.swept * words, torch.ceil(act.swept / lanes))
     fill = arch.pipeline_depth * ((events > 0).double() + (act.swept > 0).double())
@@ -457,14 +495,14 @@ def _layer_cycles(act: _Activity, lmap: LayerMap, arch: YosoArch, max_hops: int)
     }
 
 
-def _account(
-    activities: Sequence[_Activity], mapping: Mapping, stop: torch.Tensor, sweep_adds: float
-) -> Counts:
+def _account(activities: Sequence[_Activity], mapping: Mapping, stop: torch.Tensor, sweep_adds: float) -> Counts:
     """Reduce per-step activity to :class:`Counts` (counters and cycles)."""
     arch = mapping.arch
     batch, n_bins = activities[0].events.shape
     device = stop.device
-    ops = {name: torch.zeros(batch, len(activities), arch.n_pes, dtype=torch.float64, device=device) for name in COUNTERS}
+    ops = {
+        name: torch.zeros(batch, len(activities), arch.n_pes, dtype=torch.float64, device=device) for name in COUNTERS
+    }
     total_step = torch.full((batch, n_bins), float(arch.step_sync_cycles), dtype=torch.float64, device=device)
     words = float(arch.state_words_per_neuron)
     for l, (act, lmap) in enumerate(zip(activities, mapping.layers)):
@@ -545,9 +583,18 @@ def _simulate_chunk(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor) -> Sim
     last = arch.n_steps - 1
     steps = [time_to_step(t_in, arch)]
     for l, (w, theta) in enumerate(zip(net.weights, net.thresholds)):
-        steps.append(first_crossing_steps(steps[-1], w, theta, last, shift=net.shifts[l] if net.shifts else 0,
-                                          rounding=net.rounding, slope_limit=net.slope_limit,
-                                          potential_limit=net.potential_limit))
+        steps.append(
+            first_crossing_steps(
+                steps[-1],
+                w,
+                theta,
+                last,
+                shift=net.shifts[l] if net.shifts else 0,
+                rounding=net.rounding,
+                slope_limit=net.slope_limit,
+                potential_limit=net.potential_limit,
+            )
+        )
     out_first = steps[-1].amin(1)
     if arch.stop_at_first_output:
         stop = torch.where(torch.isfinite(out_first), out_first, float(last))
@@ -564,8 +611,9 @@ def _simulate_chunk(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor) -> Sim
     return SimResult(times, first_spike_class(times[-1]), counts, arch.clock_mhz)
 
 
-def simulate(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor, *, chunk_size: int = 64,
-             progress: bool = True) -> SimResult:
+def simulate(
+    net: HwNetwork, mapping: Mapping, t_in: torch.Tensor, *, chunk_size: int = 64, progress: bool = True
+) -> SimResult:
     """Run inference of a batch of latency-coded inputs on the accelerator.
 
     Args:
@@ -586,8 +634,10 @@ def simulate(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor, *, chunk_size
         raise ValueError(f"t_in must be [B, {sizes[0]}], got {tuple(t_in.shape)}")
     t_in = t_in.to(net.weights[0].device)
     starts = range(0, t_in.shape[0], chunk_size)
-    parts = [_simulate_chunk(net, mapping, t_in[i:i + chunk_size])
-             for i in progress_bar(starts, progress=progress and len(starts) > 1, desc="accelerator", leave=False)]
+    parts = [
+        _simulate_chunk(net, mapping, t_in[i : i + chunk_size])
+        for i in progress_bar(starts, progress=progress and len(starts) > 1, desc="accelerator", leave=False)
+    ]
     return SimResult(
         tuple(torch.cat([p.spike_times[l] for p in parts]) for l in range(len(net.weights))),
         torch.cat([p.prediction for p in parts]),
@@ -630,7 +680,9 @@ def rate_coded_counts(rasters: Sequence[torch.Tensor], mapping: Mapping, *, swee
         n_local = torch.as_tensor(lmap.neurons, dtype=torch.float64, device=device).view(1, -1, 1)
         all_neurons = n_local.expand(batch, -1, n_bins)
         events = x_in.sum(2).t()
-        act = _Activity(events, all_neurons, all_neurons, emitted, events.sum(1, keepdim=True) if prev is None else prev)
+        act = _Activity(
+            events, all_neurons, all_neurons, emitted, events.sum(1, keepdim=True) if prev is None else prev
+        )
         activities.append(act)
         prev = emitted.sum(-1)
     return _account(activities, mapping, stop, sweep_adds)

@@ -30,8 +30,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from snnbp.config import (NOT_IDENTITY, ConfigError, DataParams, EvalParams, RunParams, eval_params_from_dict,
-                          from_mapping, params_from_dict, params_to_dict)
+from snnbp.config import (
+    NOT_IDENTITY,
+    ConfigError,
+    DataParams,
+    EvalParams,
+    RunParams,
+    eval_params_from_dict,
+    from_mapping,
+    params_from_dict,
+    params_to_dict,
+)
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.io import atomic_write_json
 from snnbp.learner import Batch
@@ -39,8 +48,15 @@ from snnbp.paths import record_form, resolve, results_dir
 from snnbp.progress import bar as progress_bar
 from snnbp.provenance import RunRecord
 from snnbp.yoso.arch import YosoArch, with_changes
-from snnbp.yoso.energy import (BREAKDOWN, PAPER_LATENCY_MS, PAPER_POWER_MW, EnergyParams, EnergyReport, energy_report,
-                               fifo_kbytes)
+from snnbp.yoso.energy import (
+    BREAKDOWN,
+    PAPER_LATENCY_MS,
+    PAPER_POWER_MW,
+    EnergyParams,
+    EnergyReport,
+    energy_report,
+    fifo_kbytes,
+)
 from snnbp.yoso.mapping import Mapping, MappingError, map_network
 from snnbp.yoso.report import YosoRun, evaluate
 from snnbp.yoso.sim import Counts, concat_counts, rate_coded_counts
@@ -124,21 +140,29 @@ def params_from_mapping(mapping: dict[str, Any], source: str) -> StudyParams:
         if width < 1:
             raise ConfigError(f"{source}: key 'hidden_sizes[{index}]' must be >= 1, got {width}")
     if not params.quantization_bits or min(params.quantization_bits) < 2:
-        raise ConfigError(f"{source}: key 'quantization_bits' must list widths >= 2, got {list(params.quantization_bits)}")
+        raise ConfigError(
+            f"{source}: key 'quantization_bits' must list widths >= 2, got {list(params.quantization_bits)}"
+        )
     if not params.quantization_dt_ms or min(params.quantization_dt_ms) <= 0:
-        raise ConfigError(f"{source}: key 'quantization_dt_ms' must list time steps > 0, got {list(params.quantization_dt_ms)}")
+        raise ConfigError(
+            f"{source}: key 'quantization_dt_ms' must list time steps > 0, got {list(params.quantization_dt_ms)}"
+        )
     if params.state_extra_bits < 0:
         raise ConfigError(f"{source}: key 'state_extra_bits' must be >= 0, got {params.state_extra_bits}")
     if not 0 < params.accuracy_tolerance < 1:
         raise ConfigError(f"{source}: key 'accuracy_tolerance' must be in (0, 1), got {params.accuracy_tolerance}")
     if not params.calibration_meshes or any(r < 1 or c < 1 for r, c in params.calibration_meshes):
-        raise ConfigError(f"{source}: key 'calibration_meshes' must list [rows, cols] >= 1, got "
-                          f"{[list(m) for m in params.calibration_meshes]}")
+        raise ConfigError(
+            f"{source}: key 'calibration_meshes' must list [rows, cols] >= 1, got "
+            f"{[list(m) for m in params.calibration_meshes]}"
+        )
     if params.calibration_images < 1:
         raise ConfigError(f"{source}: key 'calibration_images' must be >= 1, got {params.calibration_images}")
     if params.test_images is not None and params.hm2bp_images > params.test_images:
-        raise ConfigError(f"{source}: key 'hm2bp_images' ({params.hm2bp_images}) must not exceed 'test_images' "
-                          f"({params.test_images}): both codings run on the same images")
+        raise ConfigError(
+            f"{source}: key 'hm2bp_images' ({params.hm2bp_images}) must not exceed 'test_images' "
+            f"({params.test_images}): both codings run on the same images"
+        )
     return params
 
 
@@ -168,8 +192,14 @@ def record_params(params: EvalParams) -> dict[str, Any]:
     return {k: record_form(v) if k in PATH_KEYS else v for k, v in flat.items()}
 
 
-DEPLOYMENT_KEYS = ("quantization_bits", "quantization_dt_ms", "state_extra_bits", "accuracy_tolerance",
-                   "calibration_meshes", "calibration_images")
+DEPLOYMENT_KEYS = (
+    "quantization_bits",
+    "quantization_dt_ms",
+    "state_extra_bits",
+    "accuracy_tolerance",
+    "calibration_meshes",
+    "calibration_images",
+)
 
 
 def identity_params(params: EvalParams) -> dict[str, Any]:
@@ -178,10 +208,16 @@ def identity_params(params: EvalParams) -> dict[str, Any]:
     The deployment keys (:data:`DEPLOYMENT_KEYS`, added after the first recorded runs) count only
     where a params file sets them away from their defaults, so older runs keep their identity.
     """
-    defaults = {name: _record_value(field.default) for name, field in StudyParams.__dataclass_fields__.items()
-                if name in DEPLOYMENT_KEYS}
-    return {k: v for k, v in record_params(params).items()
-            if k not in NOT_IDENTITY and not (k in defaults and _record_value(v) == defaults[k])}
+    defaults = {
+        name: _record_value(field.default)
+        for name, field in StudyParams.__dataclass_fields__.items()
+        if name in DEPLOYMENT_KEYS
+    }
+    return {
+        k: v
+        for k, v in record_params(params).items()
+        if k not in NOT_IDENTITY and not (k in defaults and _record_value(v) == defaults[k])
+    }
 
 
 def _record_value(value: Any) -> Any:
@@ -216,8 +252,9 @@ def existing_file(path: str | Path, what: str, hint: str = "") -> Path:
     return path
 
 
-def _restore(checkpoint: str | Path, method: str, test: tuple[LabelledSplit, DatasetInfo] | None,
-             n_images: int | None) -> tuple[RunParams, dict[str, Any], Any, LabelledSplit, DatasetInfo]:
+def _restore(
+    checkpoint: str | Path, method: str, test: tuple[LabelledSplit, DatasetInfo] | None, n_images: int | None
+) -> tuple[RunParams, dict[str, Any], Any, LabelledSplit, DatasetInfo]:
     """Read ``checkpoint`` (of ``method``), rebuild its learner and take the first ``n_images`` test
     samples (of ``test`` when given, else of the checkpoint's dataset, ignoring its ``test_limit``)."""
     from snnbp.datasets import load_dataset
@@ -293,8 +330,13 @@ class TtfsNetwork:
         return float((self.model_prediction == self.labels).double().mean())
 
 
-def load_stdbp(checkpoint: str | Path, n_images: int | None = None, *,
-               test: tuple[LabelledSplit, DatasetInfo] | None = None, batch_size: int = 1000) -> TtfsNetwork:
+def load_stdbp(
+    checkpoint: str | Path,
+    n_images: int | None = None,
+    *,
+    test: tuple[LabelledSplit, DatasetInfo] | None = None,
+    batch_size: int = 1000,
+) -> TtfsNetwork:
     """Load an STDBP checkpoint into the simulator's weights, threshold and latency-coded inputs.
 
     The inputs are the learner's own latency code of the first ``n_images`` test images; the
@@ -315,10 +357,20 @@ def load_stdbp(checkpoint: str | Path, n_images: int | None = None, *,
     if params.model.kernel != "relpsp":
         raise ValueError(f"{checkpoint}: kernel {params.model.kernel!r}; the accelerator implements the ReL-PSP neuron")
     if any(spec.kind != "fc" for spec in learner.specs):
-        raise ValueError(f"{checkpoint}: network {learner.network} is not fully connected; the simulator maps FC layers only")
-    predictions = [learner.predict(Batch(split.inputs[i:i + batch_size], split.labels[i:i + batch_size],
-                                         torch.arange(i, min(i + batch_size, len(split))), "test"))
-                   for i in range(0, len(split), batch_size)]
+        raise ValueError(
+            f"{checkpoint}: network {learner.network} is not fully connected; the simulator maps FC layers only"
+        )
+    predictions = [
+        learner.predict(
+            Batch(
+                split.inputs[i : i + batch_size],
+                split.labels[i : i + batch_size],
+                torch.arange(i, min(i + batch_size, len(split))),
+                "test",
+            )
+        )
+        for i in range(0, len(split), batch_size)
+    ]
     return TtfsNetwork(
         weights=tuple(w.detach().to(torch.float64).cpu() for w in learner.weights),
         theta=float(params.model.theta),
@@ -336,8 +388,9 @@ def load_stdbp(checkpoint: str | Path, n_images: int | None = None, *,
 
 def subset(net: TtfsNetwork, n_images: int) -> TtfsNetwork:
     """The same network with only its first ``n_images`` test images."""
-    return dataclasses.replace(net, t_in=net.t_in[:n_images], labels=net.labels[:n_images],
-                               model_prediction=net.model_prediction[:n_images])
+    return dataclasses.replace(
+        net, t_in=net.t_in[:n_images], labels=net.labels[:n_images], model_prediction=net.model_prediction[:n_images]
+    )
 
 
 def truncate_hidden(net: TtfsNetwork, width: int) -> TtfsNetwork:
@@ -364,11 +417,25 @@ def truncate_hidden(net: TtfsNetwork, width: int) -> TtfsNetwork:
 # ----------------------------------------------------------------------- the accelerator run
 
 
-def run_accelerator(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, *, quantise: bool = True,
-                    pes_per_layer: Sequence[int] | None = None) -> YosoRun:
+def run_accelerator(
+    net: TtfsNetwork,
+    arch: YosoArch,
+    energy: EnergyParams,
+    *,
+    quantise: bool = True,
+    pes_per_layer: Sequence[int] | None = None,
+) -> YosoRun:
     """:func:`snnbp.yoso.evaluate` of ``net`` on its test images (with their labels)."""
-    return evaluate(net.weights, net.theta, net.t_in, labels=net.labels, arch=arch, energy=energy, quantise=quantise,
-                    pes_per_layer=pes_per_layer)
+    return evaluate(
+        net.weights,
+        net.theta,
+        net.t_in,
+        labels=net.labels,
+        arch=arch,
+        energy=energy,
+        quantise=quantise,
+        pes_per_layer=pes_per_layer,
+    )
 
 
 def agreement(run: YosoRun, net: TtfsNetwork) -> float:
@@ -380,14 +447,16 @@ def agreement(run: YosoRun, net: TtfsNetwork) -> float:
 def describe_setup(net: TtfsNetwork, arch: YosoArch, mapping: Mapping) -> str:
     """Network, data and accelerator in a few deterministic lines."""
     layers = ", ".join(f"layer {l.index}: {l.n_out} neurons on {len(l.pe_ids)} PE(s)" for l in mapping.layers)
-    return "\n".join([
-        f"network: ReL-PSP {net.network} (STDBP checkpoint, epoch {net.epoch}), theta {net.theta:g}, t_max {net.t_max:g} ms",
-        f"data: {net.dataset} test set, first {net.n_images} images, latency code",
-        f"accelerator: {arch.mesh_rows}x{arch.mesh_cols} mesh, {arch.clock_mhz:g} MHz, dt {arch.dt_ms:g} ms, "
-        f"{arch.weight_bits}-bit weights, window {arch.t_window_ms:g} ms",
-        f"mapping: {layers}; {len(mapping.used_pes)} of {arch.n_pes} PEs used, "
-        + ("the others power-gated" if arch.power_gate_unused_pes else "all powered"),
-    ])
+    return "\n".join(
+        [
+            f"network: ReL-PSP {net.network} (STDBP checkpoint, epoch {net.epoch}), theta {net.theta:g}, t_max {net.t_max:g} ms",
+            f"data: {net.dataset} test set, first {net.n_images} images, latency code",
+            f"accelerator: {arch.mesh_rows}x{arch.mesh_cols} mesh, {arch.clock_mhz:g} MHz, dt {arch.dt_ms:g} ms, "
+            f"{arch.weight_bits}-bit weights, window {arch.t_window_ms:g} ms",
+            f"mapping: {layers}; {len(mapping.used_pes)} of {arch.n_pes} PEs used, "
+            + ("the others power-gated" if arch.power_gate_unused_pes else "all powered"),
+        ]
+    )
 
 
 def headline_lines(run: YosoRun, net: TtfsNetwork) -> str:
@@ -403,7 +472,9 @@ def headline_lines(run: YosoRun, net: TtfsNetwork) -> str:
         f"energy per image: {m['energy_per_image_uj']:.4g} uJ",
     ]
     if net.recorded_test_accuracy is not None:
-        lines.insert(1, f"  (recorded by the training run on its whole test split: {100 * net.recorded_test_accuracy:.2f} %)")
+        lines.insert(
+            1, f"  (recorded by the training run on its whole test split: {100 * net.recorded_test_accuracy:.2f} %)"
+        )
     return "\n".join(lines)
 
 
@@ -412,19 +483,23 @@ def fidelity_table(net: TtfsNetwork, run: YosoRun, arch: YosoArch, energy: Energ
     quantisation only) and with fixed-point weights (``run``, time + weight quantisation)."""
     exact = run_accelerator(net, arch, energy, quantise=False)
     rows = [("trained model (exact spike times)", net.model_accuracy, 1.0, 0.0)]
-    for label, r in ((f"accelerator, float64 weights, dt {arch.dt_ms:g} ms", exact),
-                     (f"accelerator, {arch.weight_bits}-bit weights, dt {arch.dt_ms:g} ms", run)):
+    for label, r in (
+        (f"accelerator, float64 weights, dt {arch.dt_ms:g} ms", exact),
+        (f"accelerator, {arch.weight_bits}-bit weights, dt {arch.dt_ms:g} ms", run),
+    ):
         rows.append((label, r.metrics["accuracy"], agreement(r, net), r.metrics["no_output_spike"]))
     return pd.DataFrame(rows, columns=["what", "accuracy", "agreement_with_model", "no_output_spike"])
 
 
 def breakdown_frame(metrics: dict[str, Any]) -> pd.DataFrame:
     """Energy per image by group (uJ and fraction), in :data:`GROUPS` order."""
-    return pd.DataFrame({
-        "group": list(GROUPS),
-        "energy_uj": [metrics["breakdown_uj"][g] for g in GROUPS],
-        "fraction": [metrics["breakdown_fraction"][g] for g in GROUPS],
-    })
+    return pd.DataFrame(
+        {
+            "group": list(GROUPS),
+            "energy_uj": [metrics["breakdown_uj"][g] for g in GROUPS],
+            "fraction": [metrics["breakdown_fraction"][g] for g in GROUPS],
+        }
+    )
 
 
 # ---------------------------------------------------------------------- the paper comparison
@@ -446,17 +521,19 @@ def paper_comparison_lines(run: YosoRun, energy: EnergyParams) -> str:
     bound = PAPER_POWER_MW * 1e3 / kbytes  # uW per KB if all of the published power were leakage
     dynamic = {g: m["breakdown_fraction"][g] for g in BREAKDOWN}
     top = max(dynamic, key=dynamic.get)
-    return "\n".join([
-        f"power: {m['power_mw']:.4g} mW modelled vs {PAPER_POWER_MW} mW reported (ratio {m['power_ratio']:.3g})",
-        f"latency per image: {m['latency_ms']:.4g} ms vs {PAPER_LATENCY_MS} ms (ratio {m['latency_ratio']:.3g})",
-        f"energy per image: {m['energy_per_image_uj']:.4g} uJ vs {PAPER_ENERGY_UJ:.4g} uJ derived from the two "
-        f"(ratio {m['energy_ratio']:.3g})",
-        f"leakage: {leak_mw:.4g} mW from {len(run.mapping.used_pes)} powered PEs ({kbytes:.1f} KB of SRAM and FIFO), "
-        f"{100 * m['breakdown_fraction']['leakage']:.1f} % of the energy per image",
-        f"largest dynamic share: {top} ({100 * dynamic[top]:.1f} %)",
-        f"the reported {PAPER_POWER_MW} mW bounds the leakage: with {kbytes:.1f} KB powered that is at most "
-        f"{bound:.3g} uW/KB, {bound / energy.sram_leak_uw_per_kb:.3g} x the {energy.sram_leak_uw_per_kb:g} uW/KB assumed here",
-    ])
+    return "\n".join(
+        [
+            f"power: {m['power_mw']:.4g} mW modelled vs {PAPER_POWER_MW} mW reported (ratio {m['power_ratio']:.3g})",
+            f"latency per image: {m['latency_ms']:.4g} ms vs {PAPER_LATENCY_MS} ms (ratio {m['latency_ratio']:.3g})",
+            f"energy per image: {m['energy_per_image_uj']:.4g} uJ vs {PAPER_ENERGY_UJ:.4g} uJ derived from the two "
+            f"(ratio {m['energy_ratio']:.3g})",
+            f"leakage: {leak_mw:.4g} mW from {len(run.mapping.used_pes)} powered PEs ({kbytes:.1f} KB of SRAM and FIFO), "
+            f"{100 * m['breakdown_fraction']['leakage']:.1f} % of the energy per image",
+            f"largest dynamic share: {top} ({100 * dynamic[top]:.1f} %)",
+            f"the reported {PAPER_POWER_MW} mW bounds the leakage: with {kbytes:.1f} KB powered that is at most "
+            f"{bound:.3g} uW/KB, {bound / energy.sram_leak_uw_per_kb:.3g} x the {energy.sram_leak_uw_per_kb:g} uW/KB assumed here",
+        ]
+    )
 
 
 TIMING_VARIANTS = {
@@ -473,20 +550,30 @@ def timing_variants(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, *, p
     to the published numbers: which assumption about time steps the published latency suggests.
     ``progress``: a bar over the variants (:mod:`snnbp.progress`)."""
     rows = []
-    for label, changes in progress_bar(TIMING_VARIANTS.items(), progress=progress, desc="timing variants",
-                                       total=len(TIMING_VARIANTS), leave=False):
+    for label, changes in progress_bar(
+        TIMING_VARIANTS.items(), progress=progress, desc="timing variants", total=len(TIMING_VARIANTS), leave=False
+    ):
         m = run_accelerator(net, with_changes(arch, **changes), energy).metrics
-        rows.append({"timing": label, "latency_ms": m["latency_ms"], "power_mw": m["power_mw"],
-                     "energy_per_image_uj": m["energy_per_image_uj"], "latency_ratio": m["latency_ratio"],
-                     "power_ratio": m["power_ratio"]})
+        rows.append(
+            {
+                "timing": label,
+                "latency_ms": m["latency_ms"],
+                "power_mw": m["power_mw"],
+                "energy_per_image_uj": m["energy_per_image_uj"],
+                "latency_ratio": m["latency_ratio"],
+                "power_ratio": m["power_ratio"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def closest_timing_line(timing: pd.DataFrame) -> str:
     """Which row of :func:`timing_variants` comes closest to the published latency (in log ratio)."""
     best = timing.iloc[int(np.argmin(np.abs(np.log(timing["latency_ratio"].to_numpy(float)))))]
-    return (f"closest to the published {PAPER_LATENCY_MS} ms: '{best['timing']}' ({best['latency_ms']:.4g} ms, "
-            f"ratio {best['latency_ratio']:.3g}; power ratio {best['power_ratio']:.3g})")
+    return (
+        f"closest to the published {PAPER_LATENCY_MS} ms: '{best['timing']}' ({best['latency_ms']:.4g} ms, "
+        f"ratio {best['latency_ratio']:.3g}; power ratio {best['power_ratio']:.3g})"
+    )
 
 
 # ------------------------------------------------------------------------------------ sweeps
@@ -511,12 +598,19 @@ def spread_pes_per_layer(layer_sizes: Sequence[int], arch: YosoArch) -> tuple[in
 
 def _sweep_row(run: YosoRun) -> dict[str, Any]:
     m = run.metrics
-    return {"pes_used": m["pes_used"], "accuracy": m["accuracy"], "energy_per_image_uj": m["energy_per_image_uj"],
-            "latency_ms": m["latency_ms"], "power_mw": m["power_mw"], "leakage_fraction": m["breakdown_fraction"]["leakage"]}
+    return {
+        "pes_used": m["pes_used"],
+        "accuracy": m["accuracy"],
+        "energy_per_image_uj": m["energy_per_image_uj"],
+        "latency_ms": m["latency_ms"],
+        "power_mw": m["power_mw"],
+        "leakage_fraction": m["breakdown_fraction"]["leakage"],
+    }
 
 
-def mesh_sweep(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, meshes: Sequence[Sequence[int]], *,
-               progress: bool = True) -> pd.DataFrame:
+def mesh_sweep(
+    net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, meshes: Sequence[Sequence[int]], *, progress: bool = True
+) -> pd.DataFrame:
     """Energy, latency and power on each ``[rows, cols]`` mesh, with the compact mapping (fewest PEs)
     and the spread one (:func:`spread_pes_per_layer`). A mesh the network does not fit gives a row
     with ``fits = False`` and NaN numbers. ``progress``: a bar over the meshes (:mod:`snnbp.progress`)."""
@@ -529,14 +623,22 @@ def mesh_sweep(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, meshes: S
                 pes = None if placement == "compact" else spread_pes_per_layer(net.layer_sizes, mesh)
                 row.update(fits=True, **_sweep_row(run_accelerator(net, mesh, energy, pes_per_layer=pes)))
             except MappingError:
-                row.update(fits=False, pes_used=0, accuracy=math.nan, energy_per_image_uj=math.nan, latency_ms=math.nan,
-                           power_mw=math.nan, leakage_fraction=math.nan)
+                row.update(
+                    fits=False,
+                    pes_used=0,
+                    accuracy=math.nan,
+                    energy_per_image_uj=math.nan,
+                    latency_ms=math.nan,
+                    power_mw=math.nan,
+                    leakage_fraction=math.nan,
+                )
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def size_sweep(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, widths: Sequence[int], *,
-               progress: bool = True) -> pd.DataFrame:
+def size_sweep(
+    net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, widths: Sequence[int], *, progress: bool = True
+) -> pd.DataFrame:
     """Energy, latency, power, accuracy and hidden spikes processed per image of the network
     truncated to each hidden width (:func:`truncate_hidden`; the trained width itself is the full
     network), compact mapping. ``progress``: a bar over the widths (:mod:`snnbp.progress`)."""
@@ -545,8 +647,9 @@ def size_sweep(net: TtfsNetwork, arch: YosoArch, energy: EnergyParams, widths: S
         small = truncate_hidden(net, int(width))
         run = run_accelerator(small, arch, energy)
         hidden = spikes_processed(run.sim.counts, run.mapping)[:, 1:-1].sum(1)
-        rows.append({"hidden": int(width), "network": small.network, "hidden_spikes": float(hidden.mean()),
-                     **_sweep_row(run)})
+        rows.append(
+            {"hidden": int(width), "network": small.network, "hidden_spikes": float(hidden.mean()), **_sweep_row(run)}
+        )
     return pd.DataFrame(rows)
 
 
@@ -566,15 +669,17 @@ def per_image_frame(run: YosoRun, net: TtfsNetwork) -> pd.DataFrame:
     """One row per image: input spikes (all, and processed), hidden and output spikes processed,
     energy (uJ), latency (ms) and whether the accelerator classified it correctly."""
     spikes = spikes_processed(run.sim.counts, run.mapping).cpu()
-    return pd.DataFrame({
-        "input_spikes": torch.isfinite(net.t_in).sum(1).numpy(),
-        "input_spikes_processed": spikes[:, 0].numpy(),
-        "hidden_spikes": spikes[:, 1:-1].sum(1).numpy(),
-        "output_spikes": spikes[:, -1].numpy(),
-        "energy_uj": (run.energy.total_pj * 1e-6).cpu().numpy(),
-        "latency_ms": run.energy.latency_ms.cpu().numpy(),
-        "correct": (run.sim.prediction.cpu() == net.labels).numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "input_spikes": torch.isfinite(net.t_in).sum(1).numpy(),
+            "input_spikes_processed": spikes[:, 0].numpy(),
+            "hidden_spikes": spikes[:, 1:-1].sum(1).numpy(),
+            "output_spikes": spikes[:, -1].numpy(),
+            "energy_uj": (run.energy.total_pj * 1e-6).cpu().numpy(),
+            "latency_ms": run.energy.latency_ms.cpu().numpy(),
+            "correct": (run.sim.prediction.cpu() == net.labels).numpy(),
+        }
+    )
 
 
 def spike_fits(frame: pd.DataFrame) -> pd.DataFrame:
@@ -588,8 +693,15 @@ def spike_fits(frame: pd.DataFrame) -> pd.DataFrame:
             r = float(np.corrcoef(x, y)[0, 1])
         else:
             slope = intercept = r = math.nan
-        rows.append({"spikes": column, "mean_spikes": float(x.mean()) if len(x) else math.nan,
-                     "nj_per_spike": 1e3 * slope, "intercept_uj": intercept, "pearson_r": r})
+        rows.append(
+            {
+                "spikes": column,
+                "mean_spikes": float(x.mean()) if len(x) else math.nan,
+                "nj_per_spike": 1e3 * slope,
+                "intercept_uj": intercept,
+                "pearson_r": r,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -617,9 +729,16 @@ class RateRun:
     network: str
 
 
-def evaluate_rate_coded(checkpoint: str | Path, n_images: int, arch: YosoArch, energy: EnergyParams, *,
-                        test: tuple[LabelledSplit, DatasetInfo] | None = None, chunk_size: int = 50,
-                        progress: bool = True) -> RateRun:
+def evaluate_rate_coded(
+    checkpoint: str | Path,
+    n_images: int,
+    arch: YosoArch,
+    energy: EnergyParams,
+    *,
+    test: tuple[LabelledSplit, DatasetInfo] | None = None,
+    chunk_size: int = 50,
+    progress: bool = True,
+) -> RateRun:
     """Run an HM2-BP checkpoint's LIF network on its fixed rate code of the first ``n_images`` test
     images and charge its spike rasters on the accelerator (:func:`snnbp.yoso.rate_coded_counts`).
 
@@ -636,7 +755,9 @@ def evaluate_rate_coded(checkpoint: str | Path, n_images: int, arch: YosoArch, e
 
     _, _, learner, split, _ = _restore(checkpoint, "hm2bp", test, n_images)
     if any(layer.kind != "fc" for layer in learner.layers):
-        raise ValueError(f"{checkpoint}: network {learner.network} is not fully connected; the simulator maps FC layers only")
+        raise ValueError(
+            f"{checkpoint}: network {learner.network} is not fully connected; the simulator maps FC layers only"
+        )
     sizes = [math.prod(learner.layers[0].in_shape)] + [math.prod(layer.out_shape) for layer in learner.layers]
     mapping = map_network(sizes, arch)
     parts, correct, spikes = [], 0.0, torch.zeros(len(sizes), dtype=torch.float64)
@@ -653,8 +774,12 @@ def evaluate_rate_coded(checkpoint: str | Path, n_images: int, arch: YosoArch, e
     counts = concat_counts(parts)
     report = energy_report(counts, mapping, energy)
     metrics = report.metrics()
-    metrics.update(accuracy=correct / len(split), n_images=len(split), time_steps=int(learner.model.time_steps),
-                   spikes_per_layer=(spikes / len(split)).tolist())
+    metrics.update(
+        accuracy=correct / len(split),
+        n_images=len(split),
+        time_steps=int(learner.model.time_steps),
+        spikes_per_layer=(spikes / len(split)).tolist(),
+    )
     return RateRun(counts, report, mapping, metrics, learner.network)
 
 
@@ -666,7 +791,9 @@ def rate_vs_temporal(temporal: YosoRun, temporal_network: str, rate: RateRun) ->
         ValueError: the two runs cover different numbers of images or different layer sizes.
     """
     if temporal.metrics["n_images"] != rate.metrics["n_images"]:
-        raise ValueError(f"temporal run on {temporal.metrics['n_images']} images, rate run on {rate.metrics['n_images']}")
+        raise ValueError(
+            f"temporal run on {temporal.metrics['n_images']} images, rate run on {rate.metrics['n_images']}"
+        )
     if temporal_network != rate.network:
         raise ValueError(f"the codings must run networks of the same size, got {temporal_network} and {rate.network}")
     rows = []
@@ -675,10 +802,18 @@ def rate_vs_temporal(temporal: YosoRun, temporal_network: str, rate: RateRun) ->
         ("rate (HM2-BP)", rate.counts, rate.mapping, rate.metrics),
     ):
         spikes = spikes_processed(counts, mapping).mean(0).tolist()
-        row = {"coding": coding, "network": temporal_network, "n_images": int(counts.cycles.shape[0]),
-               "accuracy": metrics["accuracy"], "input_spikes": spikes[0], "hidden_spikes": sum(spikes[1:-1]),
-               "output_spikes": spikes[-1], "energy_per_image_uj": metrics["energy_per_image_uj"],
-               "latency_ms": metrics["latency_ms"], "power_mw": metrics["power_mw"]}
+        row = {
+            "coding": coding,
+            "network": temporal_network,
+            "n_images": int(counts.cycles.shape[0]),
+            "accuracy": metrics["accuracy"],
+            "input_spikes": spikes[0],
+            "hidden_spikes": sum(spikes[1:-1]),
+            "output_spikes": spikes[-1],
+            "energy_per_image_uj": metrics["energy_per_image_uj"],
+            "latency_ms": metrics["latency_ms"],
+            "power_mw": metrics["power_mw"],
+        }
         row.update({f"{g}_uj": metrics["breakdown_uj"][g] for g in GROUPS})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -688,14 +823,16 @@ def rate_ratio_lines(frame: pd.DataFrame) -> str:
     """The rate-coded network's energy, latency and spikes over the temporal one's, rounded."""
     temporal, rate = frame.iloc[0], frame.iloc[1]
     spikes = [row.input_spikes + row.hidden_spikes + row.output_spikes for row in (rate, temporal)]
-    return "\n".join([
-        f"energy per image: rate {rate.energy_per_image_uj:.4g} uJ / temporal {temporal.energy_per_image_uj:.4g} uJ "
-        f"= {rate.energy_per_image_uj / temporal.energy_per_image_uj:.3g} x",
-        f"latency per image: {rate.latency_ms / temporal.latency_ms:.3g} x",
-        f"spikes processed per image (input + hidden + output): {spikes[0]:.0f} vs {spikes[1]:.0f}",
-        f"accuracy on these {int(temporal.n_images)} images: rate {100 * rate.accuracy:.2f} %, "
-        f"temporal {100 * temporal.accuracy:.2f} %",
-    ])
+    return "\n".join(
+        [
+            f"energy per image: rate {rate.energy_per_image_uj:.4g} uJ / temporal {temporal.energy_per_image_uj:.4g} uJ "
+            f"= {rate.energy_per_image_uj / temporal.energy_per_image_uj:.3g} x",
+            f"latency per image: {rate.latency_ms / temporal.latency_ms:.3g} x",
+            f"spikes processed per image (input + hidden + output): {spikes[0]:.0f} vs {spikes[1]:.0f}",
+            f"accuracy on these {int(temporal.n_images)} images: rate {100 * rate.accuracy:.2f} %, "
+            f"temporal {100 * temporal.accuracy:.2f} %",
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------- the records
@@ -703,10 +840,12 @@ def rate_ratio_lines(frame: pd.DataFrame) -> str:
 
 def round_frame(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     """Every float rounded to ``digits`` significant digits (also floats in object columns)."""
+
     def sig(value: Any) -> Any:
         if isinstance(value, (float, np.floating)) and math.isfinite(value) and value != 0:
             return float(f"{value:.{digits}g}")
         return value
+
     return frame.apply(lambda column: column.map(sig))
 
 
@@ -769,9 +908,11 @@ def study_inputs(params: EvalParams) -> dict[str, dict[str, str]]:
     """
     own = params.study
     inputs = {}
-    for name, path, what, hint in (("stdbp_checkpoint", own.stdbp_checkpoint, "STDBP checkpoint", TRAIN_HINT),
-                                   ("hm2bp_checkpoint", own.hm2bp_checkpoint, "HM2-BP checkpoint", TRAIN_HINT),
-                                   ("yoso_params", own.yoso_params, "accelerator params file", "")):
+    for name, path, what, hint in (
+        ("stdbp_checkpoint", own.stdbp_checkpoint, "STDBP checkpoint", TRAIN_HINT),
+        ("hm2bp_checkpoint", own.hm2bp_checkpoint, "HM2-BP checkpoint", TRAIN_HINT),
+        ("yoso_params", own.yoso_params, "accelerator params file", ""),
+    ):
         inputs[name] = {"path": record_form(path), "sha256": sha256_file(existing_file(path, what, hint))}
     return inputs
 
@@ -794,8 +935,9 @@ def open_results(output_dir: str | Path | None, params: EvalParams) -> ResultsWr
         ResultsMismatchError: ``output_dir/metrics.json`` exists with another params hash.
     """
     inputs = study_inputs(params)
-    digest = hashlib.sha256(json.dumps({"params": identity_params(params), "inputs": inputs},
-                                       sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(
+        json.dumps({"params": identity_params(params), "inputs": inputs}, sort_keys=True).encode()
+    ).hexdigest()
     if output_dir is None and params.profile not in (None, SMOKE_PROFILE):
         output_dir = results_dir() / params.profile / params.name
     if output_dir is None:
@@ -810,15 +952,25 @@ def open_results(output_dir: str | Path | None, params: EvalParams) -> ResultsWr
         if stored != digest:
             raise ResultsMismatchError(
                 f"{existing} holds results of other params or inputs (hash {str(stored)[:12]} vs {digest[:12]}); "
-                "move the folder away or rename the run so nothing is overwritten")
+                "move the folder away or rename the run so nothing is overwritten"
+            )
     record = RunRecord(run_dir / "run.json", record_params(params), params.seed)
     record.start(params_hash=digest, inputs=inputs, run_dir=str(run_dir))
     return ResultsWriter(run_dir, digest, inputs, record)
 
 
-def collect_metrics(*, params: EvalParams, net: TtfsNetwork, run: YosoRun, fidelity: pd.DataFrame,
-                    timing: pd.DataFrame, meshes: pd.DataFrame, sizes: pd.DataFrame, fits: pd.DataFrame,
-                    rate: pd.DataFrame) -> dict[str, Any]:
+def collect_metrics(
+    *,
+    params: EvalParams,
+    net: TtfsNetwork,
+    run: YosoRun,
+    fidelity: pd.DataFrame,
+    timing: pd.DataFrame,
+    meshes: pd.DataFrame,
+    sizes: pd.DataFrame,
+    fits: pd.DataFrame,
+    rate: pd.DataFrame,
+) -> dict[str, Any]:
     """Everything the study measured, as JSON-ready data (the content of ``metrics.json``).
 
     ``test_accuracy`` is the simulated accelerator's; ``model_accuracy`` the trained model's on the
@@ -847,8 +999,10 @@ def collect_metrics(*, params: EvalParams, net: TtfsNetwork, run: YosoRun, fidel
         "latency_ratio": m["latency_ratio"],
         "energy_ratio": m["energy_ratio"],
         "paper": {"power_mw": PAPER_POWER_MW, "latency_ms": PAPER_LATENCY_MS, "energy_per_image_uj": PAPER_ENERGY_UJ},
-        "simulator": {k: m[k] for k in ("pes_used", "leakage_uw", "spikes_per_layer", "no_output_spike",
-                                        "overflow_risk_neurons", "ops")},
+        "simulator": {
+            k: m[k]
+            for k in ("pes_used", "leakage_uw", "spikes_per_layer", "no_output_spike", "overflow_risk_neurons", "ops")
+        },
         "fidelity": _records(fidelity),
         "timing_variants": _records(timing),
         "mesh_sweep": _records(meshes),
