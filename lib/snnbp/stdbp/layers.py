@@ -41,6 +41,45 @@ def neuron_function(
     raise ValueError(f"unknown kernel {kernel!r}; expected 'relpsp' or 'alpha'")
 
 
+CONV_ENGINES = ("auto", "scan", "rows")
+"""Engines of ReL-PSP convolutions: ``rows`` (compiled loops per receptive field,
+:mod:`snnbp.stdbp.relpsp_rows`, CPU), ``scan`` (the vectorised event scan, any device), ``auto``
+(``rows`` on the CPU when numba imports, else ``scan``)."""
+
+
+def conv_neuron_function(
+    kernel: str,
+    theta: float,
+    *,
+    engine: str = "auto",
+    device: str = "cpu",
+    tau: float = 1.0,
+    clip: float | None = None,
+    chunk: int = 16,
+) -> NeuronFunction:
+    """The neuron function of the convolution layers: :func:`neuron_function`, except that the
+    ReL-PSP kernel takes the ``engine`` of :data:`CONV_ENGINES` (every engine computes the same
+    spike times and gradients, to float rounding).
+
+    Raises:
+        ValueError: an unknown engine, or ``rows`` off the CPU.
+    """
+    if engine not in CONV_ENGINES:
+        raise ValueError(f"unknown conv engine {engine!r}; expected one of {', '.join(CONV_ENGINES)}")
+    on_cpu = torch.device(device).type == "cpu"
+    if engine == "rows" and not on_cpu:
+        raise ValueError(f"model.engine 'rows' runs on the CPU only (device {device}); use 'scan' or 'auto'")
+    if kernel == "relpsp" and on_cpu and engine != "scan":
+        try:
+            from snnbp.stdbp.relpsp_rows import relpsp_row_spike_times
+        except ImportError:
+            if engine == "rows":
+                raise
+        else:
+            return partial(relpsp_row_spike_times, theta=theta, clip=clip)
+    return neuron_function(kernel, theta, tau=tau, clip=clip, chunk=chunk)
+
+
 def receptive_fields(t_in: torch.Tensor, kernel_size: int) -> torch.Tensor:
     """The input times of every valid ``k x k`` receptive field (stride 1, no padding).
 

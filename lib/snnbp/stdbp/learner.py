@@ -25,7 +25,7 @@ from snnbp.encoding.latency import latency_code
 from snnbp.learner import Batch
 from snnbp.seeding import derive_seed
 from snnbp.stdbp.alpha import alpha_time_weight_gradient
-from snnbp.stdbp.layers import neuron_function
+from snnbp.stdbp.layers import conv_neuron_function, neuron_function
 from snnbp.stdbp.loss import first_spike_prediction, late_label_penalty, spike_time_cross_entropy
 from snnbp.stdbp.model import architecture, forward, init_weights, network_name, weighted_layer_io
 from snnbp.stdbp.relpsp import relpsp_time_weight_gradient
@@ -66,6 +66,9 @@ class ModelParams:
             sample and step from the learner's own seeded generator (0: no augmentation; image
             datasets only). Evaluation never shifts.
         chunk: ReL-PSP inputs visited between exact resolutions (speed only).
+        engine: the engine of ReL-PSP convolution layers (:data:`snnbp.stdbp.layers.CONV_ENGINES`:
+            ``auto``, ``rows`` compiled per receptive field on the CPU, ``scan`` vectorised on any
+            device); the same spike times and gradients, so not part of a run's identity.
         stats_samples: samples per batch whose every ``dt/dw`` enters the gradient statistics.
     """
 
@@ -90,6 +93,7 @@ class ModelParams:
     temperature: float = 1.0
     shift_pixels: int = 0
     chunk: int = 16
+    engine: Literal["auto", "scan", "rows"] = "auto"
     stats_samples: int = 2
 
 
@@ -135,6 +139,15 @@ class StdbpLearner:
         self.weights = [w.requires_grad_() for w in weights]
         self.layer_names = [f"{spec.kind}{index + 1}" for index, spec in enumerate(self.specs) if spec.kind != "pool"]
         self.neuron = neuron_function(model.kernel, model.theta, tau=model.tau, clip=model.clip, chunk=model.chunk)
+        self.conv_neuron = conv_neuron_function(
+            model.kernel,
+            model.theta,
+            engine=model.engine,
+            device=device,
+            tau=model.tau,
+            clip=model.clip,
+            chunk=model.chunk,
+        )
         self.optimizer = torch.optim.Adam(self.weights, lr=model.lr, weight_decay=model.weight_decay)
         self.steps = 0
         self.epoch_lr = model.lr
@@ -211,7 +224,7 @@ class StdbpLearner:
         self._check_finite("weights", self.weights)
         t_in = self.encode(self.augment(batch.inputs))
         labels = batch.labels.to(self.device)
-        outputs = forward(t_in, self.specs, self.weights, self.neuron)
+        outputs = forward(t_in, self.specs, self.weights, self.neuron, self.conv_neuron)
         loss = spike_time_cross_entropy(outputs[-1], labels, self.params.t_silent, self.params.temperature)
         if not bool(torch.isfinite(loss)):
             raise FloatingPointError(f"non-finite loss ({float(loss)}) at the output layer {self.layer_names[-1]}")
@@ -236,7 +249,9 @@ class StdbpLearner:
     @torch.no_grad()
     def output_times(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Spike times of every layer for uint8 ``images`` (no gradient, model unchanged)."""
-        return forward(self.encode(images), self.specs, [w.detach() for w in self.weights], self.neuron)
+        return forward(
+            self.encode(images), self.specs, [w.detach() for w in self.weights], self.neuron, self.conv_neuron
+        )
 
     def predict(self, batch: Batch) -> torch.Tensor:
         """The earliest-spiking output neuron of every sample, ``[B]``."""

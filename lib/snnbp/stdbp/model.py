@@ -130,9 +130,15 @@ def init_weights(
 
 
 def forward(
-    t_in: torch.Tensor, specs: tuple[LayerSpec, ...], weights: list[torch.Tensor], neuron: NeuronFunction
+    t_in: torch.Tensor,
+    specs: tuple[LayerSpec, ...],
+    weights: list[torch.Tensor],
+    neuron: NeuronFunction,
+    conv_neuron: NeuronFunction | None = None,
 ) -> list[torch.Tensor]:
     """Spike times of every layer, in order; the last entry is the output layer ``[B, classes]``.
+
+    Convolutions use ``conv_neuron`` when given (another engine of the same neuron), else ``neuron``.
 
     Shape:
         - t_in: ``[B, H, W]`` images of times or ``[B, N]``; conv layers give ``[B, C, H', W']``,
@@ -143,7 +149,7 @@ def forward(
     remaining = iter(weights)
     for spec in specs:
         if spec.kind == "conv":
-            times = conv_spike_times(times, next(remaining), neuron)
+            times = conv_spike_times(times, next(remaining), conv_neuron or neuron)
         elif spec.kind == "pool":
             times = first_spike_pool(times, spec.size)
         else:
