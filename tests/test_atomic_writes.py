@@ -44,7 +44,7 @@ WRITERS = {
 ``shutil.copy``, ``os.replace`` ...); ``str.replace`` and ``dict.copy`` are told apart below."""
 
 ALLOWED = {
-    ("lib/snnbp/plots.py", "save", "savefig"): "renders into a BytesIO that atomic_write_bytes then writes",
+    ("lib/snnbp/plots/__init__.py", "save", "savefig"): "renders into a BytesIO that atomic_write_bytes then writes",
     ("lib/snnbp/encoding/events.py", "save", "savez_compressed"): "compresses into a BytesIO, written atomically",
     ("lib/snnbp/cli.py", "execute_notebook", "replace"): "moves the executed notebook's temporary file into place",
 }

@@ -27,7 +27,7 @@ from snnbp.encoding.distortion import (  # noqa: E402
 from snnbp.hm2bp.learner import build_learner, distortion_fields  # noqa: E402
 from snnbp.hm2bp.params import ModelParams  # noqa: E402
 from snnbp.learner import Batch  # noqa: E402
-from snnbp.plots_data import distorted_digits_figure  # noqa: E402
+from snnbp.plots.data import distorted_digits_figure  # noqa: E402
 from snnbp.train import params_hash  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

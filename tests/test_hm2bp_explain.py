@@ -177,7 +177,7 @@ def test_linear_count_change_and_secant_gain():
 
 
 def test_figures_draw():
-    from snnbp import plots_hm2bp
+    from snnbp.plots import hm2bp as plots_hm2bp
 
     pre = random_train(200, 0.2, 9)
     post = simulate_lif(pre[:, None, None], torch.tensor([[1.0]], dtype=torch.float64), vth=4.0)[:, 0, 0]

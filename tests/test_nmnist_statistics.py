@@ -20,7 +20,7 @@ from snnbp.data.nmnist import (  # noqa: E402
     simulate_saccade_events,
     simulated_event_lists,
 )
-from snnbp.plots_data import event_statistics_figure  # noqa: E402
+from snnbp.plots.data import event_statistics_figure  # noqa: E402
 
 
 def test_counts_per_recording_saccade_and_polarity():

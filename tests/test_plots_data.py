@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from snnbp.encoding.events import SENSOR_SIZE, saccade_displacement  # noqa: E402
-from snnbp.plots_data import Panel, on_off_panels, panel_grid, polarity_frames, speech_front_end_figure  # noqa: E402
+from snnbp.plots.data import Panel, on_off_panels, panel_grid, polarity_frames, speech_front_end_figure  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,9 @@ matplotlib.use("Agg")
 
 import pytest
 
-from snnbp import plots_results
 from snnbp import results_view as rv
 from snnbp.classes import EMNIST_BYMERGE, class_names
+from snnbp.plots import results as plots_results
 from snnbp.targets import OTHER_CHIPS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,7 +187,7 @@ def test_the_results_figures_draw_from_tables(tmp_path):
 
 def test_the_results_view_imports_no_method_and_no_training_loop():
     code = (
-        "import sys, snnbp.results_view, snnbp.plots_results; "
+        "import sys, snnbp.results_view, snnbp.plots.results; "
         "bad = [m for m in sys.modules if m in ('snnbp.train', 'snnbp.runs') or m.split('.')[:2] in "
         "(['snnbp', 'hm2bp'], ['snnbp', 'stdbp'], ['snnbp', 'ann'], ['snnbp', 'yoso'])]; print(bad)"
     )

@@ -447,7 +447,7 @@ def test_figures_have_titles_and_units():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from snnbp import plots_yoso
+    from snnbp.plots import yoso as plots_yoso
 
     net = _random_net(images=10)
     arch, energy = load_arch(), load_energy()

@@ -1,7 +1,7 @@
 """Recorded runs as tables: every ``results/<profile>/<run>/metrics.json`` with its paper number.
 
 Read-only: nothing here trains, evaluates or writes, and no method package is imported; the
-figures of :mod:`snnbp.plots_results` draw these tables and ``notebooks/90_results.ipynb`` shows
+figures of :mod:`snnbp.plots.results` draw these tables and ``notebooks/90_results.ipynb`` shows
 them. Every number comes from a recorded file (``metrics.json``, ``run.json``, the run's stored
 test predictions ``test_predictions.json``) or from :mod:`snnbp.targets`.
 

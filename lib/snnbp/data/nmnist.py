@@ -423,7 +423,7 @@ class EventStatistics:
     raster_spikes: np.ndarray
 
     def as_arrays(self) -> dict[str, np.ndarray]:
-        """The fields by name (what :func:`snnbp.plots_data.event_statistics_figure` takes)."""
+        """The fields by name (what :func:`snnbp.plots.data.event_statistics_figure` takes)."""
         return asdict(self)
 
 

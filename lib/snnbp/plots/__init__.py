@@ -1,4 +1,12 @@
-"""Figures shared by the notebooks (matplotlib + seaborn). Every figure names its dataset."""
+"""Figures (matplotlib + seaborn): they take arrays and tables and draw; every figure names its dataset.
+
+The package sets the project's seaborn theme once, on import. Here: the figures shared by the
+training notebooks (learning curves, confusion matrices, sample grids) and :func:`save`; per
+subject: :mod:`snnbp.plots.data` (datasets and encodings, notebook 00), :mod:`snnbp.plots.analysis`
+(the problem analysis, notebook 01), :mod:`snnbp.plots.hm2bp` (notebook 02),
+:mod:`snnbp.plots.stdbp` (notebook 03), :mod:`snnbp.plots.yoso` (notebook 30) and
+:mod:`snnbp.plots.results` (notebook 90).
+"""
 
 from __future__ import annotations
 

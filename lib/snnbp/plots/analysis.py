@@ -6,14 +6,11 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
 import torch
 from matplotlib.ticker import MaxNLocator
 
 from snnbp.analysis import LOG_BIN_EDGES
 from snnbp.problem_analysis import WeightSweep, histogram_fractions, median_bin
-
-sns.set_theme(context="notebook", style="whitegrid")
 
 #: One colour per kernel (and the ANN), the same in every figure.
 COLORS: dict[str, str] = {"ReL-PSP": "C0", "alpha-PSP": "C1", "ANN": "C2"}

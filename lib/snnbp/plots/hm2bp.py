@@ -10,7 +10,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from snnbp import plots  # noqa: F401  (the project's seaborn theme)
 from snnbp.hm2bp.explain import WeightSweep, spike_times
 
 POST_COLOUR = "tab:red"

@@ -9,8 +9,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from snnbp import plots  # noqa: F401  (the project's seaborn theme)
-
 GROUP_LABELS = {
     "weight_sram": "weight SRAM",
     "state_sram": "neuron-state SRAM",

@@ -12,8 +12,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from snnbp import plots  # noqa: F401  (the project's seaborn theme)
-
 PROVENANCE_COLOURS = {"V": "tab:green", "R": "tab:orange", "~": "0.45"}
 """Paper numbers by provenance: verified, from a review, recalled (first letter of the code)."""
 KIND_COLOURS = {"published": "0.35", "paper": "black", "simulated": "tab:blue"}

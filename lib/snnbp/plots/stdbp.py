@@ -1,6 +1,6 @@
 """Figures for the exact spike-time neurons (ReL-PSP, alpha-PSP; ALGORITHMS.md 2.2, 2.3). Times in ms.
 
-Same look as :mod:`snnbp.plots` (importing it sets the seaborn theme; use :func:`snnbp.plots.save`).
+Same look as the rest of :mod:`snnbp.plots` (the package sets the seaborn theme; save with :func:`snnbp.plots.save`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-
-from snnbp import plots  # noqa: F401 - sets the shared seaborn theme
 
 _COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown")
 
