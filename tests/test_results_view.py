@@ -195,6 +195,18 @@ def test_the_results_view_imports_no_method_and_no_training_loop():
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("module", ["analysis", "data", "hm2bp", "results", "stdbp", "yoso"])
+def test_a_figure_module_imports_no_method_no_analysis_and_no_training_loop(module):
+    code = (
+        f"import sys, snnbp.plots.{module}; "
+        "bad = [m for m in sys.modules if m in ('snnbp.train', 'snnbp.runs', 'snnbp.datasets') or m.split('.')[:2] in "
+        "(['snnbp', 'hm2bp'], ['snnbp', 'stdbp'], ['snnbp', 'ann'], ['snnbp', 'yoso'], ['snnbp', 'problem_analysis'])]; "
+        "print(bad)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
 def test_the_results_notebook_reads_results_only():
     notebook = json.loads((ROOT / "notebooks" / "90_results.ipynb").read_text())
     source = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")

@@ -2,12 +2,14 @@
 
 Pure functions over tensors: log-binned gradient histograms (fig. 1: distribution of ``dt/dw``
 and ``dL/dw``), dead-neuron fractions (fig. 2: neurons that never fire over an epoch) and the
-relation between hidden and output spike times (fig. 3: decisions from early hidden spikes).
+relation between hidden and output spike times (fig. 3: decisions from early hidden spikes); and
+summaries of a log-binned histogram (median bin, tail fraction, quantile, median-aligned distance).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -136,3 +138,106 @@ class MagnitudeStats:
             f"{prefix}_max_abs": self.largest if self.count else math.nan,
             f"{prefix}_count": float(self.count),
         }
+
+
+#: Bins per decade of :data:`LOG_BIN_EDGES` (4: quarter-decade bins).
+BINS_PER_DECADE: int = round(1.0 / math.log10(LOG_BIN_EDGES[1] / LOG_BIN_EDGES[0]))
+
+
+# --------------------------------------------------------------------------------------------
+# Log-binned histograms (the bins of snnbp.analysis.LOG_BIN_EDGES)
+# --------------------------------------------------------------------------------------------
+
+
+def _counts(counts: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    values = torch.as_tensor(counts, dtype=torch.float64).reshape(-1)
+    if values.numel() != len(LOG_BIN_EDGES) - 1:
+        raise ValueError(f"expected {len(LOG_BIN_EDGES) - 1} bin counts (LOG_BIN_EDGES), got {values.numel()}")
+    return values
+
+
+def median_bin(counts: Sequence[float] | torch.Tensor) -> int:
+    """Index of the bin that holds the median (first bin where the cumulative count reaches half).
+
+    Raises:
+        ValueError: for an empty histogram.
+
+    Shape:
+        - counts: ``[len(LOG_BIN_EDGES) - 1]``
+    """
+    values = _counts(counts)
+    total = float(values.sum())
+    if total <= 0:
+        raise ValueError("empty histogram: no median")
+    return int((values.cumsum(0) >= 0.5 * total).nonzero()[0, 0])
+
+
+def tail_fraction(counts: Sequence[float] | torch.Tensor, decades: float) -> float:
+    """Fraction of the counts at least ``decades`` above the median bin (``nan`` if empty).
+
+    Counts the bins whose index is ``>= median_bin + decades * BINS_PER_DECADE``: values at least
+    ``10**decades`` times the lower edge of the median bin (the last bin also holds every value
+    above the last edge).
+
+    Raises:
+        ValueError: when ``decades`` is not a multiple of a bin width (1 / BINS_PER_DECADE).
+
+    Shape:
+        - counts: ``[len(LOG_BIN_EDGES) - 1]``
+    """
+    offset = decades * BINS_PER_DECADE
+    if offset < 0 or abs(offset - round(offset)) > 1e-9:
+        raise ValueError(f"decades must be a non-negative multiple of 1/{BINS_PER_DECADE}, got {decades}")
+    values = _counts(counts)
+    total = float(values.sum())
+    if total <= 0:
+        return math.nan
+    return float(values[median_bin(values) + round(offset) :].sum()) / total
+
+
+def bin_quantile(counts: Sequence[float] | torch.Tensor, q: float) -> float:
+    """Upper edge of the bin that holds the ``q``-quantile (an upper bound, within a bin width).
+
+    Shape:
+        - counts: ``[len(LOG_BIN_EDGES) - 1]``
+    """
+    values = _counts(counts)
+    total = float(values.sum())
+    if total <= 0:
+        return math.nan
+    index = int((values.cumsum(0) >= q * total).nonzero()[0, 0])
+    return LOG_BIN_EDGES[index + 1]
+
+
+def aligned_log_distance(counts_a: Sequence[float] | torch.Tensor, counts_b: Sequence[float] | torch.Tensor) -> float:
+    """Shape distance in decades between two ``log10 |g|`` histograms after aligning their medians.
+
+    Each histogram is shifted by whole bins so that its median bin sits at 0; the distance is
+    the 1-Wasserstein distance of the two shifted distributions,
+    ``W1 = sum_k |F_a(k) - F_b(k)| / BINS_PER_DECADE`` (``F``: cumulative fractions on the common
+    bin lattice). Scale-free: multiplying every gradient by a constant changes nothing, so
+    gradients of different losses and units can be compared.
+
+    Shape:
+        - counts_a, counts_b: ``[len(LOG_BIN_EDGES) - 1]``
+    """
+    a, b = _counts(counts_a), _counts(counts_b)
+    if float(a.sum()) <= 0 or float(b.sum()) <= 0:
+        return math.nan
+    n = a.numel()
+    shift_a, shift_b = n - median_bin(a), n - median_bin(b)
+    grid_a, grid_b = torch.zeros(2 * n + 1, dtype=torch.float64), torch.zeros(2 * n + 1, dtype=torch.float64)
+    grid_a[shift_a : shift_a + n] = a / a.sum()
+    grid_b[shift_b : shift_b + n] = b / b.sum()
+    return float((grid_a.cumsum(0) - grid_b.cumsum(0)).abs().sum()) / BINS_PER_DECADE
+
+
+def histogram_fractions(counts: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """Counts divided by their total (zeros for an empty histogram).
+
+    Shape:
+        - counts: ``[K]``; Output: ``[K]`` float64.
+    """
+    values = torch.as_tensor(counts, dtype=torch.float64)
+    total = float(values.sum())
+    return values / total if total > 0 else torch.zeros_like(values)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from snnbp.analysis import LOG_BIN_EDGES
-from snnbp.problem_analysis import WeightSweep, histogram_fractions, median_bin
+from snnbp.analysis import LOG_BIN_EDGES, histogram_fractions, median_bin
+
+if TYPE_CHECKING:  # types only: figures import no method at run time
+    from snnbp.problem_analysis.theory import WeightSweep
 
 #: One colour per kernel (and the ANN), the same in every figure.
 COLORS: dict[str, str] = {"ReL-PSP": "C0", "alpha-PSP": "C1", "ANN": "C2"}

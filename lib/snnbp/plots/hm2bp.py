@@ -6,11 +6,15 @@ ms (one simulation step = 1 ms), counts in spikes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from snnbp.hm2bp.explain import WeightSweep, spike_times
+if TYPE_CHECKING:  # types only: figures import no method at run time
+    from snnbp.hm2bp.explain import WeightSweep
+
 
 POST_COLOUR = "tab:red"
 PRE_COLOUR = "black"
@@ -40,7 +44,7 @@ def spsp_pair(
     """
     steps = post_train.shape[0]
     time = np.arange(steps)
-    pre_times, post_times = spike_times(pre_train).numpy(), spike_times(post_train).numpy()
+    pre_times, post_times = np.flatnonzero(pre_train.numpy() > 0), np.flatnonzero(post_train.numpy() > 0)
     shares = contributions.numpy()
     fig, (ax_trains, ax_shares, ax_v) = plt.subplots(
         3, 1, figsize=(10, 7.5), sharex=True, gridspec_kw={"height_ratios": [1, 2.2, 2.2]}
