@@ -13,6 +13,25 @@ Conventions (stated once, used everywhere):
 * ``device`` is a parameter everywhere (CPU by default).
 * Gradients that are not plain autograd live in hand-written code with a float64
   reference or finite-difference test.
+
+Layers (data flows one way: a module imports from its own layer and the ones above it):
+
+1. **core**: :mod:`~snnbp.config`, :mod:`~snnbp.provenance`, :mod:`~snnbp.io`, :mod:`~snnbp.paths`,
+   :mod:`~snnbp.seeding`, :mod:`~snnbp.progress`, :mod:`~snnbp.targets`;
+2. **data and encoding**: :mod:`~snnbp.data`, :mod:`~snnbp.datasets`, :mod:`~snnbp.encoding`,
+   :mod:`~snnbp.classes`;
+3. **the methods and the simulator** (equations only): :mod:`~snnbp.hm2bp`, :mod:`~snnbp.stdbp`,
+   :mod:`~snnbp.ann`, :mod:`~snnbp.yoso` (its ``study`` module excepted);
+4. **training and runs**: :mod:`~snnbp.learner`, :mod:`~snnbp.methods`, :mod:`~snnbp.train`,
+   :mod:`~snnbp.distributed`, :mod:`~snnbp.devices`, :mod:`~snnbp.runs`, :mod:`~snnbp.sweep`;
+5. **analyses and studies**: :mod:`~snnbp.analysis`, :mod:`~snnbp.problem_analysis`,
+   :mod:`~snnbp.results_view`, :mod:`~snnbp.table`, :mod:`~snnbp.report`, :mod:`snnbp.yoso.study`
+   (they read runs and compute tables; :mod:`snnbp.problem_analysis.runs` and
+   :mod:`snnbp.yoso.study` still restore models through :mod:`~snnbp.train`);
+6. **figures**: :mod:`~snnbp.plots` (take arrays and tables and draw; they import no method, no
+   analysis and no training loop, which ``tests/test_results_view.py`` checks module by module);
+7. **notebooks and the command line**: :mod:`~snnbp.cli`, :mod:`~snnbp.figures`,
+   :mod:`~snnbp.notebook`.
 """
 
 __version__ = "0.1.0"
