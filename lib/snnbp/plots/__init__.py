@@ -78,7 +78,7 @@ def learning_curves(
     for ax in (ax_loss, ax_acc):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_acc.legend(fontsize=9)
-    fig.suptitle(_wrap(title, 95))
+    fig.suptitle(_wrap(title, 80))
     return fig
 
 
