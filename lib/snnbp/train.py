@@ -634,6 +634,29 @@ def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], RunParams]:
+    """A checkpoint written by :func:`fit` (:func:`load_checkpoint`) and its params, validated
+    (an error names the file).
+
+    Raises:
+        CorruptCheckpointError, UnsafeCheckpointError: as :func:`load_checkpoint`.
+        snnbp.config.ConfigError: the stored params do not validate.
+    """
+    path = Path(path)
+    state = load_checkpoint(path)
+    return state, params_from_dict(state["params"], f"{path} (stored params)")
+
+
+def restore_learner(
+    state: dict[str, Any], params: RunParams, info: DatasetInfo, device: str | torch.device = "cpu"
+) -> Learner:
+    """The learner of ``params`` for dataset ``info`` with the weights of ``state`` (:func:`read_checkpoint`):
+    the one way the project rebuilds a saved model."""
+    learner = build_learner(params, info, device)
+    learner.load_state_dict(state["learner"])
+    return learner
+
+
 def evaluate_checkpoint(
     path: str | Path, split: str = "test", device: str = "cpu", progress: bool = True
 ) -> dict[str, Any]:
@@ -644,15 +667,13 @@ def evaluate_checkpoint(
         ``{"accuracy", "split", "samples", "epoch", "predictions", "labels", "params"}``.
     """
     path = Path(path)
-    state = load_checkpoint(path)
-    params = params_from_dict(state["params"], f"{path} (stored params)")
+    state, params = read_checkpoint(path)
     device = resolve_device(device, source=f"{path}: device", cpu_only=cpu_only_reason(params.model))
     train_split, test_split, info = load_dataset(params.data)
     train_split, validation_split = train_split.hold_out(
         params.train.validation, stratified=bool(params.train.validation_stratified)
     )
-    learner = build_learner(params, info, device)
-    learner.load_state_dict(state["learner"])
+    learner = restore_learner(state, params, info, device)
     chosen = {"test": test_split, "train": train_split, "validation": validation_split}[split]
     if len(chosen) == 0:
         raise ConfigError(

@@ -16,14 +16,14 @@ import torch
 from snnbp.analysis import MagnitudeStats
 from snnbp.ann import ModelParams as AnnParams
 from snnbp.ann import build_learner as ann_build_learner
-from snnbp.config import RunParams, params_from_dict
+from snnbp.config import RunParams
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.datasets import load_dataset
 from snnbp.paths import resolve
 from snnbp.problem_analysis.theory import time_weight_gradient
 from snnbp.seeding import torch_generator
 from snnbp.stdbp.model import weighted_layer_io
-from snnbp.train import CHECKPOINT_NAME, batches, build_learner, load_checkpoint
+from snnbp.train import CHECKPOINT_NAME, batches, read_checkpoint, restore_learner
 
 # --------------------------------------------------------------------------------------------
 # Section e: gradients of the non-spiking reference
@@ -119,12 +119,9 @@ def load_trained(run_dir: str | Path) -> TrainedRun:
         raise FileNotFoundError(
             f"run folder {run_dir} has no {CHECKPOINT_NAME}; make it with `{params_command(run_dir)}`"
         )
-    state = load_checkpoint(path)
-    params = params_from_dict(state["params"], f"{path} (stored params)")
+    state, params = read_checkpoint(path)
     train, test, info = load_dataset(params.data)
-    learner = build_learner(params, info)
-    learner.load_state_dict(state["learner"])
-    return TrainedRun(learner, params, train, test, info, int(state["epoch"]))
+    return TrainedRun(restore_learner(state, params, info), params, train, test, info, int(state["epoch"]))
 
 
 def trained_time_weight_gradients(learner: Any, images: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -38,7 +38,6 @@ from snnbp.config import (
     RunParams,
     eval_params_from_dict,
     from_mapping,
-    params_from_dict,
     params_to_dict,
 )
 from snnbp.data.base import DatasetInfo, LabelledSplit
@@ -258,11 +257,10 @@ def _restore(
     """Read ``checkpoint`` (of ``method``), rebuild its learner and take the first ``n_images`` test
     samples (of ``test`` when given, else of the checkpoint's dataset, ignoring its ``test_limit``)."""
     from snnbp.datasets import load_dataset
-    from snnbp.train import build_learner, load_checkpoint
+    from snnbp.train import read_checkpoint, restore_learner
 
     path = existing_file(checkpoint, f"{method} checkpoint", TRAIN_HINT)
-    state = load_checkpoint(path)
-    params = params_from_dict(state["params"], f"{path} (stored params)")
+    state, params = read_checkpoint(path)
     if params.method != method:
         raise ValueError(f"{path}: a {params.method!r} checkpoint, expected {method!r}")
     if test is None:
@@ -271,9 +269,7 @@ def _restore(
         split, info = test
     if n_images is not None and n_images > len(split):
         raise ValueError(f"{n_images} test images requested but the {info.name} test split has {len(split)}")
-    learner = build_learner(params, info)
-    learner.load_state_dict(state["learner"])
-    return params, state, learner, split.head(n_images), info
+    return params, state, restore_learner(state, params, info), split.head(n_images), info
 
 
 def _recorded_accuracy(state: dict[str, Any]) -> float | None:
