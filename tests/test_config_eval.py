@@ -19,7 +19,7 @@ from snnbp.config import (
     params_from_dict,
     params_to_dict,
 )
-from snnbp.yoso.study import StudyParams, params_from_notebook
+from snnbp.yoso.study import StudyParams, eval_params_from_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,10 +122,10 @@ def test_an_evaluation_is_not_accepted_where_training_params_are_needed():
 
 def test_notebook_parameters_validate_the_same_way():
     values = {**GOOD, "profile": "smoke", "output_dir": None, "torch": object()}  # other globals are ignored
-    params = params_from_notebook(values)
+    params = eval_params_from_notebook(values)
     assert params.study.hidden_sizes == (4, 8)
     with pytest.raises(ConfigError, match="notebook parameters: key 'test_images'"):
-        params_from_notebook({**values, "test_images": -3})
+        eval_params_from_notebook({**values, "test_images": -3})
 
 
 def test_the_committed_yoso_params_file_is_valid_and_points_at_the_training_runs():

@@ -83,18 +83,18 @@ def test_membrane_contributions_match_terms_and_clamp_refractory():
     post = simulate_lif(pre[:, None, None], torch.tensor([[1.0]], dtype=torch.float64), vth=4.0, t_ref=4)[:, 0, 0]
     shares = explain.membrane_contributions(pre, post, tau_m=TAU_M, tau_s=TAU_S, t_ref=4)
     terms = explain.firing_terms(pre, post, tau_m=TAU_M, tau_s=TAU_S, t_ref=4)
-    times = explain.spike_times(post)
+    times = explain.firing_steps(post)
     assert len(times) >= 3 and shares.shape == (300, int(pre.sum()))
     assert torch.allclose(shares[times], terms, rtol=1e-12, atol=0)
     for tau in times.tolist():
         assert torch.all(shares[tau + 1 : tau + 4] == 0)  # clamped until the reset ends at tau + t_ref
-    assert torch.all(shares[: int(explain.spike_times(pre)[0]) + 3] == 0)  # nothing before the first shifted pre spike
+    assert torch.all(shares[: int(explain.firing_steps(pre)[0]) + 3] == 0)  # nothing before the first shifted pre spike
 
 
 def test_firing_table_columns():
     pre, post = random_train(250, 0.15, 7), random_train(250, 0.04, 8)
     table = explain.firing_table(pre, post, 2.0, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF)
-    times = explain.spike_times(post)
+    times = explain.firing_steps(post)
     e = spsp(pre[:, None, None], post[:, None, None], tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF).item()
     assert table["tau_f"].tolist() == times.tolist() and table.index.tolist() == list(range(1, len(times) + 1))
     assert table["s_f"].iloc[0] == times[0] - 1 and table["s_f"].iloc[1] == times[1] - times[0] - T_REF
@@ -120,16 +120,16 @@ def test_layer_response_and_macro_relation():
     assert torch.allclose(response.total_psp, torch.einsum("bij,ij->bi", spsp(pre, post), weight), rtol=1e-12)
     fired = response.counts > 0
     assert fired.sum() > 40
-    macro = explain.agreement(response.counts[fired], response.total_psp[fired] / 10.0)
+    macro = explain.prediction_agreement(response.counts[fired], response.total_psp[fired] / 10.0)
     assert macro["correlation"] > 0.99 and 0.9 < macro["slope"] < 1.15  # o_i ~ a_i / vth (ALGORITHMS.md 1.4)
 
 
 def test_agreement_values():
-    got = explain.agreement(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([2.0, 4.0, 6.0]))
+    got = explain.prediction_agreement(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([2.0, 4.0, 6.0]))
     assert got == pytest.approx(
         {"points": 3.0, "correlation": 1.0, "mean_abs_deviation": 2.0, "mean_deviation": 2.0, "slope": 2.0}
     )
-    assert explain.agreement(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([3.0, 2.0, 1.0]))[
+    assert explain.prediction_agreement(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([3.0, 2.0, 1.0]))[
         "correlation"
     ] == pytest.approx(-1.0)
 
@@ -161,7 +161,7 @@ def test_weight_sweep_matches_separate_simulations():
 
 
 def test_linear_count_change_and_secant_gain():
-    sweep = explain.WeightSweep(
+    sweep = explain.CountSweep(
         values=torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=torch.float64),
         counts=torch.tensor([1.0, 2.0, 4.0, 7.0], dtype=torch.float64),
         total_psp=torch.zeros(4, dtype=torch.float64),
@@ -187,7 +187,7 @@ def test_figures_draw():
     figures.append(plots_hm2bp.macro_relation(counts, counts + 0.5, "macro"))
     figures.append(plots_hm2bp.effect_ratio(counts, counts, 0.5, "post 0", counts, counts / 10, counts / 100, "micro"))
     values = torch.linspace(-1.0, 1.0, 5, dtype=torch.float64)
-    sweep = explain.WeightSweep(
+    sweep = explain.CountSweep(
         values=values,
         counts=torch.arange(5.0, dtype=torch.float64),
         total_psp=values + 2,

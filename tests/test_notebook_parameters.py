@@ -54,7 +54,7 @@ def test_every_notebook_checks_what_it_is_given(path):
         for call in (
             "check_parameters(globals())",
             "train_from_notebook(globals()",
-            "study.params_from_notebook(globals())",
+            "study.eval_params_from_notebook(globals())",
         )
     )
 
@@ -85,11 +85,11 @@ def test_another_notebooks_params_are_refused():
 
 
 def test_the_library_checks_in_a_notebook_namespace():
-    from snnbp.runs import params_from_notebook
+    from snnbp.runs import run_params_from_notebook
 
     values = {"In": ["", PARAMS_CELL, "# Parameters\nepochs = 1\n"], "name": "x"}
     with pytest.raises(ConfigError, match="unknown parameter 'epochs'"):
-        params_from_notebook(values)
+        run_params_from_notebook(values)
 
 
 def test_smoke_run_folders_carry_a_params_hash_and_full_runs_their_name(tmp_path):

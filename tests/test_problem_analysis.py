@@ -76,7 +76,7 @@ def test_crossing_slope_is_dv_dt():
     t_in = torch.tensor([[0.0, 1.0, 2.0, math.inf]], dtype=F64)
     weight = torch.tensor([[0.5, 0.3, -0.1, 0.7], [-1.0, 0.0, 0.0, 0.0]], dtype=F64)
     for kernel, theta in (("relpsp", 0.8), ("alpha", 0.2)):
-        t_out = pa.spike_times(kernel, t_in, weight, theta, tau=2.0)
+        t_out = pa.kernel_spike_times(kernel, t_in, weight, theta, tau=2.0)
         slope = pa.crossing_slope(kernel, t_in, weight, t_out, tau=2.0)
         assert torch.isfinite(t_out[0, 0]) and not torch.isfinite(t_out[0, 1]) and torch.isnan(slope[0, 1])
         eps = 1e-6
@@ -93,7 +93,7 @@ def test_crossing_slope_is_dv_dt():
 
             assert float(slope[0, 0]) == pytest.approx((potential(t + eps) - potential(t - eps)) / (2 * eps), rel=1e-5)
     with pytest.raises(ValueError, match="unknown kernel"):
-        pa.spike_times("step", t_in, weight, 1.0, tau=1.0)
+        pa.kernel_spike_times("step", t_in, weight, 1.0, tau=1.0)
 
 
 def test_within_window_keeps_early_neurons_only():

@@ -130,7 +130,7 @@ def test_simulated_accelerator_predicts_what_the_trained_model_predicts(trained)
     net = study.load_stdbp(checkpoint, test=(test, INFO))
     energy = load_energy()
     exact = study.run_accelerator(net, _fine_arch(), energy, quantise=False)
-    assert study.agreement(exact, net) == 1.0
+    assert study.decision_agreement(exact, net) == 1.0
     # every layer's spike times as the model's, up to a few steps of the fine grid (so the threshold,
     # the time unit and the weights all reached the simulator unchanged)
     for sim_times, model_times in zip(exact.sim.spike_times, result.learner.output_times(test.inputs)):
@@ -140,7 +140,7 @@ def test_simulated_accelerator_predicts_what_the_trained_model_predicts(trained)
         assert ((sim_times - model_times).abs()[fired] < 5e-3).double().mean() >= 0.99
     assert exact.metrics["accuracy"] == pytest.approx(net.model_accuracy)
     default = study.run_accelerator(net, load_arch(), energy)  # dt 0.1 ms, 8-bit weights
-    assert study.agreement(default, net) >= 0.9
+    assert study.decision_agreement(default, net) >= 0.9
     table = study.fidelity_table(net, default, load_arch(), energy)
     assert list(table["agreement_with_model"])[0] == 1.0 and table.loc[2, "accuracy"] == default.metrics["accuracy"]
 
@@ -510,5 +510,5 @@ def test_committed_mnist_network_on_the_accelerator_matches_the_exact_model():
     # typical errors are about one step; slopes near zero stretch a few
     error = (simulated - exact_hidden)[both].abs()
     assert float(error.median()) <= 1.5 * arch.dt_ms and float(torch.quantile(error, 0.99)) <= 5 * arch.dt_ms
-    assert study.agreement(run, net) >= 0.98
-    assert study.agreement(study.run_accelerator(net, arch, energy, quantise=True), net) >= 0.98
+    assert study.decision_agreement(run, net) >= 0.98
+    assert study.decision_agreement(study.run_accelerator(net, arch, energy, quantise=True), net) >= 0.98

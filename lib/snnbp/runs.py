@@ -36,7 +36,7 @@ def run_folder(name: str, profile: str, output_dir: str | None, digest: str | No
     return results_dir() / profile / name
 
 
-def params_from_notebook(values: dict[str, Any]) -> RunParams:
+def run_params_from_notebook(values: dict[str, Any]) -> RunParams:
     """Validate the parameters a notebook received (its literals or Papermill's injection).
 
     Raises:
@@ -52,7 +52,7 @@ def train_from_notebook(
     values: dict[str, Any], *, profile: str, output_dir: str | None = None, progress: bool = True
 ) -> FitResult:
     """Validate ``values``, then :func:`snnbp.train.fit` into the run folder (resuming when possible)."""
-    params = params_from_notebook(values)
+    params = run_params_from_notebook(values)
     digest = params_hash(params_to_dict(params))
     return fit(params, run_folder(params.name, profile, output_dir, digest), progress=progress)
 

@@ -29,7 +29,7 @@ from snnbp.hm2bp.spsp import LOOKBACK_TAU_M, psp_kernel, spsp
 from snnbp.seeding import torch_generator
 
 
-def spike_times(train: torch.Tensor) -> torch.Tensor:
+def firing_steps(train: torch.Tensor) -> torch.Tensor:
     """Steps at which a binary spike train fires, ascending.
 
     Shape:
@@ -105,9 +105,9 @@ def firing_terms(
         - pre_train, post_train: ``[T]`` binary.
         - Output: ``[o_i, o_j]`` float64.
     """
-    post_times = spike_times(post_train)
+    post_times = firing_steps(post_train)
     return psp_contributions(
-        spike_times(pre_train),
+        firing_steps(pre_train),
         post_times,
         post_times,
         tau_m=tau_m,
@@ -140,10 +140,10 @@ def membrane_contributions(
         - Output: ``[T, o_j]`` float64.
     """
     steps = post_train.shape[0]
-    post_times = spike_times(post_train)
+    post_times = firing_steps(post_train)
     query = torch.arange(steps, device=post_train.device)
     out = psp_contributions(
-        spike_times(pre_train),
+        firing_steps(pre_train),
         post_times,
         query,
         tau_m=tau_m,
@@ -176,7 +176,7 @@ def firing_table(
     to ``e_{i|j}``) and ``w_term`` (``w_ij`` times it: the modelled potential at the firing, about
     the threshold).
     """
-    post_times = spike_times(post_train)
+    post_times = firing_steps(post_train)
     terms = firing_terms(
         pre_train, post_train, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, pre_shift=pre_shift, lookback=lookback
     )
@@ -264,7 +264,7 @@ def layer_response(
     )
 
 
-def agreement(observed: torch.Tensor, predicted: torch.Tensor) -> dict[str, float]:
+def prediction_agreement(observed: torch.Tensor, predicted: torch.Tensor) -> dict[str, float]:
     """How well ``predicted`` matches ``observed`` (e.g. ``o_i`` against ``a_i / vth``, ALGORITHMS.md 1.4).
 
     Returns the number of points, the Pearson correlation, the mean absolute deviation
@@ -306,7 +306,7 @@ def effect_ratio_by_post(
 
 
 @dataclass(frozen=True)
-class WeightSweep:
+class CountSweep:
     """The response of one post neuron while one of its weights takes a range of values.
 
     Attributes:
@@ -335,20 +335,20 @@ def weight_sweep(
     tau_s: float = 8.0,
     t_ref: int = 2,
     lookback: float = LOOKBACK_TAU_M,
-) -> WeightSweep:
+) -> CountSweep:
     """One post neuron with ``w_ij`` set to each of ``values`` (the other weights fixed), in one layer call.
 
     Each value is a separate post neuron of a single :func:`layer_response` (same input sample),
     so that the sweep costs one simulation.
 
     Shape:
-        - pre: ``[T, 1, N_in]``; weight_row: ``[N_in]``; values: ``[K]``; see :class:`WeightSweep`.
+        - pre: ``[T, 1, N_in]``; weight_row: ``[N_in]``; values: ``[K]``; see :class:`CountSweep`.
     """
     weight = weight_row.expand(values.shape[0], -1).clone()
     weight[:, pre_index] = values.to(weight.dtype)
     response = layer_response(pre, weight, vth=vth, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, lookback=lookback)
     sigma = side_effect(response.e, weight, response.counts, vth)
-    return WeightSweep(
+    return CountSweep(
         values=values,
         counts=response.counts[0],
         total_psp=response.total_psp[0],
@@ -357,7 +357,7 @@ def weight_sweep(
     )
 
 
-def linear_count_change(sweep: WeightSweep, base: int, *, vth: float, with_side_effect: bool = True) -> torch.Tensor:
+def linear_count_change(sweep: CountSweep, base: int, *, vth: float, with_side_effect: bool = True) -> torch.Tensor:
     """First-order HM2-BP prediction of the count along a sweep, from the point ``base`` (ALGORITHMS.md 1.4, 1.7).
 
     ``o_i(w) ~ o_i(w0) + (w - w0) e_{i|j}(w0) (1 + sigma_i(w0)) / vth``: the derivative that the
@@ -371,7 +371,7 @@ def linear_count_change(sweep: WeightSweep, base: int, *, vth: float, with_side_
     return sweep.counts[base] + (sweep.values - sweep.values[base]) * gain
 
 
-def secant_gain(sweep: WeightSweep, base: int, half_width: int) -> float:
+def secant_gain(sweep: CountSweep, base: int, half_width: int) -> float:
     """Spikes gained per unit weight around ``base``: ``(o(w_{b+h}) - o(w_{b-h})) / (w_{b+h} - w_{b-h})``.
 
     The measured counterpart of the first-order gain ``e_{i|j} (1 + sigma_i) / vth`` of

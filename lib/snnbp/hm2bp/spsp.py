@@ -288,7 +288,7 @@ def spsp_batch_weighted(
     return summed + probe * silent_scale.t() @ (pre.sum(dim=0) > 0).to(scale.dtype)
 
 
-def receptive_fields(pre: torch.Tensor, kernel_size: int) -> torch.Tensor:
+def raster_receptive_fields(pre: torch.Tensor, kernel_size: int) -> torch.Tensor:
     """Spike trains of every valid, stride-1 receptive field (``unfold`` per step).
 
     Shape:
@@ -337,7 +337,7 @@ def spsp_conv(
     batch, c_out = post.shape[1], post.shape[2]
     a = post_kernel(post, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, pre_shift=pre_shift, lookback=lookback)
     a = a.to(_float(pre, post)).reshape(post.shape[0], batch, c_out, -1).permute(1, 2, 3, 0)  # [B, C_out, L, T]
-    fields = receptive_fields(pre.to(a.dtype), kernel_size)  # [B, L, T, K]
+    fields = raster_receptive_fields(pre.to(a.dtype), kernel_size)  # [B, L, T, K]
     e = torch.matmul(a.transpose(1, 2), fields).transpose(1, 2)  # [B, C_out, L, K]
     field_counts = fields.sum(dim=2)[:, None]  # [B, 1, L, K]
     return apply_silent_post_probe(e, post.sum(dim=0).reshape(batch, c_out, -1), field_counts, probe)

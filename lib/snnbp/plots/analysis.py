@@ -13,7 +13,7 @@ from matplotlib.ticker import MaxNLocator
 from snnbp.analysis import LOG_BIN_EDGES, histogram_fractions, median_bin
 
 if TYPE_CHECKING:  # types only: figures import no method at run time
-    from snnbp.problem_analysis.theory import WeightSweep
+    from snnbp.problem_analysis.theory import SpikeTimeSweep
 
 #: One colour per kernel (and the ANN), the same in every figure.
 COLORS: dict[str, str] = {"ReL-PSP": "C0", "alpha-PSP": "C1", "ANN": "C2"}
@@ -23,7 +23,9 @@ def _color(label: str) -> str | None:
     return next((color for name, color in COLORS.items() if label.startswith(name)), None)
 
 
-def spike_function_figure(sweeps: Mapping[str, WeightSweep], near: Mapping[str, WeightSweep], title: str) -> plt.Figure:
+def spike_function_figure(
+    sweeps: Mapping[str, SpikeTimeSweep], near: Mapping[str, SpikeTimeSweep], title: str
+) -> plt.Figure:
     """Spike indicator, its derivative, spike time and ``|dt/dw|`` of one neuron against one weight.
 
     ``sweeps`` hold wide sweeps, drawn against ``w / w*`` (``w*``: each kernel's critical

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:  # types only: figures import no method at run time
-    from snnbp.hm2bp.explain import WeightSweep
+    from snnbp.hm2bp.explain import CountSweep
 
 
 POST_COLOUR = "tab:red"
@@ -170,7 +170,7 @@ def effect_ratio(
 
 
 def weight_staircase(
-    sweep: WeightSweep, base: int, vth: float, predictions: dict[str, torch.Tensor], title: str
+    sweep: CountSweep, base: int, vth: float, predictions: dict[str, torch.Tensor], title: str
 ) -> plt.Figure:
     """The count of one post neuron against one of its weights: a staircase (ALGORITHMS.md 1.4, 1.7).
 

@@ -1,7 +1,7 @@
 """Exact neurons of both kernels and the theory of notebook 01 (ALGORITHMS.md 2.2, 2.3, 2.9).
 
-The ReL-PSP and alpha-PSP spike times and ``dt/dw`` behind one interface (:data:`Kernel`); section a,
-a neuron whose one weight is swept through its critical value (:class:`WeightSweep`); section b,
+The ReL-PSP and alpha-PSP spike times and ``dt/dw`` behind one interface (:data:`KernelName`); section a,
+a neuron whose one weight is swept through its critical value (:class:`SpikeTimeSweep`); section b,
 random neurons whose ``|dt/dw|`` distributions are summarised (:class:`GradientSummary`). No data,
 no training.
 """
@@ -19,7 +19,7 @@ from snnbp.analysis import LOG_BIN_EDGES, log_histogram
 from snnbp.stdbp.alpha import alpha_kernel_derivative, alpha_spike_times, alpha_time_weight_gradient
 from snnbp.stdbp.relpsp import relpsp_spike_times, relpsp_time_weight_gradient
 
-Kernel = Literal["relpsp", "alpha"]
+KernelName = Literal["relpsp", "alpha"]
 
 #: Display names of the two kernels.
 KERNEL_LABELS: dict[str, str] = {"relpsp": "ReL-PSP", "alpha": "alpha-PSP"}
@@ -30,7 +30,9 @@ KERNEL_LABELS: dict[str, str] = {"relpsp": "ReL-PSP", "alpha": "alpha-PSP"}
 # --------------------------------------------------------------------------------------------
 
 
-def spike_times(kernel: Kernel, t_in: torch.Tensor, weight: torch.Tensor, theta: float, *, tau: float) -> torch.Tensor:
+def kernel_spike_times(
+    kernel: KernelName, t_in: torch.Tensor, weight: torch.Tensor, theta: float, *, tau: float
+) -> torch.Tensor:
     """Exact first-spike times of a layer of ``kernel`` neurons (``inf`` = never), no gradient.
 
     ReL-PSP: ``V_j(t) = sum_i w_ji max(0, t - t_i)``; alpha-PSP: ``V_j(t) = sum_i w_ji K(t - t_i)``,
@@ -48,7 +50,7 @@ def spike_times(kernel: Kernel, t_in: torch.Tensor, weight: torch.Tensor, theta:
 
 
 def time_weight_gradient(
-    kernel: Kernel, t_in: torch.Tensor, weight: torch.Tensor, t_out: torch.Tensor, *, tau: float
+    kernel: KernelName, t_in: torch.Tensor, weight: torch.Tensor, t_out: torch.Tensor, *, tau: float
 ) -> torch.Tensor:
     """Every exact ``dt_j/dw_ji = -(dV_j/dw_ji) / (dV_j/dt)`` at the crossing (ALGORITHMS.md 2.3).
 
@@ -66,7 +68,7 @@ def time_weight_gradient(
 
 
 def crossing_slope(
-    kernel: Kernel, t_in: torch.Tensor, weight: torch.Tensor, t_out: torch.Tensor, *, tau: float
+    kernel: KernelName, t_in: torch.Tensor, weight: torch.Tensor, t_out: torch.Tensor, *, tau: float
 ) -> torch.Tensor:
     """``dV_j/dt`` at each neuron's spike time (``nan`` for silent neurons), in threshold units per ms.
 
@@ -107,7 +109,7 @@ def within_window(values: torch.Tensor, t_out: torch.Tensor, window: float) -> t
 
 
 @dataclass(frozen=True)
-class WeightSweep:
+class SpikeTimeSweep:
     """One neuron whose weight ``index`` takes each of ``values``; the other weights fixed.
 
     Attributes:
@@ -132,7 +134,7 @@ class WeightSweep:
 
 
 def _fires(
-    kernel: Kernel,
+    kernel: KernelName,
     t_in: torch.Tensor,
     weight: torch.Tensor,
     index: int,
@@ -143,11 +145,11 @@ def _fires(
 ) -> bool:
     trial = weight.clone()
     trial[index] = value
-    return bool(spike_times(kernel, t_in[None], trial[None], theta, tau=tau)[0, 0] < window)
+    return bool(kernel_spike_times(kernel, t_in[None], trial[None], theta, tau=tau)[0, 0] < window)
 
 
 def critical_weight(
-    kernel: Kernel,
+    kernel: KernelName,
     t_in: torch.Tensor,
     weight: torch.Tensor,
     index: int,
@@ -183,7 +185,7 @@ def critical_weight(
 
 
 def sweep_weight(
-    kernel: Kernel,
+    kernel: KernelName,
     t_in: torch.Tensor,
     weight: torch.Tensor,
     index: int,
@@ -192,7 +194,7 @@ def sweep_weight(
     theta: float,
     tau: float,
     window: float,
-) -> WeightSweep:
+) -> SpikeTimeSweep:
     """Spike time and ``dt/dw_index`` of one neuron as its weight ``index`` sweeps ``values`` (ascending).
 
     Each swept value is one neuron of a layer with the same inputs (ALGORITHMS.md 2.2, 2.3); the
@@ -203,16 +205,16 @@ def sweep_weight(
     """
     weights = weight.expand(values.shape[0], -1).clone()
     weights[:, index] = values
-    t_out = spike_times(kernel, t_in[None], weights, theta, tau=tau)
+    t_out = kernel_spike_times(kernel, t_in[None], weights, theta, tau=tau)
     dtdw = time_weight_gradient(kernel, t_in[None], weights, t_out, tau=tau)[0, :, index]
     critical = critical_weight(
         kernel, t_in, weight, index, float(values[0]), float(values[-1]), theta=theta, tau=tau, window=window
     )
-    return WeightSweep(values, t_out[0], dtdw, window, critical)
+    return SpikeTimeSweep(values, t_out[0], dtdw, window, critical)
 
 
 def threshold_sweeps(
-    kernel: Kernel,
+    kernel: KernelName,
     t_in: torch.Tensor,
     weight: torch.Tensor,
     index: int,
@@ -223,7 +225,7 @@ def threshold_sweeps(
     points: int,
     near_decades: int,
     bracket: tuple[float, float] = (0.0, 10.0),
-) -> tuple[WeightSweep, WeightSweep]:
+) -> tuple[SpikeTimeSweep, SpikeTimeSweep]:
     """A wide sweep ``w = w* x [-1, 3]`` and a near-threshold sweep ``w = w* + |w*| x 10^[-near_decades, 0]``.
 
     ``w*`` is the critical weight in ``bracket`` (:func:`critical_weight`); the near sweep starts
@@ -244,12 +246,12 @@ def threshold_sweeps(
     )
     offsets = torch.logspace(-near_decades, 0, 10 * near_decades + 1, dtype=t_in.dtype)
     near = sweep_weight(kernel, t_in, weight, index, critical + abs(critical) * offsets, **options)
-    return WeightSweep(wide.values, wide.t_out, wide.dtdw, window, critical), WeightSweep(
+    return SpikeTimeSweep(wide.values, wide.t_out, wide.dtdw, window, critical), SpikeTimeSweep(
         near.values, near.t_out, near.dtdw, window, critical
     )
 
 
-def gradient_at_offsets(sweep: WeightSweep, offsets: Sequence[float]) -> list[float]:
+def gradient_at_offsets(sweep: SpikeTimeSweep, offsets: Sequence[float]) -> list[float]:
     """``|dt/dw|`` at the sweep points nearest (in log distance) to ``(w - w*) / |w*| = offsets``.
 
     Shape:

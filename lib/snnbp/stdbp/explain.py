@@ -21,8 +21,9 @@ from typing import NamedTuple
 
 import torch
 
-NeuronFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Kernel = Callable[[torch.Tensor], torch.Tensor]
+from snnbp.stdbp.layers import NeuronFunction
+
+PspKernel = Callable[[torch.Tensor], torch.Tensor]
 
 
 def relpsp_kernel(x: torch.Tensor) -> torch.Tensor:
@@ -35,7 +36,7 @@ def relpsp_kernel(x: torch.Tensor) -> torch.Tensor:
 
 
 def membrane_potential(
-    t: torch.Tensor, t_in: torch.Tensor, weight: torch.Tensor, kernel: Kernel = relpsp_kernel
+    t: torch.Tensor, t_in: torch.Tensor, weight: torch.Tensor, kernel: PspKernel = relpsp_kernel
 ) -> torch.Tensor:
     """``V_j(t) = sum_i w_ji K(t - t_i)`` evaluated at the times ``t`` (ALGORITHMS.md 2.2).
 

@@ -80,7 +80,7 @@ def conv_neuron_function(
     return neuron_function(kernel, theta, tau=tau, clip=clip, chunk=chunk)
 
 
-def receptive_fields(t_in: torch.Tensor, kernel_size: int) -> torch.Tensor:
+def time_receptive_fields(t_in: torch.Tensor, kernel_size: int) -> torch.Tensor:
     """The input times of every valid ``k x k`` receptive field (stride 1, no padding).
 
     Shape:
@@ -102,7 +102,7 @@ def conv_spike_times(t_in: torch.Tensor, weight: torch.Tensor, neuron: NeuronFun
     """
     batch, _, height, width = t_in.shape
     out_channels, _, kernel_size, _ = weight.shape
-    times = neuron(receptive_fields(t_in, kernel_size), weight.reshape(out_channels, -1))
+    times = neuron(time_receptive_fields(t_in, kernel_size), weight.reshape(out_channels, -1))
     out_h, out_w = height - kernel_size + 1, width - kernel_size + 1
     return times.reshape(batch, out_h, out_w, out_channels).permute(0, 3, 1, 2)
 

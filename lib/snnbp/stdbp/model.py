@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from snnbp.stdbp.layers import NeuronFunction, conv_spike_times, first_spike_pool, receptive_fields
+from snnbp.stdbp.layers import NeuronFunction, conv_spike_times, first_spike_pool, time_receptive_fields
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def weighted_layer_io(
         if spec.kind == "conv":
             weight = next(remaining)
             flat_out = times.permute(0, 2, 3, 1).reshape(-1, spec.size)
-            result.append((receptive_fields(previous, spec.kernel), weight.reshape(spec.size, -1), flat_out))
+            result.append((time_receptive_fields(previous, spec.kernel), weight.reshape(spec.size, -1), flat_out))
         elif spec.kind == "fc":
             result.append((previous.reshape(previous.shape[0], -1), next(remaining), times))
         previous = times

@@ -32,7 +32,7 @@ from snnbp.progress import bar as progress_bar
 from snnbp.targets import CHIP_RESULTS, YOSO_PAPER, YOSO_PAPER_ACCURACY
 from snnbp.yoso.arch import DEFAULT_PARAMS, YosoArch, fixed_point_arch, with_changes
 from snnbp.yoso.energy import PAPER_LATENCY_MS, PAPER_POWER_MW, EnergyParams
-from snnbp.yoso.study import TtfsNetwork, agreement, powered_kbytes, run_accelerator
+from snnbp.yoso.study import TtfsNetwork, decision_agreement, powered_kbytes, run_accelerator
 
 # ---------------------------------------------------------------------------------- fixed point
 
@@ -89,7 +89,7 @@ def quantization_sweep(
                 "weight_bits": width,
                 "state_bits": state,
                 "test_accuracy": m["accuracy"],
-                "agreement_with_model": agreement(run, net),
+                "agreement_with_model": decision_agreement(run, net),
                 "no_output_spike": m["no_output_spike"],
                 "energy_per_image_uj": nan if b is None else m["energy_per_image_uj"],
                 "latency_ms": nan if b is None else m["latency_ms"],

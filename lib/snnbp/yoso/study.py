@@ -169,7 +169,7 @@ PATH_KEYS = ("stdbp_checkpoint", "hm2bp_checkpoint", "yoso_params")
 """The study's keys that name files (relative to the project root, or absolute)."""
 
 
-def params_from_notebook(values: dict[str, Any]) -> EvalParams:
+def eval_params_from_notebook(values: dict[str, Any]) -> EvalParams:
     """Validate the parameters the notebook received (its literals or Papermill's injection).
 
     Raises:
@@ -434,7 +434,7 @@ def run_accelerator(
     )
 
 
-def agreement(run: YosoRun, net: TtfsNetwork) -> float:
+def decision_agreement(run: YosoRun, net: TtfsNetwork) -> float:
     """Fraction of images where the accelerator predicts what the trained model predicts (an
     image without an output spike on the accelerator counts as a disagreement)."""
     return float((run.sim.prediction.cpu() == net.model_prediction).double().mean())
@@ -461,7 +461,7 @@ def headline_lines(run: YosoRun, net: TtfsNetwork) -> str:
     lines = [
         f"accuracy, trained model (exact spike times): {100 * net.model_accuracy:.2f} %",
         f"accuracy, simulated accelerator: {100 * m['accuracy']:.2f} %",
-        f"agreement of the two predictions: {100 * agreement(run, net):.2f} %",
+        f"agreement of the two predictions: {100 * decision_agreement(run, net):.2f} %",
         f"images without an output spike on the accelerator: {100 * m['no_output_spike']:.2f} %",
         f"power: {m['power_mw']:.4g} mW",
         f"latency per image: {m['latency_ms']:.4g} ms",
@@ -483,7 +483,7 @@ def fidelity_table(net: TtfsNetwork, run: YosoRun, arch: YosoArch, energy: Energ
         (f"accelerator, float64 weights, dt {arch.dt_ms:g} ms", exact),
         (f"accelerator, {arch.weight_bits}-bit weights, dt {arch.dt_ms:g} ms", run),
     ):
-        rows.append((label, r.metrics["accuracy"], agreement(r, net), r.metrics["no_output_spike"]))
+        rows.append((label, r.metrics["accuracy"], decision_agreement(r, net), r.metrics["no_output_spike"]))
     return pd.DataFrame(rows, columns=["what", "accuracy", "agreement_with_model", "no_output_spike"])
 
 
@@ -983,7 +983,7 @@ def collect_metrics(
         "n_images": net.n_images,
         "test_accuracy": m["accuracy"],
         "model_accuracy": net.model_accuracy,
-        "agreement": agreement(run, net),
+        "agreement": decision_agreement(run, net),
         "checkpoint_epoch": net.epoch,
         "checkpoint_recorded_test_accuracy": net.recorded_test_accuracy,
         "power_mw": m["power_mw"],
