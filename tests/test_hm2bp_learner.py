@@ -12,7 +12,7 @@ from snnbp.data.base import DatasetInfo
 from snnbp.hm2bp import ModelParams, build_learner
 from snnbp.hm2bp.learner import encode_fixed
 from snnbp.learner import Batch
-from snnbp.paths import params_dir
+from snnbp.paths import run_params_files
 
 T, N = 100, 20
 TOY_INFO = DatasetInfo("two-rate toy", "toy", 2, (T, N), "raster", True)
@@ -148,7 +148,9 @@ def test_bad_layer_specs_are_clear_errors():
         build_learner(dataclasses.replace(TOY_MODEL, layers=("x",)), TOY_INFO, seed=0)
 
 
-@pytest.mark.parametrize("path", sorted(params_dir().glob("*/hm2bp_*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize(
+    "path", [p for p in run_params_files() if p.name.startswith("hm2bp_")], ids=lambda p: f"{p.parent.name}/{p.name}"
+)
 def test_params_files_validate_and_build(path):
     params = load_params(path)
     assert params.method == "hm2bp" and isinstance(params.model, ModelParams)

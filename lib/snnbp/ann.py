@@ -14,6 +14,7 @@ from torch import nn
 
 from snnbp.data.base import DatasetInfo
 from snnbp.learner import Batch
+from snnbp.notation import layer_sizes_name
 from snnbp.seeding import derive_seed
 
 
@@ -58,7 +59,7 @@ class AnnLearner:
         for size in info.input_shape:
             n_inputs *= size
         sizes = [n_inputs, *model.hidden, info.num_classes]
-        self.network = "-".join(str(s) for s in sizes)
+        self.network = layer_sizes_name(sizes)
         generator = torch.Generator().manual_seed(derive_seed(seed, "model"))
         self.device = device
         self.net = build_mlp(sizes, generator).to(device)

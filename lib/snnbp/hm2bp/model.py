@@ -26,6 +26,7 @@ from snnbp.hm2bp import backprop
 from snnbp.hm2bp.lif import conv_currents, fc_currents, integrate_and_fire, pool_currents
 from snnbp.hm2bp.params import ModelParams
 from snnbp.hm2bp.spsp import pool_windows, post_kernel, spsp, spsp_batch_weighted, spsp_conv, spsp_pool
+from snnbp.notation import conv_name, input_map_name, pool_name
 
 
 @dataclass(frozen=True)
@@ -119,16 +120,14 @@ def build_layers(params: ModelParams, input_shape: tuple[int, ...], num_classes:
 def describe(layers: list[Layer]) -> str:
     """Network string in the paper's notation, e.g. ``784-800-10`` or ``28x28-15C5-P2-40C5-P2-300-10``."""
     first = layers[0].in_shape
-    if layers[0].kind == "fc":
-        parts = [str(math.prod(first))]
-    else:
-        parts = ["x".join(str(s) for s in (first[1:] if first[0] == 1 else first))]
+    parts = [str(math.prod(first)) if layers[0].kind == "fc" else input_map_name(first)]
     for layer in layers:
-        parts.append(
-            {"fc": f"{layer.out_shape[0]}", "conv": f"{layer.out_shape[0]}C{layer.size}", "pool": f"P{layer.size}"}[
-                layer.kind
-            ]
-        )
+        if layer.kind == "conv":
+            parts.append(conv_name(layer.out_shape[0], layer.size))
+        elif layer.kind == "pool":
+            parts.append(pool_name(layer.size))
+        else:
+            parts.append(str(layer.out_shape[0]))
     return "-".join(parts)
 
 

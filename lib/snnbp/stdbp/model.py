@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from snnbp.notation import conv_name, input_map_name, layer_sizes_name, pool_name
 from snnbp.stdbp.layers import NeuronFunction, conv_spike_times, first_spike_pool, time_receptive_fields
 
 
@@ -78,13 +79,13 @@ def network_name(specs: tuple[LayerSpec, ...], input_shape: tuple[int, ...]) -> 
     """E.g. ``"784-800-10"`` or ``"28x28-16C3-P2-32C3-P2-800-128-10"`` (``800`` = the flatten size)."""
     shapes = layer_shapes(specs, input_shape)
     if not any(s.kind == "conv" for s in specs):
-        return "-".join(str(n) for n in (math.prod(input_shape), *(s.size for s in specs)))
-    parts = ["x".join(str(n) for n in input_shape)]
+        return layer_sizes_name((math.prod(input_shape), *(s.size for s in specs)))
+    parts = [input_map_name(input_shape)]
     for index, spec in enumerate(specs):
         if spec.kind == "conv":
-            parts.append(f"{spec.size}C{spec.kernel}")
+            parts.append(conv_name(spec.size, spec.kernel))
         elif spec.kind == "pool":
-            parts.append(f"P{spec.size}")
+            parts.append(pool_name(spec.size))
         else:
             if index > 0 and specs[index - 1].kind != "fc":
                 parts.append(str(math.prod(shapes[index - 1])))

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from snnbp.notation import layer_sizes_name
 from snnbp.yoso.arch import YosoArch
 from snnbp.yoso.energy import EnergyParams
 from snnbp.yoso.report import YosoRun, evaluate
@@ -56,7 +57,7 @@ class TtfsImport:
     @property
     def network(self) -> str:
         """Layer sizes, e.g. ``"784-100-10"``."""
-        return "-".join(str(n) for n in [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights])
+        return layer_sizes_name([self.weights[0].shape[1]] + [w.shape[0] for w in self.weights])
 
 
 def from_matrices(weights: Sequence[torch.Tensor | np.ndarray], thetas: Sequence[float] | float) -> TtfsImport:

@@ -43,6 +43,7 @@ from snnbp.config import (
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.io import atomic_write_json
 from snnbp.learner import Batch
+from snnbp.notation import layer_sizes_name
 from snnbp.paths import record_form, resolve, results_dir
 from snnbp.progress import bar as progress_bar
 from snnbp.provenance import RunRecord
@@ -407,7 +408,7 @@ def truncate_hidden(net: TtfsNetwork, width: int) -> TtfsNetwork:
     weights += [w[:width, :width] for w in net.weights[1:-1]]
     weights.append(net.weights[-1][:, :width])
     sizes = [net.layer_sizes[0]] + [width] * (len(net.weights) - 1) + [net.layer_sizes[-1]]
-    return dataclasses.replace(net, weights=tuple(weights), network="-".join(map(str, sizes)))
+    return dataclasses.replace(net, weights=tuple(weights), network=layer_sizes_name(sizes))
 
 
 # ----------------------------------------------------------------------- the accelerator run
