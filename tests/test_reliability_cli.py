@@ -267,3 +267,33 @@ def test_an_evaluation_is_up_to_date_only_with_the_same_inputs(tmp_path):
     model.write_bytes(b"weights")
     other = eval_params_from_dict({**content, "hm2bp_images": 7}, "test")
     assert not up_to_date(folder, other)
+
+
+@needs_mnist
+def test_an_interrupt_stops_the_running_cell_at_once_and_the_run_records_it(tmp_path):
+    import signal
+    import time
+
+    long_run = {**ANN, "data": {**ANN["data"], "train_limit": 2000}, "train": {**ANN["train"], "epochs": 500}}
+    params = _params_file(tmp_path, {**long_run, "profile": "testprofile"})
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "snnbp", "run", str(params), "--output-dir", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+    )
+    try:
+        for line in process.stdout:  # the epoch lines stream while the training cell runs
+            if line.startswith("epoch 2 "):
+                break
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert time.monotonic() - started < 60 and process.returncode == 1, stderr
+    record = json.loads((run_dir / "run.json").read_text())  # the training cell saw the interrupt and said so
+    assert record["status"] == "interrupted" and (run_dir / "checkpoint.pt").is_file(), stderr
+    assert stderr.strip().splitlines()[-1].startswith("error: KeyboardInterrupt"), stderr

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -94,21 +95,53 @@ def _absolute_data_env() -> dict[str, str]:
 def _kernel_manager() -> Iterator[type]:
     """A kernel manager class whose kernels talk over local (IPC) sockets in a private temporary
     folder, not over TCP without encryption (and so do not warn about it); TCP where IPC sockets
-    do not exist (Windows)."""
+    do not exist (Windows).
+
+    While the context is open, the first interrupt (Ctrl-C, SIGINT) of this process is passed on
+    to the running kernel, which starts in a session of its own and would not see it: the cell
+    stops at once (a training run records itself as interrupted and keeps its checkpoint) instead
+    of after the cell. A second interrupt stops this process as usual.
+    """
     from jupyter_client.manager import AsyncKernelManager
 
-    if os.name != "posix":
-        yield AsyncKernelManager
-        return
-    with tempfile.TemporaryDirectory(prefix="snnbp-kernel-") as sockets:
+    started: list[Any] = []
 
-        class IpcKernelManager(AsyncKernelManager):
-            def __init__(self, **kwargs: Any) -> None:
-                kwargs.setdefault("transport", "ipc")
-                kwargs.setdefault("ip", os.path.join(sockets, "kernel"))
-                super().__init__(**kwargs)
+    def forward(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, previous)
+        for manager in started:
+            pid = getattr(getattr(manager, "provisioner", None), "pid", None)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGINT)
 
-        yield IpcKernelManager
+    previous = signal.getsignal(signal.SIGINT)
+    forwarding = os.name == "posix" and _in_main_thread()
+    if forwarding:
+        signal.signal(signal.SIGINT, forward)
+    try:
+        if os.name != "posix":
+            yield AsyncKernelManager
+            return
+        with tempfile.TemporaryDirectory(prefix="snnbp-kernel-") as sockets:
+
+            class IpcKernelManager(AsyncKernelManager):
+                def __init__(self, **kwargs: Any) -> None:
+                    kwargs.setdefault("transport", "ipc")
+                    kwargs.setdefault("ip", os.path.join(sockets, "kernel"))
+                    super().__init__(**kwargs)
+                    started.append(self)
+
+            yield IpcKernelManager
+    finally:
+        if forwarding:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _in_main_thread() -> bool:
+    """True in the main thread (the only one where Python lets a signal handler be set)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def execute_notebook(
