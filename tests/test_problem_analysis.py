@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
 from snnbp import problem_analysis as pa
 from snnbp.analysis import LOG_BIN_EDGES
-from snnbp.data.base import DatasetInfo, LabelledSplit
+from snnbp.data.base import DatasetInfo
 from snnbp.stdbp import ModelParams, build_learner
 from snnbp.stdbp.relpsp import relpsp_time_weight_gradient
 
+ROOT = Path(__file__).resolve().parents[1]
 F64 = torch.float64
 N_BINS = len(LOG_BIN_EDGES) - 1
 
@@ -269,15 +271,28 @@ def test_trained_time_weight_gradients_are_the_layers_exact_values():
     assert torch.equal(layers[0][0], expected) and torch.equal(layers[0][1], hidden_times)
 
 
-def test_ann_training_gradients_are_recorded_every_step_and_seeded():
+def test_the_ann_records_its_weight_gradients_every_step_only_when_asked():
+    from snnbp.ann import ModelParams as AnnParams
+    from snnbp.ann import build_learner as build_ann
+    from snnbp.learner import Batch
+
     info = DatasetInfo(name="toy", key="toy", num_classes=3, input_shape=(2, 2), kind="image")
     generator = torch.Generator().manual_seed(0)
-    train = LabelledSplit(
-        (torch.rand(10, 2, 2, generator=generator) * 255).to(torch.uint8),
-        torch.randint(0, 3, (10,), generator=generator),
-    )
-    run = lambda seed: pa.ann_training_gradients(train, info, hidden=(6,), lr=1e-2, batch_size=4, epochs=2, seed=seed)  # noqa: E731
-    stats = run(1)
-    assert 0 < stats.count <= 2 * 3 * (4 * 6 + 6 * 3)  # 2 epochs x 3 steps, weight matrices only (no biases)
-    assert torch.equal(run(1).histogram, stats.histogram) and stats.total == run(1).total
-    assert stats.total != run(2).total
+    images = (torch.rand(12, 2, 2, generator=generator) * 255).to(torch.uint8)
+    labels = torch.randint(0, 3, (12,), generator=generator)
+    learners = [build_ann(AnnParams(hidden=(6,), lr=1e-2, gradient_stats=on), info, seed=1) for on in (True, False)]
+    for learner in learners:
+        for start in range(0, 12, 4):
+            learner.train_step(Batch(images[start : start + 4], labels[start : start + 4], torch.arange(4), "train"))
+    recorded, plain = (learner.end_epoch(1) for learner in learners)
+    assert "dldw_hist" not in plain
+    assert 0 < recorded["dldw_count"] <= 3 * (4 * 6 + 6 * 3)  # 3 steps, weight matrices only (no biases)
+    assert sum(recorded["dldw_hist"]) == recorded["dldw_count"] and recorded["dldw_max_abs"] > 0
+    for a, b in zip(learners[0].net.parameters(), learners[1].net.parameters()):
+        assert torch.equal(a, b)  # recording changes nothing
+    assert learners[0].end_epoch(2)["dldw_count"] == 0.0  # the statistics restart every epoch
+
+
+def test_the_recorded_ann_reference_of_the_analysis_holds_its_gradients():
+    metrics = pa.load_metrics(ROOT / "results" / "cpu" / "ann_analysis_mnist_fc")
+    assert metrics["network"] == "784-400-10" and all(h["dldw_count"] > 0 for h in metrics["history"])

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from snnbp.analysis import MagnitudeStats
 from snnbp.data.base import DatasetInfo
 from snnbp.learner import Batch
 from snnbp.notation import layer_sizes_name
@@ -26,11 +27,16 @@ class ModelParams:
         hidden: hidden-layer widths (``[800]`` gives 784-800-10).
         lr: Adam learning rate.
         weight_decay: L2 penalty coefficient of Adam.
+        gradient_stats: record ``|dL/dw|`` of every weight matrix (biases excluded) at every step,
+            log-binned on :data:`snnbp.analysis.LOG_BIN_EDGES`; each epoch's record then holds
+            ``dldw_hist``, ``dldw_mean_abs``, ``dldw_max_abs`` and ``dldw_count``, the statistics the
+            STDBP learner records (notebook 01 compares them). Results do not change.
     """
 
     hidden: tuple[int, ...] = (800,)
     lr: float = 1e-3
     weight_decay: float = 0.0
+    gradient_stats: bool = False
 
 
 def build_mlp(sizes: list[int], generator: torch.Generator) -> nn.Sequential:
@@ -64,6 +70,8 @@ class AnnLearner:
         self.device = device
         self.net = build_mlp(sizes, generator).to(device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=model.lr, weight_decay=model.weight_decay)
+        self.gradient_stats = model.gradient_stats
+        self.dldw = MagnitudeStats()
 
     def _features(self, batch: Batch) -> torch.Tensor:
         inputs = batch.inputs.to(self.device)
@@ -77,6 +85,10 @@ class AnnLearner:
         loss = nn.functional.cross_entropy(logits, labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.gradient_stats:
+            for name, parameter in self.net.named_parameters():
+                if name.endswith("weight"):
+                    self.dldw.add(parameter.grad)
         self.optimizer.step()
         correct = (logits.argmax(dim=1) == labels).sum().item()
         return {"loss": float(loss.item()), "correct": float(correct)}
@@ -88,8 +100,13 @@ class AnnLearner:
         return self.net(self._features(batch)).argmax(dim=1).cpu()
 
     def end_epoch(self, epoch: int) -> dict[str, Any]:
-        """No schedule: returns the learning rate for the record."""
-        return {"lr": self.optimizer.param_groups[0]["lr"]}
+        """No schedule: the learning rate for the record, and the epoch's gradient statistics
+        (``gradient_stats``), which then restart."""
+        stats: dict[str, Any] = {"lr": self.optimizer.param_groups[0]["lr"]}
+        if self.gradient_stats:
+            stats.update(self.dldw.summary("dldw"))
+            self.dldw = MagnitudeStats()
+        return stats
 
     def state_dict(self) -> dict[str, Any]:
         """Network and optimiser state."""

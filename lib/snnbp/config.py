@@ -474,6 +474,9 @@ NOT_IDENTITY_TRAIN = ("num_threads", "eval_batch_size", "device")
 """``train`` keys that change speed, not results."""
 
 
+NOT_IDENTITY_MODEL = ("engine", "gradient_stats")
+"""Model options that change how a run computes or what it records, never its results."""
+
 LATER_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "stdbp": {"temperature": 1.0, "shift_pixels": 0},
     "hm2bp": {"distortion": None},
@@ -487,15 +490,18 @@ def run_identity(params: dict[str, Any]) -> dict[str, Any]:
 
     Left out: :data:`NOT_IDENTITY`, :data:`NOT_IDENTITY_TRAIN`, unset (None) training options (so
     that an option added later keeps the identity of runs made before it existed), model options
-    of :data:`LATER_MODEL_OPTIONS` at their neutral value (for the same reason) and the HM2-BP
-    ``model.engine`` (every engine computes the same spikes and gradients).
+    of :data:`LATER_MODEL_OPTIONS` at their neutral value (for the same reason) and
+    :data:`NOT_IDENTITY_MODEL` (the engines compute the same spikes and gradients; statistics only
+    record).
     """
     relevant = {k: v for k, v in params.items() if k not in NOT_IDENTITY}
     relevant["train"] = {k: v for k, v in params["train"].items() if k not in NOT_IDENTITY_TRAIN and v is not None}
     if isinstance(relevant.get("model"), dict):
         later = LATER_MODEL_OPTIONS.get(params.get("method"), {})
         relevant["model"] = {
-            k: v for k, v in relevant["model"].items() if k != "engine" and not (k in later and v == later[k])
+            k: v
+            for k, v in relevant["model"].items()
+            if k not in NOT_IDENTITY_MODEL and not (k in later and v == later[k])
         }
     return relevant
 

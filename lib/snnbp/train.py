@@ -86,7 +86,7 @@ class FitResult:
 def params_hash(params: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of the resolved params' :func:`snnbp.config.run_identity` (minus
     ``notebook``, ``profile``, ``train.num_threads``, ``train.eval_batch_size``, ``train.device``,
-    ``model.engine`` and unset training options)."""
+    the model options of :data:`snnbp.config.NOT_IDENTITY_MODEL` and unset training options)."""
     return hashlib.sha256(json.dumps(run_identity(params), sort_keys=True).encode()).hexdigest()
 
 

@@ -13,8 +13,9 @@ The functions behind ``notebooks/01_problem_analysis.ipynb``:
   :meth:`snnbp.stdbp.learner.StdbpLearner.end_epoch` writes into ``metrics.json``'s ``history``
   (log-binned ``|dt/dw|`` and ``|dL/dw|`` histograms on :data:`snnbp.analysis.LOG_BIN_EDGES`,
   dead fractions, hidden/output timing), read by the histogram helpers of :mod:`snnbp.analysis`.
-* **Gradients of an ANN** (section e): ``|dL/dw|`` of the non-spiking reference trained on the
-  same images, compared by shape (median-aligned) with the spiking runs'.
+* **Gradients of an ANN** (section e): ``|dL/dw|`` of the non-spiking reference, recorded during
+  its own run on the same images (``results/cpu/ann_analysis_mnist_fc``), compared by shape
+  (median-aligned) with the spiking runs'.
 * **Verdicts**: each qualitative claim of TARGETS.md is tested by a rule stated in the docstring
   of its verdict function, which returns ``"supports"``, ``"contradicts"`` or ``"inconclusive"``
   together with the numbers it used, so printed conclusions follow the data.
@@ -51,7 +52,6 @@ from snnbp.problem_analysis.history import (
 )
 from snnbp.problem_analysis.runs import (
     TrainedRun,
-    ann_training_gradients,
     load_metrics,
     load_trained,
     params_command,
@@ -87,7 +87,6 @@ from snnbp.problem_analysis.verdicts import (
 
 __all__ = [
     "aligned_log_distance",
-    "ann_training_gradients",
     "bin_quantile",
     "BINS_PER_DECADE",
     "critical_weight",

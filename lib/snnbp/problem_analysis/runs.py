@@ -1,7 +1,7 @@
-"""Recorded runs of notebook 01: their metrics and trained networks, and the ANN reference's gradients.
+"""Recorded runs of notebook 01: their metrics and their trained networks.
 
-The only part of the analysis that restores a model from a checkpoint (:func:`load_trained`) or
-trains one (:func:`ann_training_gradients`, the non-spiking reference of section e).
+The only part of the analysis that restores a model from a checkpoint (:func:`load_trained`); it
+trains nothing.
 """
 
 from __future__ import annotations
@@ -13,53 +13,13 @@ from typing import Any
 
 import torch
 
-from snnbp.analysis import MagnitudeStats
-from snnbp.ann import ModelParams as AnnParams
-from snnbp.ann import build_learner as ann_build_learner
 from snnbp.config import RunParams
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.datasets import load_dataset
 from snnbp.paths import resolve
 from snnbp.problem_analysis.theory import time_weight_gradient
-from snnbp.seeding import torch_generator
 from snnbp.stdbp.model import weighted_layer_io
-from snnbp.train import CHECKPOINT_NAME, batches, read_checkpoint, restore_learner
-
-# --------------------------------------------------------------------------------------------
-# Section e: gradients of the non-spiking reference
-# --------------------------------------------------------------------------------------------
-
-
-def ann_training_gradients(
-    train: LabelledSplit,
-    info: DatasetInfo,
-    *,
-    hidden: tuple[int, ...],
-    lr: float,
-    batch_size: int,
-    epochs: int,
-    seed: int,
-) -> MagnitudeStats:
-    """``|dL/dw|`` of every weight matrix (biases excluded) at every step of training an ANN.
-
-    The non-spiking reference of :mod:`snnbp.ann` (ReLU MLP, mean softmax cross-entropy, Adam),
-    trained from its seeded initialisation on ``train`` in a seeded shuffled order, so the
-    statistics match what :class:`snnbp.stdbp.learner.StdbpLearner` records as ``dldw_hist``.
-
-    Shape:
-        - train.inputs: ``[S, H, W]`` uint8 images
-    """
-    learner = ann_build_learner(AnnParams(hidden=hidden, lr=lr), info, seed=seed)
-    generator = torch_generator(seed, "problem_analysis/ann_shuffle")
-    stats = MagnitudeStats()
-    for _ in range(epochs):
-        for batch in batches(train, batch_size, "train", torch.randperm(len(train), generator=generator)):
-            learner.train_step(batch)  # leaves this step's gradients in .grad
-            for name, parameter in learner.net.named_parameters():
-                if name.endswith("weight"):
-                    stats.add(parameter.grad)
-    return stats
-
+from snnbp.train import CHECKPOINT_NAME, read_checkpoint, restore_learner
 
 # --------------------------------------------------------------------------------------------
 # Runs on disk
