@@ -44,28 +44,28 @@ and positive, ``name`` one safe path component, ``notebook`` the method's notebo
 (:data:`NOTEBOOKS`), ``data.dataset`` a known dataset (:data:`snnbp.datasets.LOADERS`).
 
 YAML is read as YAML 1.2 reads numbers (``1e-3`` is a float, not a string); a key given twice in
-one mapping is refused, and so is a key that is not a string.
+one mapping is refused, and so is a key that is not a string (:mod:`snnbp.config_yaml`). The value
+checks are in :mod:`snnbp.config_values`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 import types
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
+from snnbp.config_values import DEVICE_PATTERN as DEVICE_PATTERN
+from snnbp.config_values import NOTEBOOKS as NOTEBOOKS
+from snnbp.config_values import check_run_values, check_shell
+from snnbp.config_yaml import ConfigError as ConfigError
+from snnbp.config_yaml import check_string_keys
+from snnbp.config_yaml import parse_yaml as parse_yaml
+from snnbp.config_yaml import read_yaml as read_yaml
 
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A params file is missing or malformed; the message names file, key and expectation."""
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ def from_mapping(cls: type[T], mapping: Any, *, source: str, prefix: str = "") -
     where = f"section '{prefix}'" if prefix else "the top level"
     if not isinstance(mapping, dict):
         raise ConfigError(f"{source}: {where} must be a mapping of keys to values, got {mapping!r}")
-    _check_string_keys(mapping, source, prefix)
+    check_string_keys(mapping, source, prefix)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(mapping) - set(fields))
@@ -241,104 +241,13 @@ def from_mapping(cls: type[T], mapping: Any, *, source: str, prefix: str = "") -
     return cls(**values)
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 floats (``1e-3``) and without silent duplicate keys."""
-
-    yaml_implicit_resolvers = {key: list(value) for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-            except TypeError:  # an unhashable key (a list or mapping as key): refused below
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
-
-
-# Exponent floats without a dot (1e-3, 5E+2), which YAML 1.1 reads as strings; the others resolve as before.
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
-
-
-def parse_yaml(text: str, source: str) -> Any:
-    """Parse YAML ``text`` (see :class:`_Loader`); any error is a one-line :class:`ConfigError` naming ``source``."""
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = " ".join(str(exc.problem or exc.context or "syntax error").split())
-        raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
-    except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as exc:
-        problem = " ".join(str(exc).split()) or type(exc).__name__
-        raise ConfigError(f"{source}: not valid YAML: {problem}") from None
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping with string keys.
-
-    Raises:
-        ConfigError: naming the file when it is missing, not UTF-8 text, not valid YAML, holds a
-            duplicate key or a key that is not a string, or is not a mapping at the top level.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: params file not found")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the params file ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8"
-        ) from None
-    content = parse_yaml(text, str(path))
-    if not isinstance(content, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(content).__name__}")
-    _check_string_keys(content, str(path), "", deep=True)
-    return content
-
-
-def _check_string_keys(mapping: dict[Any, Any], source: str, prefix: str, *, deep: bool = False) -> None:
-    """Refuse keys that are not strings (``1: x``, ``null: x``), naming the section."""
-    for key, value in mapping.items():
-        if not isinstance(key, str):
-            where = f"section '{prefix}'" if prefix else "the top level"
-            raise ConfigError(
-                f"{source}: key {key!r} in {where} is a {type(key).__name__}; keys must be names (strings)"
-            )
-        if deep and isinstance(value, dict):
-            _check_string_keys(value, source, f"{prefix}.{key}" if prefix else key, deep=True)
-        if deep and isinstance(value, list):
-            for index, item in enumerate(value):
-                if isinstance(item, dict):
-                    _check_string_keys(
-                        item, source, f"{prefix}.{key}[{index}]" if prefix else f"{key}[{index}]", deep=True
-                    )
-
-
 def params_from_dict(content: dict[str, Any], source: str) -> RunParams:
     """Validate a params mapping (e.g. from YAML or a checkpoint) into :class:`RunParams`."""
     from snnbp.methods import EVALUATIONS, method_module
 
     if not isinstance(content, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
-    _check_string_keys(content, source, "")
+    check_string_keys(content, source, "")
     if _is_evaluation(content.get("method")):
         raise ConfigError(
             f"{source}: key 'method' names the evaluation {content['method']!r}, which trains "
@@ -373,7 +282,7 @@ def eval_params_from_dict(content: dict[str, Any], source: str) -> EvalParams:
 
     if not isinstance(content, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
-    _check_string_keys(content, source, "")
+    check_string_keys(content, source, "")
     if "method" not in content:
         raise ConfigError(f"{source}: missing key 'method' (expected str)")
     if not isinstance(content["method"], str):
@@ -391,7 +300,7 @@ def eval_params_from_dict(content: dict[str, Any], source: str) -> EvalParams:
             f"keys for method {content['method']!r}: {allowed}"
         )
     shell = from_mapping(_EvalShell, {k: v for k, v in content.items() if k in shell_keys}, source=source)
-    _check_shell(shell, source)
+    check_shell(shell, source)
     study = module.params_from_mapping({k: v for k, v in content.items() if k not in shell_keys}, source)
     return EvalParams(study=study, **{k: getattr(shell, k) for k in shell_keys})
 
@@ -532,192 +441,3 @@ class _EvalShell:
     notebook: str
     seed: int
     profile: str | None = None
-
-
-# ---------------------------------------------------------------------------------- value checks
-
-NOTEBOOKS = {
-    "ann": "04_train_ann.ipynb",
-    "hm2bp": "10_train_hm2bp.ipynb",
-    "stdbp": "20_train_stdbp.ipynb",
-    "yoso": "30_yoso.ipynb",
-}
-"""The notebook that runs each method (``notebook:`` must name it)."""
-
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(?::[0-9]+)?")
-"""The values of ``train.device`` (matched whole)."""
-"""A run ``name``: one path component of letters, digits, ``.``, ``_`` and ``-`` (not starting with a dot)."""
-
-MAX_SEED = 2**63 - 1
-
-Rule = tuple[Callable[[Any], bool], str]
-COUNT: Rule = (lambda v: v >= 1, "an integer >= 1")
-NON_NEGATIVE_COUNT: Rule = (lambda v: v >= 0, "an integer >= 0")
-POSITIVE: Rule = (lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
-NON_NEGATIVE: Rule = (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
-FINITE: Rule = (math.isfinite, "a finite number")
-DECAY: Rule = (lambda v: 0 < v <= 1, "a number in (0, 1]")
-MOMENT: Rule = (lambda v: 0 <= v < 1, "a number in [0, 1)")
-AT_LEAST_ONE: Rule = (lambda v: math.isfinite(v) and v >= 1, "a finite number >= 1")
-TIME_STEPS: Rule = (lambda v: v >= 2, "an integer >= 2 (input spikes fall on steps 1 .. T-1)")
-SEED: Rule = (lambda v: 0 <= v <= MAX_SEED, f"an integer in [0, {MAX_SEED}]")
-_HM2BP_LAYER = re.compile(r"^(?:[1-9][0-9]*|[1-9][0-9]*C[1-9][0-9]*|P[1-9][0-9]*)$")
-
-DATA_RULES: dict[str, Rule] = {"train_limit": COUNT, "test_limit": COUNT}
-TRAIN_RULES: dict[str, Rule] = {
-    "epochs": COUNT,
-    "batch_size": COUNT,
-    "eval_batch_size": COUNT,
-    "num_threads": (lambda v: 1 <= v <= 1024, "an integer in [1, 1024]"),
-    "validation": COUNT,
-    "device": (lambda v: bool(DEVICE_PATTERN.fullmatch(v)), "one of 'auto', 'cpu', 'cuda' or 'cuda:<index>'"),
-}
-MODEL_RULES: dict[str, dict[str, Rule]] = {
-    "ann": {"hidden": COUNT, "lr": POSITIVE, "weight_decay": NON_NEGATIVE},
-    "stdbp": {
-        "hidden": COUNT,
-        "conv_channels": COUNT,
-        "conv_kernel": COUNT,
-        "pool_size": COUNT,
-        "theta": POSITIVE,
-        "t_max": POSITIVE,
-        "tau": POSITIVE,
-        "init_std": NON_NEGATIVE,
-        "lr": POSITIVE,
-        "lr_decay": DECAY,
-        "warmup_steps": NON_NEGATIVE_COUNT,
-        "weight_decay": NON_NEGATIVE,
-        "clip": POSITIVE,
-        "t_silent": POSITIVE,
-        "silent_penalty": NON_NEGATIVE,
-        "chunk": COUNT,
-        "stats_samples": NON_NEGATIVE_COUNT,
-        "temperature": POSITIVE,
-        "shift_pixels": NON_NEGATIVE_COUNT,
-    },
-    "hm2bp": {
-        "layers": (
-            lambda v: bool(_HM2BP_LAYER.match(v)),
-            "'<N>' (fully connected), '<C>C<k>' (convolution) or 'P<p>' (pooling), every number >= 1",
-        ),
-        "thresholds": POSITIVE,
-        "time_steps": TIME_STEPS,
-        "tau_m": POSITIVE,
-        "tau_s": POSITIVE,
-        "t_ref": NON_NEGATIVE_COUNT,
-        "threshold_margin": NON_NEGATIVE,
-        "conv_threshold_margin": NON_NEGATIVE,
-        "rate_scale": (
-            AT_LEAST_ONE[0],
-            "a finite number >= 1 (a pixel fires with probability pixel / (rate_scale * 255))",
-        ),
-        "init_fc": POSITIVE,
-        "init_conv": POSITIVE,
-        "desired": NON_NEGATIVE,
-        "undesired": NON_NEGATIVE,
-        "margin": NON_NEGATIVE,
-        "lateral_strength": NON_NEGATIVE,
-        "spsp_pre_shift": NON_NEGATIVE_COUNT,
-        "spsp_lookback": POSITIVE,
-        "silent_post_probe": NON_NEGATIVE,
-        "silent_post_side_ratio": NON_NEGATIVE,
-        "lambda_reg": NON_NEGATIVE,
-        "beta_reg": NON_NEGATIVE,
-        "weight_limit": POSITIVE,
-        "boost_divisor": POSITIVE,
-        "lr": POSITIVE,
-        "adam_beta1": MOMENT,
-        "adam_beta2": MOMENT,
-        "adam_eps": POSITIVE,
-        "dtype": (lambda v: v in ("float32", "float64"), "one of ['float32', 'float64']"),
-        "engine": (lambda v: v in ("auto", "event", "torch"), "one of ['auto', 'event', 'torch']"),
-        "distortion.scale": (lambda v: math.isfinite(v) and 0 <= v < 100, "a number in [0, 100) (percent)"),
-        "distortion.rotation": (lambda v: math.isfinite(v) and 0 <= v <= 180, "a number in [0, 180] (degrees)"),
-        "distortion.elastic": NON_NEGATIVE,
-        "distortion.elastic_sigma": POSITIVE,
-        "distortion.elastic_window": (lambda v: v >= 1 and v % 2 == 1, "an odd integer >= 1 (pixels)"),
-    },
-}
-"""What each ``model:`` field allows, per method (a field a method does not have is skipped; a float
-field without a rule must still be finite). Items of a list field are checked one by one."""
-
-
-def _check_value(value: Any, rule: Rule | None, key: str, source: str) -> None:
-    if value is None:
-        return
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_value(item, rule, f"{key}[{index}]", source)
-        return
-    if rule is None:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{source}: key '{key}' must be a finite number, got {value!r}")
-        return
-    test, allowed = rule
-    if not test(value):
-        raise ConfigError(f"{source}: key '{key}' must be {allowed}, got {value!r}")
-
-
-def _check_section(section: Any, rules: dict[str, Rule], prefix: str, source: str) -> None:
-    for field in dataclasses.fields(section):
-        value = getattr(section, field.name)
-        if dataclasses.is_dataclass(value):  # a nested section: its rules are the dotted keys "<field>.<key>"
-            inner = {k.split(".", 1)[1]: r for k, r in rules.items() if k.startswith(f"{field.name}.")}
-            _check_section(value, inner, f"{prefix}.{field.name}", source)
-            continue
-        _check_value(value, rules.get(field.name), f"{prefix}.{field.name}", source)
-
-
-def _check_shell(shell: Any, source: str) -> None:
-    """``name``, ``profile``, ``method``, ``notebook`` and ``seed``, common to every params file."""
-    if not SAFE_NAME.match(shell.name):
-        raise ConfigError(
-            f"{source}: key 'name' must be one folder name of letters, digits, '.', '_' and '-' "
-            f"(not starting with '.', at most 100 characters), got {shell.name!r}"
-        )
-    if shell.profile is not None and not SAFE_NAME.match(shell.profile):
-        raise ConfigError(
-            f"{source}: key 'profile' must be one folder name of letters, digits, '.', '_' and '-' "
-            f"(not starting with '.', at most 100 characters), got {shell.profile!r}"
-        )
-    expected = NOTEBOOKS.get(shell.method)
-    if expected is not None and shell.notebook != expected:
-        raise ConfigError(
-            f"{source}: key 'notebook' must be {expected!r} for method {shell.method!r}, got {shell.notebook!r}"
-        )
-    _check_value(shell.seed, SEED, "seed", source)
-
-
-def check_run_values(params: RunParams, source: str) -> None:
-    """Range-check every value of training params (see :data:`MODEL_RULES`).
-
-    Raises:
-        ConfigError: one line naming ``source``, the dotted key, the value and what is allowed.
-    """
-    from snnbp.datasets import LOADERS
-
-    _check_shell(params, source)
-    if params.data.dataset not in LOADERS:
-        raise ConfigError(f"{source}: key 'data.dataset' must be one of {sorted(LOADERS)}, got {params.data.dataset!r}")
-    _check_section(params.data, DATA_RULES, "data", source)
-    _check_section(params.train, TRAIN_RULES, "train", source)
-    limit, held_out = params.data.train_limit, params.train.validation
-    if limit is not None and held_out is not None and held_out >= limit:
-        raise ConfigError(
-            f"{source}: key 'train.validation' ({held_out}) must be smaller than 'data.train_limit' "
-            f"({limit}): the hold-out would leave nothing to train on"
-        )
-    if params.train.validation_stratified and held_out is None:
-        raise ConfigError(
-            f"{source}: key 'train.validation_stratified' is true but 'train.validation' is unset: "
-            f"say how many training samples to hold out"
-        )
-    _check_section(params.model, MODEL_RULES.get(params.method, {}), "model", source)
-    if params.method == "hm2bp":
-        layers, thresholds = getattr(params.model, "layers", ()), getattr(params.model, "thresholds", ())
-        if len(thresholds) != len(layers) + 1:
-            raise ConfigError(
-                f"{source}: key 'model.thresholds' must hold {len(layers) + 1} values (one per entry of "
-                f"model.layers plus the output layer), got {len(thresholds)}"
-            )
