@@ -16,15 +16,17 @@ Conventions (stated once, used everywhere):
 
 Layers (data flows one way: a module imports from its own layer and the ones above it):
 
-1. **core**: :mod:`~snnbp.config`, :mod:`~snnbp.provenance`, :mod:`~snnbp.io`, :mod:`~snnbp.paths`,
-   :mod:`~snnbp.seeding`, :mod:`~snnbp.progress`, :mod:`~snnbp.targets`;
+1. **core**: :mod:`~snnbp.config` (with :mod:`~snnbp.config_yaml` and :mod:`~snnbp.config_values`),
+   :mod:`~snnbp.provenance`, :mod:`~snnbp.io`, :mod:`~snnbp.paths`, :mod:`~snnbp.seeding`,
+   :mod:`~snnbp.progress`, :mod:`~snnbp.targets`, :mod:`~snnbp.notation`, :mod:`~snnbp.learner` (the
+   protocol the methods implement) and :mod:`~snnbp.analysis` (statistics of tensors);
 2. **data and encoding**: :mod:`~snnbp.data`, :mod:`~snnbp.datasets`, :mod:`~snnbp.encoding`,
    :mod:`~snnbp.classes`;
 3. **the methods and the simulator** (equations only): :mod:`~snnbp.hm2bp`, :mod:`~snnbp.stdbp`,
    :mod:`~snnbp.ann`, :mod:`~snnbp.yoso` (its ``study`` module excepted);
-4. **training and runs**: :mod:`~snnbp.learner`, :mod:`~snnbp.methods`, :mod:`~snnbp.train`,
-   :mod:`~snnbp.distributed`, :mod:`~snnbp.devices`, :mod:`~snnbp.runs`, :mod:`~snnbp.sweep`;
-5. **analyses and studies**: :mod:`~snnbp.analysis`, :mod:`~snnbp.problem_analysis`,
+4. **training and runs**: :mod:`~snnbp.methods`, :mod:`~snnbp.train`, :mod:`~snnbp.distributed`,
+   :mod:`~snnbp.devices`, :mod:`~snnbp.runs`, :mod:`~snnbp.execution`, :mod:`~snnbp.sweep`;
+5. **analyses and studies**: :mod:`~snnbp.problem_analysis`,
    :mod:`~snnbp.results_view`, :mod:`~snnbp.table`, :mod:`~snnbp.report`, :mod:`snnbp.yoso.study`
    (they read runs and compute tables; :mod:`snnbp.problem_analysis.runs` and
    :mod:`snnbp.yoso.study` still restore models through :mod:`~snnbp.train`);

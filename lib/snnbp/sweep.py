@@ -17,7 +17,7 @@ file keeps the base's name and file, so that its existing run folder counts. Eve
 (:func:`snnbp.config.params_from_content`) before anything is written or started.
 
 Each run is one task on a ``dask.distributed`` cluster (:func:`run_sweep`): the same code path as
-``snnbp run`` (:func:`snnbp.cli.execute_params`, a Papermill notebook into
+``snnbp run`` (:func:`snnbp.execution.execute_params`, a Papermill notebook into
 ``results/<profile>/<name>``), so a completed run is skipped, an interrupted one resumes from its
 checkpoint, and a run folder holding other results is refused. A failed run is reported with its
 error and the others go on; a task whose worker dies is run again by the scheduler on another
@@ -307,7 +307,8 @@ def execute_run(params_path: str, name: str, output_dir: str | None = None) -> R
         the run's :class:`RunOutcome`: ``failed`` with the one-line error that ``snnbp run``
         would print, ``up to date`` when nothing was to do, else ``completed``.
     """
-    from snnbp.cli import error_line, execute_params, headline
+    from snnbp.cli import error_line
+    from snnbp.execution import execute_params, headline
 
     said: list[str] = []
     with _ONE_RUN_AT_A_TIME:
