@@ -46,7 +46,11 @@ WRITERS = {
 ALLOWED = {
     ("lib/snnbp/plots/__init__.py", "save", "savefig"): "renders into a BytesIO that atomic_write_bytes then writes",
     ("lib/snnbp/encoding/events.py", "save", "savez_compressed"): "compresses into a BytesIO, written atomically",
-    ("lib/snnbp/execution.py", "execute_notebook", "replace"): "moves the executed notebook's temporary file into place",
+    (
+        "lib/snnbp/execution.py",
+        "execute_notebook",
+        "replace",
+    ): "moves the executed notebook's temporary file into place",
 }
 """Reviewed exceptions: (file, enclosing function, call) -> why the call does not write a result in place."""
 

@@ -207,6 +207,16 @@ def test_a_figure_module_imports_no_method_no_analysis_and_no_training_loop(modu
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("module", ["problem_analysis", "yoso.study", "results_view", "table"])
+def test_an_analysis_reads_runs_without_importing_the_training_loop(module):
+    code = (
+        f"import sys, snnbp.{module}; "
+        "print([m for m in sys.modules if m in ('snnbp.train', 'snnbp.runs', 'snnbp.distributed', 'snnbp.sweep')])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
 def test_the_results_notebook_reads_results_only():
     notebook = json.loads((ROOT / "notebooks" / "90_results.ipynb").read_text())
     source = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")

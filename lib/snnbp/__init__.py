@@ -24,12 +24,13 @@ Layers (data flows one way: a module imports from its own layer and the ones abo
    :mod:`~snnbp.classes`;
 3. **the methods and the simulator** (equations only): :mod:`~snnbp.hm2bp`, :mod:`~snnbp.stdbp`,
    :mod:`~snnbp.ann`, :mod:`~snnbp.yoso` (its ``study`` module excepted);
-4. **training and runs**: :mod:`~snnbp.methods`, :mod:`~snnbp.train`, :mod:`~snnbp.distributed`,
+4. **training and runs**: :mod:`~snnbp.methods`, :mod:`~snnbp.run_folder` (a run folder, its
+   checkpoints, the identity check, rebuilding a saved model), :mod:`~snnbp.train`, :mod:`~snnbp.distributed`,
    :mod:`~snnbp.devices`, :mod:`~snnbp.runs`, :mod:`~snnbp.execution`, :mod:`~snnbp.sweep`;
 5. **analyses and studies**: :mod:`~snnbp.problem_analysis`,
    :mod:`~snnbp.results_view`, :mod:`~snnbp.table`, :mod:`~snnbp.report`, :mod:`snnbp.yoso.study`
-   (they read runs and compute tables; :mod:`snnbp.problem_analysis.runs` and
-   :mod:`snnbp.yoso.study` still restore models through :mod:`~snnbp.train`);
+   (they read runs through :mod:`~snnbp.run_folder` and compute tables; none imports the
+   training loop, which ``tests/test_results_view.py`` checks);
 6. **figures**: :mod:`~snnbp.plots` (take arrays and tables and draw; they import no method, no
    analysis and no training loop, which ``tests/test_results_view.py`` checks module by module);
 7. **notebooks and the command line**: :mod:`~snnbp.cli`, :mod:`~snnbp.figures`,

@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     from papermill.exceptions import PapermillExecutionError
 
     from snnbp.io import RunLockedError
-    from snnbp.train import CorruptCheckpointError, RunFolderError
+    from snnbp.run_folder import CorruptCheckpointError, RunFolderError
 
     args = build_parser().parse_args(argv)
     try:

@@ -203,7 +203,7 @@ def up_to_date(run_dir: Path, params: Any) -> bool:
     """
     if isinstance(params, EvalParams):
         return _evaluation_up_to_date(run_dir, params)
-    from snnbp.train import inspect_run, params_hash
+    from snnbp.run_folder import inspect_run, params_hash
 
     return inspect_run(run_dir, params_hash(params_to_dict(params))).state == "completed"
 

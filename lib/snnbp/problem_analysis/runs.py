@@ -18,8 +18,8 @@ from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.datasets import load_dataset
 from snnbp.paths import resolve
 from snnbp.problem_analysis.theory import time_weight_gradient
+from snnbp.run_folder import CHECKPOINT_NAME, read_checkpoint, restore_learner
 from snnbp.stdbp.model import weighted_layer_io
-from snnbp.train import CHECKPOINT_NAME, read_checkpoint, restore_learner
 
 # --------------------------------------------------------------------------------------------
 # Runs on disk

@@ -50,7 +50,7 @@ def restore_checkpoint(
     """Read ``checkpoint`` (of ``method``), rebuild its learner and take the first ``n_images`` test
     samples (of ``test`` when given, else of the checkpoint's dataset, ignoring its ``test_limit``)."""
     from snnbp.datasets import load_dataset
-    from snnbp.train import read_checkpoint, restore_learner
+    from snnbp.run_folder import read_checkpoint, restore_learner
 
     path = existing_file(checkpoint, f"{method} checkpoint", TRAIN_HINT)
     state, params = read_checkpoint(path)
