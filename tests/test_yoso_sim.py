@@ -339,7 +339,7 @@ def test_counts_and_cycles_of_a_tiny_network_by_hand():
     # port (0,0) -> PE0 (0,0): 0 hops, -> PE1 (0,1): 1 hop; PE0 -> PE2 (1,0): 1; PE2 -> port: 1
     assert at("hops") == {(0, 1): 2, (1, 2): 2}
     assert at("deliveries") == {(0, 0): 2, (0, 1): 2, (1, 2): 2}
-    # cycle model (sim._layer_cycles): per event max(1 weight word, 2 state words, 1) = 2, sweep 2,
+    # cycle model (counts.layer_cycles): per event max(1 weight word, 2 state words, 1) = 2, sweep 2,
     # fill 3 per non-empty phase, XY latency 1 (layer 1) and 2 (layer 2), sync 1 per step.
     assert at("busy_cycles") == {(0, 0): 25, (0, 1): 35, (1, 2): 15}
     assert float(c.cycles[0]) == 60

@@ -27,8 +27,8 @@ import torch
 from snnbp.config import ConfigError, from_mapping, read_yaml
 from snnbp.paths import resolve
 from snnbp.yoso.arch import DEFAULT_PARAMS, YosoArch
+from snnbp.yoso.counts import Counts
 from snnbp.yoso.mapping import Mapping
-from snnbp.yoso.sim import Counts
 
 PAPER_POWER_MW = 0.751
 """YOSO running the STDBP MNIST network: total power (ReL-PSP paper abstract; TARGETS.md, V)."""
@@ -122,7 +122,7 @@ def fifo_kbytes(arch: YosoArch) -> float:
 
 
 def op_energies_pj(arch: YosoArch, params: EnergyParams) -> dict[str, float]:
-    """Energy per counted operation (pJ), keyed like :data:`snnbp.yoso.sim.COUNTERS`
+    """Energy per counted operation (pJ), keyed like :data:`snnbp.yoso.counts.COUNTERS`
     (counters that cost no energy by themselves, e.g. cycles, are absent)."""
     weight = sram_access_pj(params, arch.weight_sram.kbytes, arch.weight_sram.width_bits)
     state = sram_access_pj(params, arch.state_sram.kbytes, arch.state_sram.width_bits)

@@ -14,6 +14,7 @@ from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.learner import Batch
 from snnbp.progress import bar as progress_bar
 from snnbp.yoso.arch import YosoArch
+from snnbp.yoso.counts import Counts, concat_counts, rate_coded_counts
 from snnbp.yoso.energy import (
     EnergyParams,
     EnergyReport,
@@ -21,7 +22,6 @@ from snnbp.yoso.energy import (
 )
 from snnbp.yoso.mapping import Mapping, map_network
 from snnbp.yoso.report import YosoRun
-from snnbp.yoso.sim import Counts, concat_counts, rate_coded_counts
 from snnbp.yoso.study.networks import restore_checkpoint
 from snnbp.yoso.study.params import GROUPS
 from snnbp.yoso.study.sweeps import spikes_processed

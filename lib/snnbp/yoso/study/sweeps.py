@@ -12,12 +12,12 @@ import torch
 
 from snnbp.progress import bar as progress_bar
 from snnbp.yoso.arch import YosoArch, with_changes
+from snnbp.yoso.counts import Counts
 from snnbp.yoso.energy import (
     EnergyParams,
 )
 from snnbp.yoso.mapping import Mapping, MappingError, map_network
 from snnbp.yoso.report import YosoRun
-from snnbp.yoso.sim import Counts
 from snnbp.yoso.study.networks import TtfsNetwork, truncate_hidden
 from snnbp.yoso.study.runs import run_accelerator
 
