@@ -24,7 +24,8 @@ from snnbp.encoding.distortion import (  # noqa: E402
     gaussian_window,
     warp_images,
 )
-from snnbp.hm2bp.learner import build_learner, distortion_fields  # noqa: E402
+from snnbp.hm2bp.inputs import distortion_fields  # noqa: E402
+from snnbp.hm2bp.learner import build_learner  # noqa: E402
 from snnbp.hm2bp.params import ModelParams  # noqa: E402
 from snnbp.learner import Batch  # noqa: E402
 from snnbp.plots.data import distorted_digits_figure  # noqa: E402

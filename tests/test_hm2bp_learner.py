@@ -10,7 +10,7 @@ import torch
 from snnbp.config import load_params
 from snnbp.data.base import DatasetInfo
 from snnbp.hm2bp import ModelParams, build_learner
-from snnbp.hm2bp.learner import encode_fixed
+from snnbp.hm2bp.inputs import encode_fixed
 from snnbp.learner import Batch
 from snnbp.paths import run_params_files
 
