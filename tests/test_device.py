@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from snnbp import cli
+from snnbp import cli, execution
 from snnbp.config import ConfigError, load_params, params_from_dict, params_to_dict
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.devices import cpu_only_reason, resolve_device, run_device
@@ -153,7 +153,7 @@ def test_snnbp_run_refuses_cuda_without_cuda_before_papermill(
     tmp_path, capsys, no_cuda, monkeypatch, name, train, argv, fragment
 ):
     started = []
-    monkeypatch.setattr(cli, "execute_notebook", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(execution, "execute_notebook", lambda *a, **k: started.append(a))
     path = _cpu_params_copy(tmp_path, name, **train)
     code = cli.main(["run", str(path), "--output-dir", str(tmp_path / "out"), *argv])
     err = capsys.readouterr().err.strip()
@@ -162,7 +162,7 @@ def test_snnbp_run_refuses_cuda_without_cuda_before_papermill(
 
 
 def test_snnbp_run_refuses_the_event_engine_on_cuda_before_papermill(tmp_path, capsys, fake_cuda, monkeypatch):
-    monkeypatch.setattr(cli, "execute_notebook", lambda *a, **k: pytest.fail("papermill started"))
+    monkeypatch.setattr(execution, "execute_notebook", lambda *a, **k: pytest.fail("papermill started"))
     path = _cpu_params_copy(tmp_path, "hm2bp_mnist_fc.yaml")
     assert yaml.safe_load(path.read_text())["model"]["engine"] == "event"
     code = cli.main(["run", str(path), "--output-dir", str(tmp_path / "out"), "--device", "cuda"])
@@ -172,7 +172,9 @@ def test_snnbp_run_refuses_the_event_engine_on_cuda_before_papermill(tmp_path, c
 
 def test_snnbp_run_passes_the_device_to_the_notebook(tmp_path, capsys, no_cuda, monkeypatch):
     injected = {}
-    monkeypatch.setattr(cli, "execute_notebook", lambda notebook, output, parameters, **k: injected.update(parameters))
+    monkeypatch.setattr(
+        execution, "execute_notebook", lambda notebook, output, parameters, **k: injected.update(parameters)
+    )
     path = _cpu_params_copy(tmp_path, "ann_mnist_fc.yaml")
     assert cli.main(["run", str(path), "--output-dir", str(tmp_path / "out"), "--device", "cpu"]) == cli.EXIT_OK
     assert injected["train"]["device"] == "cpu"
@@ -180,7 +182,7 @@ def test_snnbp_run_passes_the_device_to_the_notebook(tmp_path, capsys, no_cuda, 
 
 
 def test_snnbp_run_device_on_an_evaluation_is_refused(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "execute_notebook", lambda *a, **k: pytest.fail("papermill started"))
+    monkeypatch.setattr(execution, "execute_notebook", lambda *a, **k: pytest.fail("papermill started"))
     path = tmp_path / "cpu" / "yoso_mnist.yaml"
     path.parent.mkdir()
     shutil.copy(ROOT / "params" / "cpu" / "yoso_mnist.yaml", path)
