@@ -40,7 +40,7 @@ def runs_vs_paper(frame: pd.DataFrame, title: str) -> plt.Figure:
     """
     rows = frame.reset_index(drop=True)
     y = np.arange(len(rows))[::-1]
-    fig, ax = plt.subplots(figsize=(11, 0.55 * len(rows) + 2.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(11, 0.65 * len(rows) + 2.0), layout="constrained")
     for yi, row in zip(y, rows.to_dict("records")):
         if row["is_standin"]:
             ax.axhspan(yi - 0.5, yi + 0.5, color="tab:orange", alpha=0.08, lw=0)
@@ -92,16 +92,16 @@ def runs_vs_paper(frame: pd.DataFrame, title: str) -> plt.Figure:
                 color="0.4",
             )
     labels = [
-        f"{r['label']} {r['network']}\n{r['dataset']}{'  [stand-in]' if r['is_standin'] else ''}"
+        (f"{r['label']} {r['network']}", f"{r['dataset']}{'  [stand-in]' if r['is_standin'] else ''}", str(r["run"]))
         for r in rows.to_dict("records")
     ]
     ax.set_yticks(
         y,
         [
-            textwrap.shorten(label.split("\n")[0], 60) + "\n" + textwrap.shorten(label.split("\n")[1], 70)
-            for label in labels
+            f"{textwrap.shorten(method, 60)}\n{textwrap.shorten(data, 70)}\nrun {textwrap.shorten(run, 60)}"
+            for method, data, run in labels
         ],
-        fontsize=8,
+        fontsize=7.5,
     )
     for tick, standin in zip(ax.get_yticklabels(), rows["is_standin"]):
         if standin:
