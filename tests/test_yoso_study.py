@@ -158,14 +158,31 @@ def test_first_images_and_the_limits(trained, hm2bp_checkpoint, tmp_path):
         study.load_stdbp(tmp_path / "absent.pt", test=(test, INFO))
 
 
-def test_convolutional_or_alpha_checkpoints_are_refused(tmp_path):
-    test = _bars(5, 0)
+def test_alpha_checkpoints_are_refused(tmp_path):
     base = _stdbp_params()
-    for name, changes in (("conv", {"conv_channels": (2,), "conv_kernel": 3}), ("alpha", {"kernel": "alpha"})):
-        params = dataclasses.replace(base, model=dataclasses.replace(base.model, **changes))
-        path = _save_untrained(tmp_path / f"{name}.pt", params, INFO)
-        with pytest.raises(ValueError, match="not fully connected|ReL-PSP"):
-            study.load_stdbp(path, test=(test, INFO))
+    params = dataclasses.replace(base, model=dataclasses.replace(base.model, kernel="alpha"))
+    path = _save_untrained(tmp_path / "alpha.pt", params, INFO)
+    with pytest.raises(ValueError, match="ReL-PSP"):
+        study.load_stdbp(path, test=(_bars(5, 0), INFO))
+
+
+def test_cnn_checkpoint_runs_on_the_accelerator_as_the_model_decides(tmp_path):
+    """A (briefly trained) spiking CNN: sparse layers from its conv + pooling, inputs flattened, and
+    on a fine time grid with float64 weights the accelerator decides as the exact model does."""
+    base = _stdbp_params(epochs=2)
+    changes = {"conv_channels": (3,), "conv_kernel": 3, "pool_size": 2, "hidden": (6,)}
+    params = dataclasses.replace(base, model=dataclasses.replace(base.model, **changes))
+    test = _bars(30, 2)
+    fit(params, tmp_path, data=(_bars(100, 1), test, INFO), progress=False)
+    net = study.load_stdbp(tmp_path / "checkpoint.pt", test=(test, INFO))
+    assert net.is_convolutional and net.network == "6x6-3C3-P2-12-6-3"
+    assert net.outputs == [12, 6, 3] and net.t_in.shape == (30, 36)
+    arch = with_changes(load_arch(), dt_ms=0.001, t_window_ms=40.0, mesh_rows=4, mesh_cols=4)
+    run = study.run_accelerator(net, arch, load_energy(), quantise=False)
+    assert [layer.wiring is not None for layer in run.mapping.layers] == [True, False, False]
+    assert study.decision_agreement(run, net) >= 0.9
+    with pytest.raises(ValueError, match="convolutional"):
+        study.truncate_hidden(net, 3)
 
 
 # --------------------------------------------------------------------------------- sweeps
@@ -401,6 +418,9 @@ def test_notebook_runs_from_a_params_file_and_refuses_to_overwrite(tmp_path):
     mnist = DatasetInfo(name="MNIST", key="mnist", num_classes=10, input_shape=(28, 28), kind="image")
     stdbp = _save_untrained(tmp_path / "stdbp.pt", _stdbp_params(hidden=24), mnist)
     hm2bp = _save_untrained(tmp_path / "hm2bp.pt", _hm2bp_params(hidden=24, time_steps=30), mnist)
+    base = _stdbp_params(hidden=8)
+    cnn_model = dataclasses.replace(base.model, conv_channels=(2,), conv_kernel=3, pool_size=2, hidden=(8,))
+    cnn = _save_untrained(tmp_path / "cnn.pt", dataclasses.replace(base, model=cnn_model), mnist)
     profile = tmp_path / "testprofile"
     profile.mkdir()
     content = {
@@ -414,6 +434,9 @@ def test_notebook_runs_from_a_params_file_and_refuses_to_overwrite(tmp_path):
         "hm2bp_images": 5,
         "mesh_sizes": [[2, 2], [3, 3]],
         "hidden_sizes": [8, 24],
+        "cnn_checkpoint": str(cnn),
+        "cnn_images": 6,
+        "cnn_mesh": [4, 4],
     }
     path = profile / "yoso.yaml"
     path.write_text(yaml.safe_dump(content))
@@ -422,6 +445,8 @@ def test_notebook_runs_from_a_params_file_and_refuses_to_overwrite(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["network"] == "784-24-10" and metrics["n_images"] == 40 and metrics["method"] == "yoso"
     assert metrics["rate_vs_temporal"]["n_images"] == 5 and len(metrics["mesh_sweep"]) == 4
+    assert metrics["cnn"]["network"] == "28x28-2C3-P2-338-8-10" and metrics["cnn"]["n_images"] == 6
+    assert [row["pes"] for row in metrics["cnn"]["mapping"]] == [11, 1, 1]
     assert {p.name for p in (run_dir / "figures").iterdir()} == {
         "energy_breakdown.png",
         "mesh_sweep.png",
@@ -431,6 +456,7 @@ def test_notebook_runs_from_a_params_file_and_refuses_to_overwrite(tmp_path):
         "quantization.png",
         "chips_energy_vs_accuracy.png",
         "calibration.png",
+        "cnn_energy_breakdown.png",
     }
     assert {"quantization", "chip_comparison", "calibrated"} <= set(metrics)
     assert {"weight_bits", "test_accuracy", "energy_per_image_uj", "latency_ms"} <= set(metrics["quantization"][0])

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from snnbp.yoso.arch import YosoArch
@@ -103,7 +104,7 @@ def concat_counts(parts: Sequence[Counts]) -> Counts:
 
 @dataclass(frozen=True)
 class Activity:
-    """What one layer's PEs do at every step ``0 .. K-1`` (zero after the stop step).
+    """What one fully connected layer's PEs do at every step ``0 .. K-1`` (zero after the stop step).
 
     Attributes:
         events: ``[B, K]`` input spikes arriving at each of the layer's PEs (FC: all of them).
@@ -118,6 +119,36 @@ class Activity:
     swept: torch.Tensor
     emitted: torch.Tensor
     sources: torch.Tensor
+
+
+@dataclass(frozen=True)
+class LayerWork:
+    """What one layer's PEs do, per PE and step (any connectivity; zero after the stop step).
+
+    Attributes:
+        events: ``[B, P, K]`` input spikes delivered to each PE at step n (FIFO push and pop).
+        updates: ``[B, P, K]`` slope updates those events make (not-yet-fired neurons they reach).
+        weight_words: ``[B, P, K]`` weight-SRAM words those events read.
+        service: ``[B, P, K]`` pipeline cycles those events occupy (:func:`event_cycles` each).
+        swept: ``[B, P, K]`` local neurons the sweep of step n updates.
+        emitted: ``[B, P, K]`` spikes the PE emits at step n.
+        hops: ``[B, P]`` XY hops of the packets delivered to the PE.
+        route_reads: ``[B, P]`` routing-table entries the PE reads for its emitted spikes.
+        extra_compares: ``[B, P]`` compares besides the sweep's (first-spike pooling: one flag test
+            per spike of a pooled neuron).
+        max_hops: the longest XY path from a source to one of the layer's PEs.
+    """
+
+    events: torch.Tensor
+    updates: torch.Tensor
+    weight_words: torch.Tensor
+    service: torch.Tensor
+    swept: torch.Tensor
+    emitted: torch.Tensor
+    hops: torch.Tensor
+    route_reads: torch.Tensor
+    extra_compares: torch.Tensor
+    max_hops: int
 
 
 def step_histogram(steps: torch.Tensor, group: torch.Tensor, n_groups: int, n_bins: int) -> torch.Tensor:
@@ -141,7 +172,7 @@ def ttfs_activity(
     prev_emitted: torch.Tensor | None,
     n_bins: int,
 ) -> Activity:
-    """Single-spike (ReL-PSP) activity of one layer up to each sample's stop step.
+    """Single-spike (ReL-PSP) activity of one fully connected layer up to each sample's stop step.
 
     A neuron is swept at steps ``k_first < n <= n_fire`` (``k_first``: the layer's first input).
     """
@@ -167,41 +198,186 @@ def ttfs_activity(
     )
 
 
-def layer_cycles(act: Activity, lmap: LayerMap, arch: YosoArch, max_hops: int) -> dict[str, torch.Tensor]:
+def event_cycles(reached: torch.Tensor, row_words: torch.Tensor | float, arch: YosoArch) -> torch.Tensor:
+    """Pipeline cycles of one input event at a PE where it reaches ``f = reached`` not-yet-fired
+    neurons: ``s = max(R_w, 2 f w, ceil(f / lanes))`` (a weight row of ``R_w`` words; ``f`` state
+    reads and ``f`` writes of ``w`` words each; COMPUTE lanes), or 1 cycle (FIFO pop only) when
+    ``f = 0``. Shape: any (``row_words`` broadcasts)."""
+    words = float(arch.state_words_per_neuron)
+    row = torch.as_tensor(row_words, dtype=torch.float64, device=reached.device).expand_as(reached)
+    busy = torch.maximum(torch.maximum(row, 2 * reached * words), torch.ceil(reached / float(arch.adder_lanes)))
+    return torch.where(reached > 0, busy, 1.0)
+
+
+def dense_work(act: Activity, lmap: LayerMap, arch: YosoArch, hop_table: np.ndarray) -> LayerWork:
+    """:class:`LayerWork` of a fully connected layer: every input spike reaches every PE of the
+    layer, and every not-yet-fired local neuron there.
+
+    Args:
+        act: the layer's activity (:func:`ttfs_activity` or the rate-coded one).
+        lmap: its placement.
+        arch: the accelerator.
+        hop_table: ``[n_sources, P]`` XY hops from each source to each PE
+            (:meth:`snnbp.yoso.mapping.Mapping.hops_into`).
+    """
+    device = act.events.device
+    row = torch.as_tensor([arch.weight_row_words(n) for n in lmap.neurons], dtype=torch.float64, device=device).view(
+        1, -1, 1
+    )
+    events = act.events.unsqueeze(1).expand_as(act.updated)
+    emitted = act.emitted.sum(-1)
+    return LayerWork(
+        events=events,
+        updates=events * act.updated,
+        weight_words=events * (act.updated > 0) * row,
+        service=events * event_cycles(act.updated, row, arch),
+        swept=act.swept,
+        emitted=act.emitted,
+        hops=act.sources @ torch.as_tensor(hop_table, dtype=torch.float64, device=device),
+        route_reads=emitted * lmap.n_dest,
+        extra_compares=torch.zeros_like(emitted),
+        max_hops=int(hop_table.max()),
+    )
+
+
+@dataclass(frozen=True)
+class Deliveries:
+    """The packets of a sparse layer: one per (input, PE of the layer it reaches).
+
+    Attributes:
+        pre: ``[G]`` the input of each delivery.
+        pe: ``[G]`` its PE's position in the layer's ``pe_ids``.
+        of_pair: ``[n_pairs]`` the delivery that carries each connection of the wiring.
+        hops: ``[G]`` XY hops from the input's source (I/O port or PE) to the PE.
+        emitter_pe: ``[n_emit]`` the position of each pooled neuron's PE in ``pe_ids``.
+        dests: ``[n_emit]`` routing-table entries of each pooled neuron.
+    """
+
+    pre: torch.Tensor
+    pe: torch.Tensor
+    of_pair: torch.Tensor
+    hops: torch.Tensor
+    emitter_pe: torch.Tensor
+    dests: torch.Tensor
+
+
+def sparse_deliveries(mapping: Mapping, layer: int, device: str | torch.device = "cpu") -> Deliveries:
+    """The :class:`Deliveries` of sparse layer ``layer`` (1-based) of ``mapping``."""
+    lmap = mapping.layers[layer - 1]
+    wiring = lmap.wiring
+    n_pes = len(lmap.pe_ids)
+    pe_of_pair = lmap.neuron_pe[wiring.post]
+    keys, of_pair = np.unique(wiring.pre * n_pes + pe_of_pair, return_inverse=True)
+    pre, pe = keys // n_pes, keys % n_pes
+    hop_table = mapping.hops_into(layer)
+    source = np.zeros(lmap.n_in, dtype=np.int64) if layer == 1 else mapping.emitter_positions(layer - 1)
+    return Deliveries(
+        pre=torch.as_tensor(pre, device=device),
+        pe=torch.as_tensor(pe, device=device),
+        of_pair=torch.as_tensor(of_pair.reshape(-1), device=device),
+        hops=torch.as_tensor(hop_table[source[pre], pe].astype(np.float64), device=device),
+        emitter_pe=torch.as_tensor(mapping.emitter_positions(layer), device=device),
+        dests=torch.as_tensor(np.asarray(lmap.emitter_dests, dtype=np.float64), device=device),
+    )
+
+
+def sparse_work(
+    k_in: torch.Tensor,
+    n_fire: torch.Tensor,
+    emit: torch.Tensor,
+    stop: torch.Tensor,
+    lmap: LayerMap,
+    arch: YosoArch,
+    deliveries: Deliveries,
+    n_bins: int,
+) -> LayerWork:
+    """:class:`LayerWork` of a sparse (convolution + pooling) layer up to each sample's stop step.
+
+    An input spike of step ``k_i`` is one packet to each PE it reaches (:class:`Deliveries`); there
+    it updates the reached neurons ``j`` that have not fired by step ``k_i`` (``n_j > k_i``) and
+    reads the kernel row of its input channel. Neuron ``j`` is swept at steps
+    ``k_first_j < n <= min(n_j, stop)`` (``k_first_j``: its own earliest input); the PE emits the
+    pooled spike of each window (one routing-table read per destination) and tests the window's
+    flag on every spike of its neurons.
+
+    Shape:
+        - k_in: ``[B, N_in]`` input steps; n_fire: ``[B, N]`` the neurons' steps; emit:
+          ``[B, N_emit]`` the pooled steps; stop: ``[B]``.
+    """
+    wiring = lmap.wiring
+    batch, device = k_in.shape[0], k_in.device
+    n_pes = len(lmap.pe_ids)
+    post = torch.as_tensor(wiring.post, device=device)
+    pre = torch.as_tensor(wiring.pre, device=device)
+    k_live = torch.where(k_in <= stop.view(-1, 1), k_in, INF)
+    k_pair = k_live[:, pre]
+    reached_pair = (k_pair < n_fire[:, post]) & torch.isfinite(k_pair)
+    n_deliveries = deliveries.pre.shape[0]
+    reached = torch.zeros(batch, n_deliveries, dtype=torch.float64, device=device)
+    reached.index_add_(1, deliveries.of_pair, reached_pair.double())
+    k_delivery = k_live[:, deliveries.pre]
+    live = torch.isfinite(k_delivery)
+    row = float(arch.weight_row_words(wiring.row_weights))
+    flat = deliveries.pe.view(1, -1) * (n_bins + 1) + torch.where(live, k_delivery, float(n_bins)).long()
+
+    def per_step(values: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(batch, n_pes * (n_bins + 1), dtype=torch.float64, device=device)
+        return out.scatter_add_(1, flat, values).view(batch, n_pes, n_bins + 1)[..., :n_bins]
+
+    pe_of = torch.as_tensor(lmap.neuron_pe, device=device)
+    k_first = torch.full_like(n_fire, INF).scatter_reduce(1, post.expand(batch, -1), k_pair, "amin")
+    start, end = k_first + 1, torch.minimum(n_fire, stop.view(-1, 1))
+    sweeping = start <= end
+    swept = torch.cumsum(step_histogram(torch.where(sweeping, start, INF), pe_of, n_pes, n_bins), -1) - torch.cumsum(
+        step_histogram(torch.where(sweeping, end + 1, INF), pe_of, n_pes, n_bins), -1
+    )
+    emit_live = torch.where(emit <= stop.view(-1, 1), emit, INF)
+    emitted = step_histogram(emit_live, deliveries.emitter_pe, n_pes, n_bins)
+    route_reads = torch.zeros(batch, n_pes, dtype=torch.float64, device=device)
+    route_reads.index_add_(1, deliveries.emitter_pe, torch.isfinite(emit_live) * deliveries.dests)
+    neuron_spikes = step_histogram(torch.where(n_fire <= stop.view(-1, 1), n_fire, INF), pe_of, n_pes, n_bins)
+    hops = torch.zeros(batch, n_pes, dtype=torch.float64, device=device)
+    hops.index_add_(1, deliveries.pe, live * deliveries.hops)
+    return LayerWork(
+        events=per_step(live.double()),
+        updates=per_step(reached),
+        weight_words=per_step((reached > 0).double() * row),
+        service=per_step(event_cycles(reached, row, arch) * live),
+        swept=swept,
+        emitted=emitted,
+        hops=hops,
+        route_reads=route_reads,
+        extra_compares=neuron_spikes.sum(-1),
+        max_hops=int(deliveries.hops.max()) if n_deliveries else 0,
+    )
+
+
+def layer_cycles(work: LayerWork, arch: YosoArch) -> dict[str, torch.Tensor]:
     """Cycle model of one layer's PEs.
 
-    Single-port SRAMs (one word per cycle). An input event at a PE with ``f`` not-yet-fired local
-    neurons occupies the pipeline for ``s = max(R_w, 2 f w, ceil(f / lanes))`` cycles (weight row of
-    ``R_w`` words; ``f`` state reads + ``f`` writes of ``w`` words each; COMPUTE lanes), or 1 cycle
-    (FIFO pop only) when ``f = 0``. The sweep of ``a`` active neurons takes
-    ``max(2 a w, ceil(a / lanes))``. Each non-empty phase pays the pipeline fill
-    (``load + compute + store`` cycles). Packets arrive at one per cycle; the FIFO's peak occupancy
-    during a burst of ``E`` events is ``max(1, E - floor(E / s))``; entries beyond the depth make the
-    senders stall ``s`` cycles each. Spikes reach the layer ``max_hops * router_cycles_per_hop``
-    cycles after they leave (the longest XY path from a source to the layer's PEs).
+    Single-port SRAMs (one word per cycle). The events of a step occupy a PE's pipeline for their
+    :func:`event_cycles`; the sweep of ``a`` active neurons takes ``max(2 a w, ceil(a / lanes))``.
+    Each non-empty phase pays the pipeline fill (``load + compute + store`` cycles). Packets arrive
+    at one per cycle; the FIFO's peak occupancy during a burst of ``E`` events of mean service
+    ``s`` is ``max(1, E - floor(E / s))``; entries beyond the depth make the senders stall ``s``
+    cycles each. Spikes reach the layer ``max_hops * router_cycles_per_hop`` cycles after they
+    leave (the longest XY path from a source to the layer's PEs).
 
     Returns:
         ``busy [B, P]``, ``stall [B, P]``, ``occupancy [B, P]`` (peak) and ``step [B, K]``: the
         layer's time per step (slowest PE + XY delivery latency when spikes arrive).
     """
-    device = act.events.device
     words = float(arch.state_words_per_neuron)
     lanes = float(arch.adder_lanes)
-    row = torch.as_tensor([arch.weight_row_words(n) for n in lmap.neurons], dtype=torch.float64, device=device).view(
-        1, -1, 1
-    )
-    f = act.updated
-    per_event = torch.where(
-        f > 0, torch.maximum(torch.maximum(row.expand_as(f), 2 * f * words), torch.ceil(f / lanes)), 1.0
-    )
-    events = act.events.unsqueeze(1)
-    sweep = torch.maximum(2 * act.swept * words, torch.ceil(act.swept / lanes))
-    fill = arch.pipeline_depth * ((events > 0).double() + (act.swept > 0).double())
-    per_pe = events * per_event + sweep + fill
-    queue = torch.where(events > 0, torch.clamp(events - torch.floor(events / per_event), min=1.0), 0.0)
-    stall = torch.clamp(queue - arch.fifo_depth, min=0.0) * per_event
-    latency = float(max_hops * arch.router_cycles_per_hop)
-    step = per_pe.amax(1) + (act.events > 0).double() * latency
+    events = work.events
+    mean_service = torch.where(events > 0, work.service / events.clamp(min=1.0), 1.0)
+    sweep = torch.maximum(2 * work.swept * words, torch.ceil(work.swept / lanes))
+    fill = arch.pipeline_depth * ((events > 0).double() + (work.swept > 0).double())
+    per_pe = work.service + sweep + fill
+    queue = torch.where(events > 0, torch.clamp(events - torch.floor(events / mean_service), min=1.0), 0.0)
+    stall = torch.clamp(queue - arch.fifo_depth, min=0.0) * mean_service
+    latency = float(work.max_hops * arch.router_cycles_per_hop)
+    step = per_pe.amax(1) + (events.amax(1) > 0).double() * latency
     return {
         "busy": per_pe.sum(-1),
         "stall": stall.sum(-1),
@@ -210,38 +386,33 @@ def layer_cycles(act: Activity, lmap: LayerMap, arch: YosoArch, max_hops: int) -
     }
 
 
-def account(activities: Sequence[Activity], mapping: Mapping, stop: torch.Tensor, sweep_adds: float) -> Counts:
-    """Reduce per-step activity to :class:`Counts` (counters and cycles)."""
+def account(works: Sequence[LayerWork], mapping: Mapping, stop: torch.Tensor, sweep_adds: float) -> Counts:
+    """Reduce per-step work to :class:`Counts` (counters and cycles)."""
     arch = mapping.arch
-    batch, n_bins = activities[0].events.shape
+    batch, _, n_bins = works[0].events.shape
     device = stop.device
-    ops = {
-        name: torch.zeros(batch, len(activities), arch.n_pes, dtype=torch.float64, device=device) for name in COUNTERS
-    }
+    ops = {name: torch.zeros(batch, len(works), arch.n_pes, dtype=torch.float64, device=device) for name in COUNTERS}
     total_step = torch.full((batch, n_bins), float(arch.step_sync_cycles), dtype=torch.float64, device=device)
     words = float(arch.state_words_per_neuron)
-    for l, (act, lmap) in enumerate(zip(activities, mapping.layers)):
+    for l, (work, lmap) in enumerate(zip(works, mapping.layers)):
         pes = torch.as_tensor(lmap.pe_ids, device=device)
-        row = torch.as_tensor([arch.weight_row_words(n) for n in lmap.neurons], dtype=torch.float64, device=device)
-        spikes_in = act.events.sum(1, keepdim=True).expand(-1, len(pes))
-        slope_updates = (act.events.unsqueeze(1) * act.updated).sum(-1)
-        sweeps = act.swept.sum(-1)
-        emitted = act.emitted.sum(-1)
-        hop_table = mapping.hops_into(l + 1)
-        hops = act.sources @ torch.as_tensor(hop_table, dtype=torch.float64, device=device)
-        cyc = layer_cycles(act, lmap, arch, int(hop_table.max()))
+        spikes_in = work.events.sum(-1)
+        slope_updates = work.updates.sum(-1)
+        sweeps = work.swept.sum(-1)
+        emitted = work.emitted.sum(-1)
+        cyc = layer_cycles(work, arch)
         values = {
             "fifo_push": spikes_in,
             "fifo_pop": spikes_in,
-            "weight_sram_reads": (act.events.unsqueeze(1) * (act.updated > 0)).sum(-1) * row,
+            "weight_sram_reads": work.weight_words.sum(-1),
             "state_sram_reads": (slope_updates + sweeps) * words,
             "state_sram_writes": (slope_updates + sweeps) * words,
-            "route_sram_reads": emitted * lmap.n_dest,
+            "route_sram_reads": work.route_reads,
             "slope_adds": slope_updates,
             "potential_adds": sweeps * sweep_adds,
-            "compares": sweeps,
-            "hops": hops,
-            "deliveries": act.sources.sum(1, keepdim=True).expand(-1, len(pes)),
+            "compares": sweeps + work.extra_compares,
+            "hops": work.hops,
+            "deliveries": spikes_in,
             "spikes_in": spikes_in,
             "spikes_out": emitted,
             "busy_cycles": cyc["busy"],
@@ -286,7 +457,7 @@ def rate_coded_counts(rasters: Sequence[torch.Tensor], mapping: Mapping, *, swee
     n_bins, batch = rasters[0].shape[0], rasters[0].shape[1]
     device = rasters[0].device
     stop = torch.full((batch,), float(n_bins - 1), dtype=torch.float64, device=device)
-    activities, prev = [], None
+    works, prev = [], None
     for l, lmap in enumerate(mapping.layers):
         x_in = rasters[l].to(torch.float64)
         x_out = rasters[l + 1].to(torch.float64)
@@ -297,6 +468,6 @@ def rate_coded_counts(rasters: Sequence[torch.Tensor], mapping: Mapping, *, swee
         all_neurons = n_local.expand(batch, -1, n_bins)
         events = x_in.sum(2).t()
         act = Activity(events, all_neurons, all_neurons, emitted, events.sum(1, keepdim=True) if prev is None else prev)
-        activities.append(act)
+        works.append(dense_work(act, lmap, mapping.arch, mapping.hops_into(l + 1)))
         prev = emitted.sum(-1)
-    return account(activities, mapping, stop, sweep_adds)
+    return account(works, mapping, stop, sweep_adds)

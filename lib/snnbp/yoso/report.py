@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from snnbp.yoso.arch import DEFAULT_PARAMS, YosoArch, load_arch
+from snnbp.yoso.conv import layer_outputs
 from snnbp.yoso.energy import EnergyParams, EnergyReport, energy_report, load_energy, paper_ratio
-from snnbp.yoso.mapping import Mapping, map_network
+from snnbp.yoso.mapping import Mapping, Wiring, map_conv_network, map_network
 from snnbp.yoso.sim import SimResult, overflow_risk, simulate, to_hardware
 
 
@@ -45,11 +46,12 @@ def evaluate(
     quantise: bool = True,
     pes_per_layer: Sequence[int] | None = None,
     chunk_size: int = 64,
+    layers: Sequence[Wiring | int] | None = None,
 ) -> YosoRun:
-    """Map, simulate and cost a trained fully connected ReL-PSP network on a batch of inputs.
+    """Map, simulate and cost a trained ReL-PSP network on a batch of inputs.
 
     Args:
-        weights: per layer ``[N_out, N_in]`` (model units).
+        weights: per layer ``[N_out, N_in]`` (model units; a convolution's unrolled matrix).
         thetas: threshold per layer (or one for all).
         t_in: latency-coded inputs in ms, ``inf`` for silent inputs.
         labels: optional ``[B]`` class labels (adds ``accuracy``).
@@ -58,6 +60,8 @@ def evaluate(
         quantise: fixed-point weights (``arch.weight_bits``).
         pes_per_layer: optional explicit PE count per layer.
         chunk_size: samples simulated together.
+        layers: for a CNN, the :class:`~snnbp.yoso.mapping.Wiring` or width of each weight layer
+            (:func:`snnbp.yoso.conv.cnn_layers`); None for a fully connected network.
 
     Returns:
         :class:`YosoRun` whose ``metrics`` holds ``power_mw``, ``latency_ms``,
@@ -72,8 +76,13 @@ def evaluate(
     """
     arch = arch if arch is not None else load_arch(params_path)
     energy = energy if energy is not None else load_energy(params_path)
-    net = to_hardware(weights, thetas, arch, quantise=quantise, device=t_in.device)
-    mapping = map_network(net.layer_sizes, arch, pes_per_layer)
+    if layers is None:
+        net = to_hardware(weights, thetas, arch, quantise=quantise, device=t_in.device)
+        mapping = map_network(net.layer_sizes, arch, pes_per_layer)
+    else:
+        outputs = layer_outputs(layers)
+        net = to_hardware(weights, thetas, arch, quantise=quantise, device=t_in.device, outputs=outputs)
+        mapping = map_conv_network(int(t_in.shape[1]), layers, arch, pes_per_layer)
     sim = simulate(net, mapping, t_in, chunk_size=chunk_size)
     report = energy_report(sim.counts, mapping, energy)
     metrics = report.metrics()

@@ -61,7 +61,16 @@ import torch
 from snnbp.progress import bar as progress_bar
 from snnbp.yoso.arch import YosoArch
 from snnbp.yoso.counts import COUNTERS as COUNTERS
-from snnbp.yoso.counts import Counts, account, concat_counts, ttfs_activity
+from snnbp.yoso.counts import (
+    Counts,
+    Deliveries,
+    account,
+    concat_counts,
+    dense_work,
+    sparse_deliveries,
+    sparse_work,
+    ttfs_activity,
+)
 from snnbp.yoso.counts import rate_coded_counts as rate_coded_counts
 from snnbp.yoso.mapping import Mapping
 
@@ -100,8 +109,13 @@ class HwNetwork:
         return [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights]
 
 
-def checked_thresholds(mats: Sequence[torch.Tensor], thetas: Sequence[float] | float) -> list[float]:
+def checked_thresholds(
+    mats: Sequence[torch.Tensor], thetas: Sequence[float] | float, outputs: Sequence[int] | None = None
+) -> list[float]:
     """One threshold per layer, after checking that the weight matrices chain.
+
+    ``outputs`` gives each layer's spiking outputs when they are not its neurons (first-spike
+    pooling: :mod:`snnbp.yoso.conv`); by default layer ``l`` feeds ``mats[l].shape[0]`` inputs on.
 
     Raises:
         ValueError: a threshold count that does not match, a matrix that is not ``[N_out, N_in]``,
@@ -113,8 +127,10 @@ def checked_thresholds(mats: Sequence[torch.Tensor], thetas: Sequence[float] | f
     for l, (w, theta) in enumerate(zip(mats, values), start=1):
         if w.ndim != 2:
             raise ValueError(f"layer {l}: weight must be [N_out, N_in], got shape {tuple(w.shape)}")
-        if l > 1 and w.shape[1] != mats[l - 2].shape[0]:
-            raise ValueError(f"layer {l}: {w.shape[1]} inputs but layer {l - 1} has {mats[l - 2].shape[0]} neurons")
+        fed = mats[l - 2].shape[0] if outputs is None or l == 1 else outputs[l - 2]
+        if l > 1 and w.shape[1] != fed:
+            what = "neurons" if outputs is None else "outputs"
+            raise ValueError(f"layer {l}: {w.shape[1]} inputs but layer {l - 1} has {fed} {what}")
         if not theta > 0:
             raise ValueError(f"layer {l}: threshold must be > 0, got {theta}")
     return values
@@ -127,6 +143,7 @@ def to_hardware(
     *,
     quantise: bool = True,
     device: str | torch.device = "cpu",
+    outputs: Sequence[int] | None = None,
 ) -> HwNetwork:
     """Convert model weights and thresholds to the accelerator's units.
 
@@ -142,12 +159,14 @@ def to_hardware(
         arch: gives ``dt_ms`` and ``weight_bits``.
         quantise: round to fixed point (else keep float64 weights, scale 1).
         device: where the weights live.
+        outputs: spiking outputs per layer where pooling makes them fewer than its neurons
+            (:func:`checked_thresholds`).
 
     Raises:
         ValueError: shapes that do not chain, or a threshold <= 0.
     """
     mats = [torch.as_tensor(w, dtype=torch.float64).to(device) for w in weights]
-    thetas_list = checked_thresholds(mats, thetas)
+    thetas_list = checked_thresholds(mats, thetas, outputs)
     if not quantise:
         return HwNetwork(tuple(mats), tuple(theta / arch.dt_ms for theta in thetas_list), (1.0,) * len(mats), False)
     q_max = 2 ** (arch.weight_bits - 1) - 1
@@ -339,12 +358,22 @@ def first_spike_class(t_out: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isfinite(t_out).any(1), pred, -1)
 
 
-def _simulate_chunk(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor) -> SimResult:
+def pooled_steps(n_fire: torch.Tensor, emitter: torch.Tensor, n_emitters: int) -> torch.Tensor:
+    """First-spike pooling on the step grid: each pooled neuron fires at the earliest step of its
+    window's neurons. Shape: ``n_fire`` ``[B, N]``, ``emitter`` ``[N]``; output ``[B, n_emitters]``."""
+    out = torch.full((n_fire.shape[0], n_emitters), INF, dtype=n_fire.dtype, device=n_fire.device)
+    return out.scatter_reduce(1, emitter.view(1, -1).expand_as(n_fire), n_fire, "amin")
+
+
+def _simulate_chunk(
+    net: HwNetwork, mapping: Mapping, t_in: torch.Tensor, deliveries: dict[int, Deliveries]
+) -> SimResult:
     arch = mapping.arch
     last = arch.n_steps - 1
     steps = [time_to_step(t_in, arch)]
+    fires = []
     for l, (w, theta) in enumerate(zip(net.weights, net.thresholds)):
-        steps.append(
+        fires.append(
             first_crossing_steps(
                 steps[-1],
                 w,
@@ -356,18 +385,27 @@ def _simulate_chunk(net: HwNetwork, mapping: Mapping, t_in: torch.Tensor) -> Sim
                 potential_limit=net.potential_limit,
             )
         )
+        wiring = mapping.layers[l].wiring
+        if wiring is None:
+            steps.append(fires[-1])
+        else:
+            emitter = torch.as_tensor(wiring.emitter, device=t_in.device)
+            steps.append(pooled_steps(fires[-1], emitter, wiring.n_emitters))
     out_first = steps[-1].amin(1)
     if arch.stop_at_first_output:
         stop = torch.where(torch.isfinite(out_first), out_first, float(last))
     else:
         stop = torch.full_like(out_first, float(last))
     n_bins = int(stop.max()) + 1 if stop.numel() else 1
-    activities, prev = [], None
+    works, prev = [], None
     for l, lmap in enumerate(mapping.layers):
-        act = ttfs_activity(steps[l], steps[l + 1], stop, lmap, prev, n_bins)
-        activities.append(act)
-        prev = act.emitted.sum(-1)
-    counts = account(activities, mapping, stop, sweep_adds=1.0)
+        if lmap.wiring is None:
+            act = ttfs_activity(steps[l], fires[l], stop, lmap, prev, n_bins)
+            works.append(dense_work(act, lmap, arch, mapping.hops_into(l + 1)))
+        else:
+            works.append(sparse_work(steps[l], fires[l], steps[l + 1], stop, lmap, arch, deliveries[l], n_bins))
+        prev = works[-1].emitted.sum(-1)
+    counts = account(works, mapping, stop, sweep_adds=1.0)
     times = tuple(s * arch.dt_ms for s in steps[1:])
     return SimResult(times, first_spike_class(times[-1]), counts, arch.clock_mhz)
 
@@ -389,14 +427,20 @@ def simulate(
         - Output: see :class:`SimResult`.
     """
     sizes = [layer.n_in for layer in mapping.layers] + [mapping.layers[-1].n_out]
-    if sizes != net.layer_sizes:
+    shapes = [(layer.n_out, layer.n_in) for layer in mapping.layers]
+    if shapes != [tuple(w.shape) for w in net.weights]:
         raise ValueError(f"mapping is for layers {sizes} but the network has {net.layer_sizes}")
     if t_in.ndim != 2 or t_in.shape[1] != sizes[0]:
         raise ValueError(f"t_in must be [B, {sizes[0]}], got {tuple(t_in.shape)}")
     t_in = t_in.to(net.weights[0].device)
+    deliveries = {
+        l: sparse_deliveries(mapping, l + 1, t_in.device)
+        for l, layer in enumerate(mapping.layers)
+        if layer.wiring is not None
+    }
     starts = range(0, t_in.shape[0], chunk_size)
     parts = [
-        _simulate_chunk(net, mapping, t_in[i : i + chunk_size])
+        _simulate_chunk(net, mapping, t_in[i : i + chunk_size], deliveries)
         for i in progress_bar(starts, progress=progress and len(starts) > 1, desc="accelerator", leave=False)
     ]
     return SimResult(

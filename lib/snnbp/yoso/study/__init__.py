@@ -18,10 +18,12 @@ Modules, by concern: :mod:`~snnbp.yoso.study.params` (the evaluation's keys and 
 :mod:`~snnbp.yoso.study.networks` (checkpoints to the simulator's inputs),
 :mod:`~snnbp.yoso.study.runs` (one accelerator run against the model),
 :mod:`~snnbp.yoso.study.paper` (the published numbers), :mod:`~snnbp.yoso.study.sweeps`,
-:mod:`~snnbp.yoso.study.rate` (rate against temporal coding) and
+:mod:`~snnbp.yoso.study.rate` (rate against temporal coding), :mod:`~snnbp.yoso.study.cnn` (the
+spiking CNN's accelerator profile, mapping and record) and
 :mod:`~snnbp.yoso.study.records`. Every public name is importable from this package.
 """
 
+from snnbp.yoso.study.cnn import cnn_arch, cnn_record, mapping_frame
 from snnbp.yoso.study.networks import (
     TRAIN_HINT,
     TtfsNetwork,
@@ -81,6 +83,8 @@ from snnbp.yoso.study.sweeps import (
 __all__ = [
     "breakdown_frame",
     "closest_timing_line",
+    "cnn_arch",
+    "cnn_record",
     "collect_metrics",
     "decision_agreement",
     "DEPLOYMENT_KEYS",
@@ -93,6 +97,7 @@ __all__ = [
     "headline_lines",
     "identity_params",
     "load_stdbp",
+    "mapping_frame",
     "mesh_sweep",
     "open_results",
     "paper_comparison_lines",

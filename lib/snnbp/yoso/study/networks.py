@@ -18,6 +18,8 @@ from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.learner import Batch
 from snnbp.notation import layer_sizes_name
 from snnbp.paths import resolve
+from snnbp.yoso.conv import cnn_layers, layer_outputs
+from snnbp.yoso.mapping import Wiring
 
 
 def sha256_file(path: str | Path) -> str:
@@ -72,10 +74,11 @@ def _recorded_accuracy(state: dict[str, Any]) -> float | None:
 
 @dataclass(frozen=True)
 class TtfsNetwork:
-    """A trained fully connected ReL-PSP network as the accelerator takes it, with its test inputs.
+    """A trained ReL-PSP network as the accelerator takes it, with its test inputs.
 
     Attributes:
-        weights: per layer ``[N_out, N_in]`` float64 (model units).
+        weights: per layer ``[N_out, N_in]`` float64 (model units); a convolution + pooling layer
+            as its unrolled matrix (:func:`snnbp.yoso.conv.unroll_conv`).
         theta: the firing threshold of every neuron.
         t_in: latency-coded test images in ms (``inf``: silent pixel), float64.
         labels: the images' classes.
@@ -86,6 +89,9 @@ class TtfsNetwork:
         t_max: the latency code's window (ms).
         epoch: the checkpoint's epoch.
         recorded_test_accuracy: the test accuracy the training run recorded (its whole test split).
+        layers: for a CNN, each weight layer's :class:`snnbp.yoso.mapping.Wiring` (convolution +
+            pooling) or width (fully connected), for :func:`snnbp.yoso.mapping.map_conv_network`;
+            empty for a fully connected network.
 
     Shape:
         - t_in: ``[B, N_0]``; labels, model_prediction: ``[B]``.
@@ -102,6 +108,17 @@ class TtfsNetwork:
     t_max: float
     epoch: int
     recorded_test_accuracy: float | None
+    layers: tuple[Wiring | int, ...] = ()
+
+    @property
+    def is_convolutional(self) -> bool:
+        """Whether the network has convolution + pooling layers."""
+        return bool(self.layers) and not all(isinstance(layer, int) for layer in self.layers)
+
+    @property
+    def outputs(self) -> list[int]:
+        """Spiking outputs per weight layer (pooled neurons of a convolution + pooling layer)."""
+        return layer_outputs(self.layers) if self.layers else [w.shape[0] for w in self.weights]
 
     @property
     def n_images(self) -> int:
@@ -128,8 +145,9 @@ def load_stdbp(
 ) -> TtfsNetwork:
     """Load an STDBP checkpoint into the simulator's weights, threshold and latency-coded inputs.
 
-    The inputs are the learner's own latency code of the first ``n_images`` test images; the
-    model's predictions come from the learner's exact (float32) forward pass on the same images.
+    The inputs are the learner's own latency code of the first ``n_images`` test images (flattened
+    for a CNN); the model's predictions come from the learner's exact (float32) forward pass on the
+    same images. A CNN's convolution + pooling layers become sparse layers (:mod:`snnbp.yoso.conv`).
 
     Args:
         checkpoint: an ``snnbp.train`` checkpoint of method ``stdbp``.
@@ -139,16 +157,20 @@ def load_stdbp(
 
     Raises:
         FileNotFoundError: no such checkpoint.
-        ValueError: not an STDBP checkpoint, not the ReL-PSP kernel, a convolutional network, or
-            more images requested than the test split has.
+        ValueError: not an STDBP checkpoint, not the ReL-PSP kernel, or more images requested
+            than the test split has.
     """
     params, state, learner, split, info = restore_checkpoint(checkpoint, "stdbp", test, n_images)
     if params.model.kernel != "relpsp":
         raise ValueError(f"{checkpoint}: kernel {params.model.kernel!r}; the accelerator implements the ReL-PSP neuron")
-    if any(spec.kind != "fc" for spec in learner.specs):
-        raise ValueError(
-            f"{checkpoint}: network {learner.network} is not fully connected; the simulator maps FC layers only"
+    weights = tuple(w.detach().to(torch.float64).cpu() for w in learner.weights)
+    layers: tuple[Wiring | int, ...] = ()
+    if any(spec.kind == "conv" for spec in learner.specs):
+        specs = learner.specs
+        dense, wired = cnn_layers(
+            [s.kind for s in specs], [s.size for s in specs], [s.kernel for s in specs], weights, learner.input_shape
         )
+        weights, layers = tuple(dense), tuple(wired)
     predictions = [
         learner.predict(
             Batch(
@@ -161,9 +183,9 @@ def load_stdbp(
         for i in range(0, len(split), batch_size)
     ]
     return TtfsNetwork(
-        weights=tuple(w.detach().to(torch.float64).cpu() for w in learner.weights),
+        weights=weights,
         theta=float(params.model.theta),
-        t_in=learner.encode(split.inputs).to(torch.float64).cpu(),
+        t_in=learner.encode(split.inputs).to(torch.float64).cpu().reshape(len(split), -1),
         labels=split.labels.clone(),
         model_prediction=torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long),
         network=learner.network,
@@ -172,6 +194,7 @@ def load_stdbp(
         t_max=float(params.model.t_max),
         epoch=int(state["epoch"]),
         recorded_test_accuracy=_recorded_accuracy(state),
+        layers=layers,
     )
 
 
@@ -189,8 +212,11 @@ def truncate_hidden(net: TtfsNetwork, width: int) -> TtfsNetwork:
     The model predictions are kept from the full network (they are not those of the truncation).
 
     Raises:
-        ValueError: ``width`` exceeds a hidden layer's width, or the network has no hidden layer.
+        ValueError: ``width`` exceeds a hidden layer's width, the network has no hidden layer or
+            is convolutional.
     """
+    if net.is_convolutional:
+        raise ValueError(f"network {net.network} is convolutional; only fully connected networks are truncated")
     if len(net.weights) < 2:
         raise ValueError(f"network {net.network} has no hidden layer to truncate")
     widths = [w.shape[0] for w in net.weights[:-1]]

@@ -55,6 +55,12 @@ class StudyParams:
         calibration_meshes: ``[rows, cols]`` of the meshes the calibration tries.
         calibration_images: the first ``n`` test images the calibration runs on (all of them when
             there are fewer).
+        cnn_checkpoint: STDBP checkpoint of a ReL-PSP spiking CNN (conv + first-spike pooling
+            layers, then fully connected ones).
+        cnn_images: the first ``n`` test images the CNN runs on (None: the whole test split).
+        cnn_mesh: ``[rows, cols]`` of the CNN's mesh.
+        cnn_state_sram_words: state-SRAM words per PE on the CNN's accelerator (whole pooling
+            windows and their flags must fit one PE: :mod:`snnbp.yoso.study.cnn`).
     """
 
     stdbp_checkpoint: str
@@ -70,6 +76,10 @@ class StudyParams:
     accuracy_tolerance: float = 0.005
     calibration_meshes: tuple[tuple[int, int], ...] = ((4, 4), (8, 8))
     calibration_images: int = 1000
+    cnn_checkpoint: str = "results/cpu/stdbp_mnist_cnn/best.pt"
+    cnn_images: int | None = None
+    cnn_mesh: tuple[int, int] = (12, 12)
+    cnn_state_sram_words: int = 256
 
 
 def params_from_mapping(mapping: dict[str, Any], source: str) -> StudyParams:
@@ -79,7 +89,7 @@ def params_from_mapping(mapping: dict[str, Any], source: str) -> StudyParams:
         ConfigError: naming ``source`` and the key.
     """
     params = from_mapping(StudyParams, mapping, source=source)
-    for key in ("stdbp_checkpoint", "hm2bp_checkpoint", "yoso_params"):
+    for key in ("stdbp_checkpoint", "hm2bp_checkpoint", "yoso_params", "cnn_checkpoint"):
         if not getattr(params, key).strip():
             raise ConfigError(f"{source}: key '{key}' must be a path, got an empty string")
     if params.test_images is not None and params.test_images < 1:
@@ -115,6 +125,13 @@ def params_from_mapping(mapping: dict[str, Any], source: str) -> StudyParams:
         )
     if params.calibration_images < 1:
         raise ConfigError(f"{source}: key 'calibration_images' must be >= 1, got {params.calibration_images}")
+    if params.cnn_images is not None and params.cnn_images < 1:
+        raise ConfigError(f"{source}: key 'cnn_images' must be >= 1 or null (all), got {params.cnn_images}")
+    if min(params.cnn_mesh) < 1 or params.cnn_state_sram_words < 1:
+        raise ConfigError(
+            f"{source}: keys 'cnn_mesh' and 'cnn_state_sram_words' must be >= 1, got "
+            f"{list(params.cnn_mesh)} and {params.cnn_state_sram_words}"
+        )
     if params.test_images is not None and params.hm2bp_images > params.test_images:
         raise ConfigError(
             f"{source}: key 'hm2bp_images' ({params.hm2bp_images}) must not exceed 'test_images' "
@@ -123,7 +140,7 @@ def params_from_mapping(mapping: dict[str, Any], source: str) -> StudyParams:
     return params
 
 
-PATH_KEYS = ("stdbp_checkpoint", "hm2bp_checkpoint", "yoso_params")
+PATH_KEYS = ("stdbp_checkpoint", "hm2bp_checkpoint", "yoso_params", "cnn_checkpoint")
 """The study's keys that name files (relative to the project root, or absolute)."""
 
 
@@ -156,6 +173,10 @@ DEPLOYMENT_KEYS = (
     "accuracy_tolerance",
     "calibration_meshes",
     "calibration_images",
+    "cnn_checkpoint",
+    "cnn_images",
+    "cnn_mesh",
+    "cnn_state_sram_words",
 )
 
 

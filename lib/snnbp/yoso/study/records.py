@@ -25,7 +25,7 @@ from snnbp.yoso.energy import (
 from snnbp.yoso.report import YosoRun
 from snnbp.yoso.study.networks import TRAIN_HINT, TtfsNetwork, existing_file, sha256_file
 from snnbp.yoso.study.params import PAPER_ENERGY_UJ, SMOKE_PROFILE, identity_params, record_params
-from snnbp.yoso.study.runs import decision_agreement
+from snnbp.yoso.study.runs import run_summary
 
 
 def round_frame(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
@@ -102,6 +102,7 @@ def study_inputs(params: EvalParams) -> dict[str, dict[str, str]]:
         ("stdbp_checkpoint", own.stdbp_checkpoint, "STDBP checkpoint", TRAIN_HINT),
         ("hm2bp_checkpoint", own.hm2bp_checkpoint, "HM2-BP checkpoint", TRAIN_HINT),
         ("yoso_params", own.yoso_params, "accelerator params file", ""),
+        ("cnn_checkpoint", own.cnn_checkpoint, "STDBP CNN checkpoint", TRAIN_HINT),
     ):
         inputs[name] = {"path": record_form(path), "sha256": sha256_file(existing_file(path, what, hint))}
     return inputs
@@ -160,39 +161,25 @@ def collect_metrics(
     sizes: pd.DataFrame,
     fits: pd.DataFrame,
     rate: pd.DataFrame,
+    cnn: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything the study measured, as JSON-ready data (the content of ``metrics.json``).
 
     ``test_accuracy`` is the simulated accelerator's; ``model_accuracy`` the trained model's on the
-    same images; ``agreement`` the fraction of equal predictions.
+    same images; ``agreement`` the fraction of equal predictions; ``cnn`` the spiking CNN's record
+    (:func:`snnbp.yoso.study.cnn.cnn_record`), when there is one.
     """
     m = run.metrics
     temporal, rated = rate.iloc[0], rate.iloc[1]
+    extra = {} if cnn is None else {"cnn": cnn}
     return {
         "name": params.name,
         "method": params.method,
-        "dataset": net.dataset,
-        "dataset_key": net.dataset_key,
-        "network": net.network,
-        "n_images": net.n_images,
-        "test_accuracy": m["accuracy"],
-        "model_accuracy": net.model_accuracy,
-        "agreement": decision_agreement(run, net),
-        "checkpoint_epoch": net.epoch,
-        "checkpoint_recorded_test_accuracy": net.recorded_test_accuracy,
-        "power_mw": m["power_mw"],
-        "latency_ms": m["latency_ms"],
-        "energy_per_image_uj": m["energy_per_image_uj"],
-        "breakdown_uj": m["breakdown_uj"],
-        "breakdown_fraction": m["breakdown_fraction"],
+        **run_summary(net, run),
         "power_ratio": m["power_ratio"],
         "latency_ratio": m["latency_ratio"],
         "energy_ratio": m["energy_ratio"],
         "paper": {"power_mw": PAPER_POWER_MW, "latency_ms": PAPER_LATENCY_MS, "energy_per_image_uj": PAPER_ENERGY_UJ},
-        "simulator": {
-            k: m[k]
-            for k in ("pes_used", "leakage_uw", "spikes_per_layer", "no_output_spike", "overflow_risk_neurons", "ops")
-        },
         "fidelity": _records(fidelity),
         "timing_variants": _records(timing),
         "mesh_sweep": _records(meshes),
@@ -204,4 +191,5 @@ def collect_metrics(
             "energy_ratio": float(rated.energy_per_image_uj / temporal.energy_per_image_uj),
             "latency_ratio": float(rated.latency_ms / temporal.latency_ms),
         },
+        **extra,
     }

@@ -35,6 +35,8 @@ def run_accelerator(
         energy=energy,
         quantise=quantise,
         pes_per_layer=pes_per_layer,
+        chunk_size=16 if net.is_convolutional else 64,
+        layers=net.layers or None,
     )
 
 
@@ -42,6 +44,34 @@ def decision_agreement(run: YosoRun, net: TtfsNetwork) -> float:
     """Fraction of images where the accelerator predicts what the trained model predicts (an
     image without an output spike on the accelerator counts as a disagreement)."""
     return float((run.sim.prediction.cpu() == net.model_prediction).double().mean())
+
+
+SIMULATOR_KEYS = ("pes_used", "leakage_uw", "spikes_per_layer", "no_output_spike", "overflow_risk_neurons", "ops")
+"""The simulator's own figures of a run that its record keeps (``simulator`` in ``metrics.json``)."""
+
+
+def run_summary(net: TtfsNetwork, run: YosoRun) -> dict[str, Any]:
+    """A run's headline as JSON-ready data: network and images, the accelerator's accuracy
+    (``test_accuracy``), the model's on the same images, their agreement, the checkpoint, power,
+    latency, energy and its breakdown, and the simulator's figures (:data:`SIMULATOR_KEYS`)."""
+    m = run.metrics
+    return {
+        "dataset": net.dataset,
+        "dataset_key": net.dataset_key,
+        "network": net.network,
+        "n_images": net.n_images,
+        "test_accuracy": m["accuracy"],
+        "model_accuracy": net.model_accuracy,
+        "agreement": decision_agreement(run, net),
+        "checkpoint_epoch": net.epoch,
+        "checkpoint_recorded_test_accuracy": net.recorded_test_accuracy,
+        "power_mw": m["power_mw"],
+        "latency_ms": m["latency_ms"],
+        "energy_per_image_uj": m["energy_per_image_uj"],
+        "breakdown_uj": m["breakdown_uj"],
+        "breakdown_fraction": m["breakdown_fraction"],
+        "simulator": {k: m[k] for k in SIMULATOR_KEYS},
+    }
 
 
 def describe_setup(net: TtfsNetwork, arch: YosoArch, mapping: Mapping) -> str:
