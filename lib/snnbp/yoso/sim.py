@@ -238,6 +238,27 @@ def time_to_step(t_ms: torch.Tensor, arch: YosoArch) -> torch.Tensor:
     return torch.where(k <= arch.n_steps - 1, k, torch.full_like(k, INF))
 
 
+@dataclass(frozen=True)
+class GroupTable:
+    """A weight matrix as :func:`first_crossing_steps` sums it, prepared once per network.
+
+    Attributes:
+        table: ``[N_in, N_out]`` the transposed weights, float32 when integer weights keep every
+            row sum exact in float32 (below 2^24), else float64.
+        reach: the largest row sum of ``|w|`` (the static bound on a slope).
+    """
+
+    table: torch.Tensor
+    reach: float
+
+
+def group_table(weight: torch.Tensor) -> GroupTable:
+    """:class:`GroupTable` of ``weight`` (``[N_out, N_in]`` in hardware units)."""
+    reach = float(weight.abs().sum(1).max()) if weight.numel() else 0.0
+    exact32 = bool((weight == torch.round(weight)).all()) and reach < 2.0**24
+    return GroupTable(weight.t().to(torch.float32 if exact32 else torch.float64).contiguous(), reach)
+
+
 def first_crossing_steps(
     k_in: torch.Tensor,
     weight: torch.Tensor,
@@ -248,6 +269,7 @@ def first_crossing_steps(
     rounding: str = "nearest",
     slope_limit: float = INF,
     potential_limit: float = INF,
+    prepared: GroupTable | None = None,
 ) -> torch.Tensor:
     """Spike step of every neuron: the first ``n <= last_step`` with
     ``V[n] = sum_i w_ij * max(0, n - k_i) >= theta`` (``inf`` if none).
@@ -271,6 +293,7 @@ def first_crossing_steps(
         shift: low bits the potential drops (0: none).
         rounding: ``R`` of the shifted slope (:func:`round_fixed`).
         slope_limit, potential_limit: saturation levels (``inf``: none).
+        prepared: ``group_table(weight)``, when the caller reuses it over many batches.
 
     Shape:
         - k_in: ``[B, N_in]`` float64.
@@ -297,14 +320,13 @@ def first_crossing_steps(
     u_next = torch.cat([u[:, 1:], torch.full((batch, 1), float(last_step), dtype=torch.float64, device=device)], 1)
     du = u_next - u
     offsets = torch.cumsum(sizes.reshape(-1), 0) - sizes.reshape(-1)
-    # Group sums are exact in float32 for integer weights whose row sums stay below 2^24.
-    exact32 = bool((weight == torch.round(weight)).all()) and float(weight.abs().sum(1).max()) < 2.0**24
-    table = weight.t().to(torch.float32 if exact32 else torch.float64).contiguous()
-    jumps = torch.nn.functional.embedding_bag(order[valid], table, offsets, mode="sum").view(batch, n_groups, n_out)
+    prepared = prepared if prepared is not None else group_table(weight)
+    jumps = torch.nn.functional.embedding_bag(order[valid], prepared.table, offsets, mode="sum")
+    jumps = jumps.view(batch, n_groups, n_out)
     slope = torch.zeros(batch, n_out, dtype=torch.float64, device=device)
     potential = torch.zeros_like(slope)
     # Saturation can only happen where the static bound (overflow_risk) allows it.
-    reach = float(weight.abs().sum(1).max())
+    reach = prepared.reach
     clamp_slope = reach > slope_limit
     clamp_potential = reach / 2**shift * last_step > potential_limit
     waiting = batch * n_out
@@ -366,7 +388,11 @@ def pooled_steps(n_fire: torch.Tensor, emitter: torch.Tensor, n_emitters: int) -
 
 
 def _simulate_chunk(
-    net: HwNetwork, mapping: Mapping, t_in: torch.Tensor, deliveries: dict[int, Deliveries]
+    net: HwNetwork,
+    mapping: Mapping,
+    t_in: torch.Tensor,
+    tables: Sequence[GroupTable],
+    deliveries: dict[int, Deliveries],
 ) -> SimResult:
     arch = mapping.arch
     last = arch.n_steps - 1
@@ -383,6 +409,7 @@ def _simulate_chunk(
                 rounding=net.rounding,
                 slope_limit=net.slope_limit,
                 potential_limit=net.potential_limit,
+                prepared=tables[l],
             )
         )
         wiring = mapping.layers[l].wiring
@@ -438,9 +465,10 @@ def simulate(
         for l, layer in enumerate(mapping.layers)
         if layer.wiring is not None
     }
+    tables = [group_table(w) for w in net.weights]
     starts = range(0, t_in.shape[0], chunk_size)
     parts = [
-        _simulate_chunk(net, mapping, t_in[i : i + chunk_size], deliveries)
+        _simulate_chunk(net, mapping, t_in[i : i + chunk_size], tables, deliveries)
         for i in progress_bar(starts, progress=progress and len(starts) > 1, desc="accelerator", leave=False)
     ]
     return SimResult(

@@ -35,7 +35,7 @@ def run_accelerator(
         energy=energy,
         quantise=quantise,
         pes_per_layer=pes_per_layer,
-        chunk_size=16 if net.is_convolutional else 64,
+        chunk_size=32 if net.is_convolutional else 64,
         layers=net.layers or None,
     )
 
