@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from snnbp.data.base import DatasetInfo
-from snnbp.hm2bp import event, model
+from snnbp.hm2bp import event, event_backward, model
 from snnbp.hm2bp.learner import build_learner, resolve_engine
 from snnbp.hm2bp.params import ModelParams
 from snnbp.learner import Batch
@@ -90,7 +90,7 @@ def test_gradients_equal_the_torch_path(name, dtype_name, batch):
     params, layers, weights, _, labels, boost, rasters, currents = random_case(name, dtype_name, batch, seed=10 + batch)
     dtype = model.torch_dtype(params)
     reference = model.gradients(layers, weights, rasters, currents, labels, boost.to(dtype), params)
-    ours = event.gradients(layers, weights, rasters, labels, boost, params)
+    ours = event_backward.gradients(layers, weights, rasters, labels, boost, params)
     assert torch.equal(ours.output_counts, reference.output_counts)
     torch.testing.assert_close(ours.cost.to(torch.float64), reference.cost.to(torch.float64), rtol=1e-12, atol=0)
     tolerance = TOLERANCE[dtype_name]
@@ -118,7 +118,7 @@ def test_gradients_equal_with_every_official_quirk_switched(option):
     params, layers, weights, _, labels, boost, rasters, currents = random_case("cnn", "float64", 2, seed=7)
     params = dataclasses.replace(params, **option)
     reference = model.gradients(layers, weights, rasters, currents, labels, boost, params)
-    ours = event.gradients(layers, weights, rasters, labels, boost, params)
+    ours = event_backward.gradients(layers, weights, rasters, labels, boost, params)
     for a, b in zip(reference.grads, ours.grads):
         if a is not None:
             assert float((a - b).abs().max()) <= 1e-9 * float(a.abs().max()) + 1e-300
@@ -128,7 +128,9 @@ def test_a_wrong_rule_is_detected():
     """Negative control: the comparison fails when the event engine is given other settings."""
     params, layers, weights, _, labels, boost, rasters, currents = random_case("mlp", "float64", 2, seed=3)
     reference = model.gradients(layers, weights, rasters, currents, labels, boost, params)
-    ours = event.gradients(layers, weights, rasters, labels, boost, dataclasses.replace(params, use_side_effect=False))
+    ours = event_backward.gradients(
+        layers, weights, rasters, labels, boost, dataclasses.replace(params, use_side_effect=False)
+    )
     assert float((reference.grads[0] - ours.grads[0]).abs().max()) > 1e-3 * float(reference.grads[0].abs().max())
 
 
@@ -136,7 +138,7 @@ def test_adam_update_matches_the_torch_step():
     params, layers, weights, _, labels, boost, rasters, currents = random_case("mlp", "float64", 2, seed=5)
     reference = model.gradients(layers, weights, rasters, currents, labels, boost, params)
     network = event.EventNetwork.of(layers, weights, np.dtype("float64"))
-    result = event.backward(
+    result = event_backward.backward(
         layers, network.weights, [event.spikes_from_raster(r) for r in rasters], labels.numpy(), boost.numpy(), params
     )
     network.update(result.grad_sums, 2, 1e-3, params)
@@ -227,7 +229,10 @@ def test_results_do_not_depend_on_the_thread_count():
         arrays = [event.kernel_layout(layer, w, np.dtype("float32")) for layer, w in zip(layers, weights)]
         spikes = event.forward(layers, arrays, event.spikes_from_raster(inputs), params)
         outcomes.append(
-            ([s.flags.copy() for s in spikes], event.gradients(layers, weights, rasters, labels, boost, params).grads)
+            (
+                [s.flags.copy() for s in spikes],
+                event_backward.gradients(layers, weights, rasters, labels, boost, params).grads,
+            )
         )
     torch.set_num_threads(1)
     for a, b in zip(outcomes[0][0], outcomes[1][0]):

@@ -278,10 +278,10 @@ class Hm2bpLearner:
 
     def _event_step(self, batch: Batch, boost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """Event engine: forward, backward, regulariser + Adam in place; same returns as :meth:`_torch_step`."""
-        from snnbp.hm2bp import event
+        from snnbp.hm2bp import event_backward
 
         spikes = self._event_forward(batch)
-        result = event.backward(
+        result = event_backward.backward(
             self.layers,
             self.event_network.weights,
             spikes,
