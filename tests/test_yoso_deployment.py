@@ -15,6 +15,7 @@ import torch
 from snnbp.config import ConfigError
 from snnbp.targets import CHIP_RESULTS, OTHER_CHIPS
 from snnbp.yoso import PAPER_LATENCY_MS, PAPER_POWER_MW, load_arch, load_energy, study
+from snnbp.yoso import calibration as calib
 from snnbp.yoso import deployment as dep
 from snnbp.yoso.arch import with_changes
 
@@ -111,9 +112,9 @@ def test_the_chip_table_spans_the_quoted_ranges_and_holds_every_kind():
 
 def test_calibration_fits_reproduce_the_published_numbers_under_each_hypothesis():
     net, arch, energy = _net(images=8), load_arch(), load_energy()
-    bands = dep.load_plausible()
-    table = dep.calibrate(net, arch, energy, [[4, 4]], bands, progress=False)
-    assert len(table) == len(dep.CALIBRATION_TIMINGS) * 2
+    bands = calib.load_plausible()
+    table = calib.calibrate(net, arch, energy, [[4, 4]], bands, progress=False)
+    assert len(table) == len(calib.CALIBRATION_TIMINGS) * 2
     feasible = table[table["sram_leak_uw_per_kb"] > 0]
     assert not feasible.empty
     # every number is from a re-run with the fitted values: they meet both targets
@@ -131,15 +132,15 @@ def test_calibration_fits_reproduce_the_published_numbers_under_each_hypothesis(
         low, high = getattr(bands, row.fitted)
         leak_ok = bands.sram_leak_uw_per_kb[0] <= row.sram_leak_uw_per_kb <= bands.sram_leak_uw_per_kb[1]
         assert row.plausible == (low <= value <= high and leak_ok)
-    best = dep.select_calibrated(table, arch, energy)
+    best = calib.select_calibrated(table, arch, energy)
     default = study.run_accelerator(net, arch, energy).metrics
-    record = dep.calibrated_record(best, default, table, bands)
+    record = calib.calibrated_record(best, default, table, bands)
     json.dumps(record, allow_nan=False)  # strict JSON: NaN stored as null
     assert record["published"] == {"power_mw": PAPER_POWER_MW, "latency_ms": PAPER_LATENCY_MS}
     if best is not None:
         assert best["plausible"] and abs(best["power_residual"]) <= 0.01
         assert record["selected"]["timing"] == best["timing"] and "residuals" in record
-        assert "calibrated:" in dep.calibration_lines(best, default)
+        assert "calibrated:" in calib.calibration_lines(best, default)
     else:
         assert record["selected"] is None
 
@@ -160,8 +161,8 @@ def test_selection_takes_the_least_change_among_plausible_fits():
             "plausible": [True, True, True, True],
         }
     )
-    assert dep.select_calibrated(table, arch, energy)["timing"] == "c"  # d misses the power by 20 %
-    assert dep.select_calibrated(table.assign(plausible=False), arch, energy) is None
+    assert calib.select_calibrated(table, arch, energy)["timing"] == "c"  # d misses the power by 20 %
+    assert calib.select_calibrated(table.assign(plausible=False), arch, energy) is None
 
 
 def test_plausible_ranges_need_reasons(tmp_path):
@@ -171,7 +172,7 @@ def test_plausible_ranges_need_reasons(tmp_path):
         "  sram_leak_uw_per_kb: [0.01, 3.0]\n  reasons: {clock_mhz: x, step_period_ms: y}\n"
     )
     with pytest.raises(ConfigError, match="missing key 'calibration.reasons.sram_leak_uw_per_kb'"):
-        dep.load_plausible(path)
+        calib.load_plausible(path)
     path.write_text(path.read_text().replace("[0.01, 3.0]", "[3.0, 0.01]"))
     with pytest.raises(ConfigError, match="'calibration.sram_leak_uw_per_kb' must be \\[low, high\\]"):
-        dep.load_plausible(path)
+        calib.load_plausible(path)

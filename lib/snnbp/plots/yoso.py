@@ -212,7 +212,7 @@ def calibration(frame: pd.DataFrame, bands: Mapping[str, tuple[float, float]], t
     Green: every fitted value of the hypothesis within its band; red: not.
 
     Args:
-        frame: :func:`snnbp.yoso.deployment.calibrate`.
+        frame: :func:`snnbp.yoso.calibration.calibrate`.
         bands: ``[low, high]`` for ``clock_mhz``, ``step_period_ms`` and ``sram_leak_uw_per_kb``.
     """
     labels = [f"{r.timing}\n{r.mesh}, {'gated' if r.power_gating else 'all powered'}" for r in frame.itertuples()]
