@@ -10,12 +10,13 @@ import torch
 
 from snnbp.hm2bp import explain
 from snnbp.hm2bp.backprop import side_effect
-from snnbp.hm2bp.lif import simulate_lif
+from snnbp.hm2bp.lif import NeuronParams, simulate_lif
 from snnbp.hm2bp.spsp import spsp
 
 matplotlib.use("Agg")
 
 TAU_M, TAU_S, T_REF = 64.0, 8.0, 2
+NEURON = NeuronParams(TAU_M, TAU_S, T_REF)
 
 
 def eps(s: float, u: float) -> float:
@@ -35,7 +36,7 @@ def random_train(steps: int, p: float, seed: int) -> torch.Tensor:
 def test_psp_contributions_by_hand():
     pre = torch.tensor([0, 3, 9, 19])
     post = torch.tensor([10, 20])
-    got = explain.psp_contributions(pre, post, post, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF)
+    got = explain.psp_contributions(pre, post, post, neuron=NEURON)
     # tau_1 = 10: s = 10 - 1; only t_g = 3 counts (t_g = 0 is before step 1, 9 + 2 > 10)
     # tau_2 = 20: s = 20 - 12; t_g = 3 and 9 count (decayed through the reset), 19 + 2 > 20 does not
     expected = torch.tensor([[0.0, eps(9, 5), 0.0, 0.0], [0.0, eps(8, 15), eps(8, 9), 0.0]], dtype=torch.float64)
@@ -44,11 +45,9 @@ def test_psp_contributions_by_hand():
 
 def test_psp_contributions_lookback_and_shift():
     pre, post = torch.tensor([1, 50, 299]), torch.tensor([300])
-    official = explain.psp_contributions(pre, post, post, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF)
+    official = explain.psp_contributions(pre, post, post, neuron=NEURON)
     assert official[0, 0] == 0 and official[0, 1] > 0 and official[0, 2] == 0  # 300 - 256 = 44 > 1; 299 + 2 > 300
-    no_shift = explain.psp_contributions(
-        pre, post, post, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF, pre_shift=0, lookback=8.0
-    )
+    no_shift = explain.psp_contributions(pre, post, post, neuron=NEURON, pre_shift=0, lookback=8.0)
     assert no_shift[0, 0] == pytest.approx(eps(299, 299)) and no_shift[0, 2] == pytest.approx(eps(299, 1))
 
 
@@ -64,13 +63,11 @@ def test_psp_contributions_lookback_and_shift():
 def test_firing_terms_sum_to_spsp(steps, p_pre, p_post, seed, shift, lookback):
     pre, post = random_train(steps, p_pre, seed), random_train(steps, p_post, seed + 100)
     assert pre.sum() > 0 and post.sum() > 1
-    terms = explain.firing_terms(pre, post, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF, pre_shift=shift, lookback=lookback)
+    terms = explain.firing_terms(pre, post, neuron=NEURON, pre_shift=shift, lookback=lookback)
     e = spsp(
         pre[:, None, None],
         post[:, None, None],
-        tau_m=TAU_M,
-        tau_s=TAU_S,
-        t_ref=T_REF,
+        neuron=NEURON,
         pre_shift=shift,
         lookback=lookback,
     )
@@ -80,9 +77,11 @@ def test_firing_terms_sum_to_spsp(steps, p_pre, p_post, seed, shift, lookback):
 
 def test_membrane_contributions_match_terms_and_clamp_refractory():
     pre = random_train(300, 0.2, 5)
-    post = simulate_lif(pre[:, None, None], torch.tensor([[1.0]], dtype=torch.float64), vth=4.0, t_ref=4)[:, 0, 0]
-    shares = explain.membrane_contributions(pre, post, tau_m=TAU_M, tau_s=TAU_S, t_ref=4)
-    terms = explain.firing_terms(pre, post, tau_m=TAU_M, tau_s=TAU_S, t_ref=4)
+    post = simulate_lif(
+        pre[:, None, None], torch.tensor([[1.0]], dtype=torch.float64), vth=4.0, neuron=NeuronParams(TAU_M, TAU_S, 4)
+    )[:, 0, 0]
+    shares = explain.membrane_contributions(pre, post, neuron=NeuronParams(TAU_M, TAU_S, 4))
+    terms = explain.firing_terms(pre, post, neuron=NeuronParams(TAU_M, TAU_S, 4))
     times = explain.firing_steps(post)
     assert len(times) >= 3 and shares.shape == (300, int(pre.sum()))
     assert torch.allclose(shares[times], terms, rtol=1e-12, atol=0)
@@ -93,9 +92,9 @@ def test_membrane_contributions_match_terms_and_clamp_refractory():
 
 def test_firing_table_columns():
     pre, post = random_train(250, 0.15, 7), random_train(250, 0.04, 8)
-    table = explain.firing_table(pre, post, 2.0, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF)
+    table = explain.firing_table(pre, post, 2.0, neuron=NEURON)
     times = explain.firing_steps(post)
-    e = spsp(pre[:, None, None], post[:, None, None], tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF).item()
+    e = spsp(pre[:, None, None], post[:, None, None], neuron=NEURON).item()
     assert table["tau_f"].tolist() == times.tolist() and table.index.tolist() == list(range(1, len(times) + 1))
     assert table["s_f"].iloc[0] == times[0] - 1 and table["s_f"].iloc[1] == times[1] - times[0] - T_REF
     assert table["term"].sum() == pytest.approx(e, rel=1e-10)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from snnbp.hm2bp.lif import NeuronParams
 from snnbp.hm2bp.spsp import post_kernel, spsp, spsp_batch_weighted, spsp_conv, spsp_pool
 
 TAU_M, TAU_S, T_REF = 64.0, 8.0, 2
@@ -80,7 +81,7 @@ def test_spsp_options_match_reference(t_ref, shift, lookback):
     pre = random_raster((200, 1, 7), 0.1, 3)
     post = random_raster((200, 1, 4), 0.1, 4)
     kw = dict(t_ref=t_ref, shift=shift, lookback=lookback)
-    e = spsp(pre, post, t_ref=t_ref, pre_shift=shift, lookback=lookback)
+    e = spsp(pre, post, neuron=NeuronParams(TAU_M, TAU_S, t_ref), pre_shift=shift, lookback=lookback)
     torch.testing.assert_close(e[0], reference_spsp(pre[:, 0], post[:, 0], **kw), rtol=1e-9, atol=1e-12)
 
 

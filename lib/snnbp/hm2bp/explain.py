@@ -24,7 +24,7 @@ import torch
 
 from snnbp.encoding.rate import bernoulli_rate_code
 from snnbp.hm2bp.backprop import effect_ratio, side_effect
-from snnbp.hm2bp.lif import simulate_lif
+from snnbp.hm2bp.lif import OFFICIAL_NEURON, NeuronParams, simulate_lif
 from snnbp.hm2bp.spsp import LOOKBACK_TAU_M, psp_kernel, spsp
 from snnbp.seeding import torch_generator
 
@@ -43,9 +43,7 @@ def psp_contributions(
     post_times: torch.Tensor,
     query_times: torch.Tensor,
     *,
-    tau_m: float = 64.0,
-    tau_s: float = 8.0,
-    t_ref: int = 2,
+    neuron: NeuronParams = OFFICIAL_NEURON,
     pre_shift: int | None = None,
     lookback: float = LOOKBACK_TAU_M,
 ) -> torch.Tensor:
@@ -66,7 +64,7 @@ def psp_contributions(
         pre_times: pre spike steps ``t_g``, ascending.
         post_times: post spike steps ``tau_f``, ascending.
         query_times: steps ``t`` to evaluate at.
-        tau_m, tau_s, t_ref: the layer's constants (steps).
+        neuron: the layer's LIF constants (:class:`snnbp.hm2bp.lif.NeuronParams`).
         pre_shift: shift ``d`` of the pre times (None: ``t_ref``, the official code).
         lookback: look-back window in units of ``tau_m`` (official 4).
 
@@ -74,25 +72,23 @@ def psp_contributions(
         - pre_times: ``[G]``; post_times: ``[F]``; query_times: ``[Q]`` (integers).
         - Output: ``[Q, G]`` float64, 0 where a pre spike is not counted.
     """
-    shift = t_ref if pre_shift is None else pre_shift
-    window = math.ceil(lookback * tau_m)
+    shift = neuron.t_ref if pre_shift is None else pre_shift
+    window = math.ceil(lookback * neuron.tau_m)
     t = query_times.to(torch.float64)[:, None]
     tg = pre_times.to(torch.float64)[None, :]
     before = torch.searchsorted(post_times.contiguous(), query_times.contiguous())  # post spikes strictly before t
     last = post_times[(before - 1).clamp(min=0)].to(torch.float64) if post_times.numel() else torch.zeros_like(t[:, 0])
-    reset_end = torch.where(before > 0, last + t_ref, torch.ones_like(t[:, 0]))[:, None]
+    reset_end = torch.where(before > 0, last + neuron.t_ref, torch.ones_like(t[:, 0]))[:, None]
     s, u = (t - reset_end).expand(-1, tg.shape[1]), t - (tg + shift)
     counted = (tg >= torch.clamp(t - window, min=1.0)) & (tg + max(shift, 1) <= t)
-    return torch.where(counted, psp_kernel(s, u, tau_m, tau_s), torch.zeros_like(u))
+    return torch.where(counted, psp_kernel(s, u, neuron.tau_m, neuron.tau_s), torch.zeros_like(u))
 
 
 def firing_terms(
     pre_train: torch.Tensor,
     post_train: torch.Tensor,
     *,
-    tau_m: float = 64.0,
-    tau_s: float = 8.0,
-    t_ref: int = 2,
+    neuron: NeuronParams = OFFICIAL_NEURON,
     pre_shift: int | None = None,
     lookback: float = LOOKBACK_TAU_M,
 ) -> torch.Tensor:
@@ -110,9 +106,7 @@ def firing_terms(
         firing_steps(pre_train),
         post_times,
         post_times,
-        tau_m=tau_m,
-        tau_s=tau_s,
-        t_ref=t_ref,
+        neuron=neuron,
         pre_shift=pre_shift,
         lookback=lookback,
     )
@@ -122,9 +116,7 @@ def membrane_contributions(
     pre_train: torch.Tensor,
     post_train: torch.Tensor,
     *,
-    tau_m: float = 64.0,
-    tau_s: float = 8.0,
-    t_ref: int = 2,
+    neuron: NeuronParams = OFFICIAL_NEURON,
     pre_shift: int | None = None,
     lookback: float = LOOKBACK_TAU_M,
 ) -> torch.Tensor:
@@ -146,15 +138,13 @@ def membrane_contributions(
         firing_steps(pre_train),
         post_times,
         query,
-        tau_m=tau_m,
-        tau_s=tau_s,
-        t_ref=t_ref,
+        neuron=neuron,
         pre_shift=pre_shift,
         lookback=lookback,
     )
     before = torch.searchsorted(post_times.contiguous(), query.contiguous())
     last = post_times[(before - 1).clamp(min=0)] if post_times.numel() else torch.zeros_like(query)
-    refractory = (before > 0) & (query < last + t_ref)
+    refractory = (before > 0) & (query < last + neuron.t_ref)
     return out.masked_fill(refractory[:, None], 0.0)
 
 
@@ -163,9 +153,7 @@ def firing_table(
     post_train: torch.Tensor,
     weight: float,
     *,
-    tau_m: float = 64.0,
-    tau_s: float = 8.0,
-    t_ref: int = 2,
+    neuron: NeuronParams = OFFICIAL_NEURON,
     pre_shift: int | None = None,
     lookback: float = LOOKBACK_TAU_M,
 ) -> pd.DataFrame:
@@ -177,10 +165,8 @@ def firing_table(
     the threshold).
     """
     post_times = firing_steps(post_train)
-    terms = firing_terms(
-        pre_train, post_train, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, pre_shift=pre_shift, lookback=lookback
-    )
-    reset_end = torch.cat([torch.ones(1, dtype=post_times.dtype), post_times[:-1] + t_ref])
+    terms = firing_terms(pre_train, post_train, neuron=neuron, pre_shift=pre_shift, lookback=lookback)
+    reset_end = torch.cat([torch.ones(1, dtype=post_times.dtype), post_times[:-1] + neuron.t_ref])
     return pd.DataFrame(
         {
             "tau_f": post_times.tolist(),
@@ -245,9 +231,7 @@ def layer_response(
     weight: torch.Tensor,
     *,
     vth: float,
-    tau_m: float = 64.0,
-    tau_s: float = 8.0,
-    t_ref: int = 2,
+    neuron: NeuronParams = OFFICIAL_NEURON,
     lookback: float = LOOKBACK_TAU_M,
 ) -> LayerResponse:
     """Simulate a layer (:func:`simulate_lif`), its S-PSPs (:func:`spsp`) and total PSPs ``a_i = sum_j w_ij e_ij``.
@@ -257,8 +241,8 @@ def layer_response(
     Shape:
         - pre: ``[T, B, N_in]``; weight: ``[N_out, N_in]``; see :class:`LayerResponse`.
     """
-    post = simulate_lif(pre, weight, vth=vth, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref)
-    e = spsp(pre, post, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, lookback=lookback)
+    post = simulate_lif(pre, weight, vth=vth, neuron=neuron)
+    e = spsp(pre, post, neuron=neuron, lookback=lookback)
     return LayerResponse(
         post=post, counts=post.sum(dim=0), pre_counts=pre.sum(dim=0), e=e, total_psp=(e * weight).sum(dim=-1)
     )
@@ -331,9 +315,7 @@ def weight_sweep(
     values: torch.Tensor,
     *,
     vth: float,
-    tau_m: float = 64.0,
-    tau_s: float = 8.0,
-    t_ref: int = 2,
+    neuron: NeuronParams = OFFICIAL_NEURON,
     lookback: float = LOOKBACK_TAU_M,
 ) -> CountSweep:
     """One post neuron with ``w_ij`` set to each of ``values`` (the other weights fixed), in one layer call.
@@ -346,7 +328,7 @@ def weight_sweep(
     """
     weight = weight_row.expand(values.shape[0], -1).clone()
     weight[:, pre_index] = values.to(weight.dtype)
-    response = layer_response(pre, weight, vth=vth, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, lookback=lookback)
+    response = layer_response(pre, weight, vth=vth, neuron=neuron, lookback=lookback)
     sigma = side_effect(response.e, weight, response.counts, vth)
     return CountSweep(
         values=values,

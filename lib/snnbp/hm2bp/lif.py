@@ -17,10 +17,32 @@ Rasters are time-major: ``[T, B, N]`` (convolutional: ``[T, B, C, H, W]``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 FC_THRESHOLD_MARGIN = 1e-6
+
+
+@dataclass(frozen=True)
+class NeuronParams:
+    """The LIF neuron's constants, shared by the forward pass, the S-PSP and the backward pass
+    (ALGORITHMS.md 1.2, 1.3), in time steps.
+
+    Attributes:
+        tau_m: membrane time constant.
+        tau_s: synaptic time constant.
+        t_ref: absolute refractory period.
+    """
+
+    tau_m: float = 64.0
+    tau_s: float = 8.0
+    t_ref: int = 2
+
+
+OFFICIAL_NEURON = NeuronParams()
+"""The official HM2-BP constants: ``tau_m = 64``, ``tau_s = 8``, ``t_ref = 2`` steps."""
 SPARSE_DENSITY_LIMIT = 0.15
 
 
@@ -48,9 +70,7 @@ def integrate_and_fire(
     currents: torch.Tensor,
     *,
     vth: float,
-    tau_m: float = 64.0,
-    tau_s: float = 8.0,
-    t_ref: int = 2,
+    neuron: NeuronParams = OFFICIAL_NEURON,
     margin: float = FC_THRESHOLD_MARGIN,
     lateral: float = 0.0,
 ) -> torch.Tensor:
@@ -59,8 +79,7 @@ def integrate_and_fire(
     Args:
         currents: ``I(t)`` for every step; ``currents[0]`` is ignored (step 0 never integrates).
         vth: firing threshold.
-        tau_m, tau_s: membrane and synaptic time constants (steps).
-        t_ref: absolute refractory period (steps).
+        neuron: the time constants and refractory period (:class:`NeuronParams`).
         margin: the neuron fires when ``v > vth - margin``.
         lateral: weight of the inhibition from every other neuron's spike at ``t-1`` (output layer: -1).
 
@@ -75,21 +94,21 @@ def integrate_and_fire(
     refractory = torch.zeros(currents.shape[1:], dtype=torch.int32, device=currents.device)
     spikes = torch.zeros_like(currents)
     for t in range(1, steps):
-        v.sub_(v / tau_m)  # leak (the official v -= v / tau_m, bit for bit)
-        ep.sub_(ep / tau_s)  # synaptic decay
+        v.sub_(v / neuron.tau_m)  # leak (the official v -= v / tau_m, bit for bit)
+        ep.sub_(ep / neuron.tau_s)  # synaptic decay
         if lateral != 0.0:  # input spikes of step t-1, plus the other neurons' spikes of step t-1
             previous = spikes[t - 1]
             ep.add_(currents[t] + lateral * (previous.sum(dim=-1, keepdim=True) - previous))
         else:
             ep.add_(currents[t])  # input spikes of step t-1
-        v.add_(ep / tau_s)
+        v.add_(ep / neuron.tau_s)
         in_refractory = refractory > 0
         v.masked_fill_(in_refractory, 0.0)  # absolute refractory: clamp, count down
         refractory.sub_(in_refractory.to(torch.int32))
         fired = v > threshold
         spikes[t] = fired
         v.masked_fill_(fired, 0.0)  # reset to 0
-        refractory.masked_fill_(fired, t_ref)
+        refractory.masked_fill_(fired, neuron.t_ref)
     return spikes
 
 
@@ -111,9 +130,7 @@ def simulate_lif(
     weight: torch.Tensor,
     *,
     vth: float,
-    tau_m: float = 64.0,
-    tau_s: float = 8.0,
-    t_ref: int = 2,
+    neuron: NeuronParams = OFFICIAL_NEURON,
     lateral: float = 0.0,
 ) -> torch.Tensor:
     """A fully connected LIF layer (ALGORITHMS.md 1.2): threshold test ``v > vth - 1e-6``.
@@ -121,7 +138,7 @@ def simulate_lif(
     Args:
         spikes_in: binary input raster.
         weight: synaptic weights ``w_ij`` (post ``i``, pre ``j``).
-        vth: threshold; tau_m, tau_s, t_ref: as in :func:`integrate_and_fire`.
+        vth: threshold; neuron: as in :func:`integrate_and_fire`.
         lateral: lateral inhibition weight of the output layer (0 for hidden layers).
 
     Shape:
@@ -130,9 +147,7 @@ def simulate_lif(
     return integrate_and_fire(
         fc_currents(spikes_in, weight),
         vth=vth,
-        tau_m=tau_m,
-        tau_s=tau_s,
-        t_ref=t_ref,
+        neuron=neuron,
         margin=FC_THRESHOLD_MARGIN,
         lateral=lateral,
     )
@@ -157,9 +172,7 @@ def simulate_lif_conv(
     kernel: torch.Tensor,
     *,
     vth: float,
-    tau_m: float = 64.0,
-    tau_s: float = 8.0,
-    t_ref: int = 2,
+    neuron: NeuronParams = OFFICIAL_NEURON,
 ) -> torch.Tensor:
     """A spiking convolutional layer: LIF per output position, threshold test ``v > vth``.
 
@@ -167,9 +180,7 @@ def simulate_lif_conv(
         - spikes_in: ``[T, B, C_in, H, W]``; kernel: ``[C_out, C_in, k, k]``;
           output ``[T, B, C_out, H-k+1, W-k+1]``.
     """
-    return integrate_and_fire(
-        conv_currents(spikes_in, kernel), vth=vth, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, margin=0.0
-    )
+    return integrate_and_fire(conv_currents(spikes_in, kernel), vth=vth, neuron=neuron, margin=0.0)
 
 
 def pool_currents(spikes_in: torch.Tensor, pool: int) -> torch.Tensor:
@@ -186,13 +197,11 @@ def pool_currents(spikes_in: torch.Tensor, pool: int) -> torch.Tensor:
 
 
 def simulate_lif_pool(
-    spikes_in: torch.Tensor, pool: int, *, vth: float, tau_m: float = 64.0, tau_s: float = 8.0, t_ref: int = 2
+    spikes_in: torch.Tensor, pool: int, *, vth: float, neuron: NeuronParams = OFFICIAL_NEURON
 ) -> torch.Tensor:
     """A spiking pooling layer: fixed unit weights over ``pool x pool`` windows, own threshold (``v > vth - 1e-6``).
 
     Shape:
         - spikes_in: ``[T, B, C, H, W]``; output ``[T, B, C, H // pool, W // pool]``.
     """
-    return integrate_and_fire(
-        pool_currents(spikes_in, pool), vth=vth, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, margin=FC_THRESHOLD_MARGIN
-    )
+    return integrate_and_fire(pool_currents(spikes_in, pool), vth=vth, neuron=neuron, margin=FC_THRESHOLD_MARGIN)

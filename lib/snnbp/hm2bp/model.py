@@ -174,9 +174,7 @@ def layer_forward(
     spikes = integrate_and_fire(
         currents,
         vth=layer.vth,
-        tau_m=params.tau_m,
-        tau_s=params.tau_s,
-        t_ref=params.t_ref,
+        neuron=params.neuron,
         margin=layer.margin,
         lateral=layer.lateral,
     )
@@ -203,11 +201,9 @@ def forward(
 
 
 def _spsp_options(params: ModelParams) -> dict:
-    """The S-PSP keyword arguments (time constants and the official quirks) of ``params``."""
+    """The S-PSP keyword arguments (the neuron's constants and the official quirks) of ``params``."""
     return dict(
-        tau_m=params.tau_m,
-        tau_s=params.tau_s,
-        t_ref=params.t_ref,
+        neuron=params.neuron,
         pre_shift=params.spsp_pre_shift,
         lookback=params.spsp_lookback,
     )

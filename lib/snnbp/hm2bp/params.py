@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snnbp.encoding.distortion import ImageDistortion
+from snnbp.hm2bp.lif import NeuronParams
 
 
 @dataclass(frozen=True)
@@ -123,3 +124,9 @@ class ModelParams:
     dtype: str = "float32"
     engine: str = "auto"
     distortion: ImageDistortion | None = None
+
+    @property
+    def neuron(self) -> NeuronParams:
+        """The LIF constants (``tau_m``, ``tau_s``, ``t_ref``) as one object, for
+        :mod:`snnbp.hm2bp.lif` and :mod:`snnbp.hm2bp.spsp`."""
+        return NeuronParams(self.tau_m, self.tau_s, self.t_ref)

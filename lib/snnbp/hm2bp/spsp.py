@@ -30,6 +30,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from snnbp.hm2bp.lif import OFFICIAL_NEURON, NeuronParams
+
 SILENT_POST_PROBE = 0.1
 LOOKBACK_TAU_M = 4.0
 DENSE_PRE_DENSITY = 0.15
@@ -53,9 +55,7 @@ def psp_kernel(s: torch.Tensor, u: torch.Tensor, tau_m: float, tau_s: float) -> 
 def post_kernel(
     post: torch.Tensor,
     *,
-    tau_m: float = 64.0,
-    tau_s: float = 8.0,
-    t_ref: int = 2,
+    neuron: NeuronParams = OFFICIAL_NEURON,
     pre_shift: int | None = None,
     lookback: float = LOOKBACK_TAU_M,
 ) -> torch.Tensor:
@@ -67,7 +67,7 @@ def post_kernel(
 
     Args:
         post: binary post-synaptic raster.
-        tau_m, tau_s, t_ref: the layer's constants (steps).
+        neuron: the layer's LIF constants (:class:`snnbp.hm2bp.lif.NeuronParams`).
         pre_shift: the official code's shift of the pre spike time (None: ``t_ref``).
         lookback: the look-back window in units of ``tau_m`` (official: 4).
 
@@ -75,6 +75,7 @@ def post_kernel(
         - post: ``[T, B, *S]`` binary.
         - Output: ``[T, B, *S]``, dtype of ``post`` (float32 when ``post`` is not floating).
     """
+    tau_m, tau_s, t_ref = neuron.tau_m, neuron.tau_s, neuron.t_ref
     steps = post.shape[0]
     if steps / tau_s > MAX_EXPONENT:
         raise ValueError(f"post_kernel: T={steps} steps exceeds the float64 range of exp(T / tau_s) (tau_s={tau_s})")
@@ -236,9 +237,7 @@ def spsp(
     pre: torch.Tensor,
     post: torch.Tensor,
     *,
-    tau_m: float = 64.0,
-    tau_s: float = 8.0,
-    t_ref: int = 2,
+    neuron: NeuronParams = OFFICIAL_NEURON,
     pre_shift: int | None = None,
     lookback: float = LOOKBACK_TAU_M,
     probe: float = SILENT_POST_PROBE,
@@ -248,14 +247,14 @@ def spsp(
     Args:
         pre: binary pre-synaptic raster.
         post: binary post-synaptic raster.
-        tau_m, tau_s, t_ref: the layer's constants (steps).
+        neuron: the layer's LIF constants (:class:`snnbp.hm2bp.lif.NeuronParams`).
         pre_shift, lookback: see :func:`post_kernel`.
         probe: value of ``e`` where the post neuron is silent and the pre neuron fired.
 
     Shape:
         - pre: ``[T, B, N_in]``; post: ``[T, B, N_out]``; output ``[B, N_out, N_in]``.
     """
-    kernel = post_kernel(post, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, pre_shift=pre_shift, lookback=lookback)
+    kernel = post_kernel(post, neuron=neuron, pre_shift=pre_shift, lookback=lookback)
     e = contract_kernel(kernel.to(_float(pre, post)), pre)
     return apply_silent_post_probe(e, post.sum(dim=0), pre.sum(dim=0)[:, None, :], probe)
 
@@ -319,9 +318,7 @@ def spsp_conv(
     post: torch.Tensor,
     kernel_size: int,
     *,
-    tau_m: float = 64.0,
-    tau_s: float = 8.0,
-    t_ref: int = 2,
+    neuron: NeuronParams = OFFICIAL_NEURON,
     pre_shift: int | None = None,
     lookback: float = LOOKBACK_TAU_M,
     probe: float = SILENT_POST_PROBE,
@@ -335,7 +332,7 @@ def spsp_conv(
         - Output: ``[B, C_out, L, C_in k k]``.
     """
     batch, c_out = post.shape[1], post.shape[2]
-    a = post_kernel(post, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, pre_shift=pre_shift, lookback=lookback)
+    a = post_kernel(post, neuron=neuron, pre_shift=pre_shift, lookback=lookback)
     a = a.to(_float(pre, post)).reshape(post.shape[0], batch, c_out, -1).permute(1, 2, 3, 0)  # [B, C_out, L, T]
     fields = raster_receptive_fields(pre.to(a.dtype), kernel_size)  # [B, L, T, K]
     e = torch.matmul(a.transpose(1, 2), fields).transpose(1, 2)  # [B, C_out, L, K]
@@ -348,9 +345,7 @@ def spsp_pool(
     post: torch.Tensor,
     pool: int,
     *,
-    tau_m: float = 64.0,
-    tau_s: float = 8.0,
-    t_ref: int = 2,
+    neuron: NeuronParams = OFFICIAL_NEURON,
     pre_shift: int | None = None,
     lookback: float = LOOKBACK_TAU_M,
     probe: float = SILENT_POST_PROBE,
@@ -362,7 +357,7 @@ def spsp_pool(
         - Output: ``[B, C, L, p * p]``.
     """
     batch, channels = post.shape[1], post.shape[2]
-    a = post_kernel(post, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, pre_shift=pre_shift, lookback=lookback)
+    a = post_kernel(post, neuron=neuron, pre_shift=pre_shift, lookback=lookback)
     a = (
         a.to(_float(pre, post)).reshape(post.shape[0], batch, channels, -1).permute(1, 2, 3, 0)[..., None, :]
     )  # [B, C, L, 1, T]
