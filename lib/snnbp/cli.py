@@ -27,6 +27,7 @@ INPUT_ERRORS = frozenset(
     {
         "ConfigError",
         "RunFolderError",
+        "RunMismatchError",
         "CheckpointMismatchError",
         "CorruptCheckpointError",
         "UnsafeCheckpointError",

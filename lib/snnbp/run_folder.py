@@ -43,8 +43,36 @@ class RunFolderError(RuntimeError):
     """A run folder cannot take this run without losing or misattributing results."""
 
 
-class CheckpointMismatchError(RunFolderError):
-    """A run folder holds a checkpoint or a record made with other params."""
+class RunMismatchError(RunFolderError):
+    """A run folder holds results, a checkpoint or a record of another run identity (other params
+    or other inputs): the one mismatch error of every record (:func:`check_identity`)."""
+
+
+class CheckpointMismatchError(RunMismatchError):
+    """A training run folder holds a checkpoint or a record made with other params."""
+
+
+MISMATCH_HINT = "move the folder away or rename the run so nothing is overwritten"
+"""What a :class:`RunMismatchError` tells the user to do."""
+
+
+def identity_hash(identity: Any) -> str:
+    """sha256 of the canonical JSON (sorted keys) of a run's identity: the one hash that every
+    record (training checkpoints and ``run.json``, evaluation ``metrics.json``) stores."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def check_identity(
+    path: Path, stored: Any, digest: str, what: str, error: type[RunMismatchError] = RunMismatchError
+) -> None:
+    """Refuse a record at ``path`` whose stored hash is not ``digest``.
+
+    Raises:
+        RunMismatchError: (or the subclass ``error``) ``"<path> <what> (hash <stored> vs <digest>);
+            move the folder away ..."``, hashes to 12 digits.
+    """
+    if stored != digest:
+        raise error(f"{path} {what} (hash {str(stored)[:12]} vs {digest[:12]}); {MISMATCH_HINT}")
 
 
 class CorruptCheckpointError(RuntimeError):
@@ -59,7 +87,7 @@ def params_hash(params: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of the resolved params' :func:`snnbp.config.run_identity` (minus
     ``notebook``, ``profile``, ``train.num_threads``, ``train.eval_batch_size``, ``train.device``,
     the model options of :data:`snnbp.config.NOT_IDENTITY_MODEL` and unset training options)."""
-    return hashlib.sha256(json.dumps(run_identity(params), sort_keys=True).encode()).hexdigest()
+    return identity_hash(run_identity(params))
 
 
 def build_learner(params: RunParams, info: DatasetInfo, device: str | torch.device = "cpu") -> Learner:
@@ -191,17 +219,14 @@ def inspect_run(run_dir: str | Path, digest: str) -> RunFolder:
         CorruptCheckpointError: a checkpoint cannot be read.
     """
     run_dir = Path(run_dir)
-    hint = "move the folder away or rename the run so nothing is overwritten"
     epoch = None
     for name in (CHECKPOINT_NAME, BEST_NAME):
         path = run_dir / name
         if path.exists():
             state = load_checkpoint(path)
-            if state.get("params_hash") != digest:
-                raise CheckpointMismatchError(
-                    f"{path} was made with other params (hash {str(state.get('params_hash'))[:12]} "
-                    f"vs {digest[:12]}); {hint}"
-                )
+            check_identity(
+                path, state.get("params_hash"), digest, "was made with other params", CheckpointMismatchError
+            )
             if name == CHECKPOINT_NAME:
                 epoch = int(state["epoch"])
     record = read_record(run_dir / RECORD_NAME)
@@ -213,15 +238,11 @@ def inspect_run(run_dir: str | Path, digest: str) -> RunFolder:
             and isinstance(record["params"].get("train"), dict)
         ):
             stored = params_hash(record["params"])
-        if stored != digest:
-            raise CheckpointMismatchError(
-                f"{run_dir / RECORD_NAME} records a run of other params (hash "
-                f"{str(stored)[:12]} vs {digest[:12]}); {hint}"
-            )
+        check_identity(run_dir / RECORD_NAME, stored, digest, "records a run of other params", CheckpointMismatchError)
     if record is None and epoch is None and (run_dir / METRICS_NAME).exists():
         raise RunFolderError(
             f"{run_dir} holds results ({METRICS_NAME}) but no run record or checkpoint says which "
-            f"params made them; {hint}"
+            f"params made them; {MISMATCH_HINT}"
         )
     if record is not None and record.get("status") == "completed":
         return RunFolder("completed", record, epoch)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from snnbp.config import (
 from snnbp.io import atomic_write_json
 from snnbp.paths import record_form, results_dir
 from snnbp.provenance import RunRecord
+from snnbp.run_folder import RunMismatchError, check_identity, identity_hash
 from snnbp.yoso.energy import (
     PAPER_LATENCY_MS,
     PAPER_POWER_MW,
@@ -48,8 +48,8 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(frame.to_json(orient="records"))
 
 
-class ResultsMismatchError(RuntimeError):
-    """A run folder holds a ``metrics.json`` made from other params or other inputs."""
+class ResultsMismatchError(RunMismatchError):
+    """A study's run folder holds a ``metrics.json`` made from other params or other inputs."""
 
 
 @dataclass
@@ -126,9 +126,7 @@ def open_results(output_dir: str | Path | None, params: EvalParams) -> ResultsWr
         ResultsMismatchError: ``output_dir/metrics.json`` exists with another params hash.
     """
     inputs = study_inputs(params)
-    digest = hashlib.sha256(
-        json.dumps({"params": identity_params(params), "inputs": inputs}, sort_keys=True).encode()
-    ).hexdigest()
+    digest = identity_hash({"params": identity_params(params), "inputs": inputs})
     if output_dir is None and params.profile not in (None, SMOKE_PROFILE):
         output_dir = results_dir() / params.profile / params.name
     if output_dir is None:
@@ -140,11 +138,7 @@ def open_results(output_dir: str | Path | None, params: EvalParams) -> ResultsWr
             stored = json.loads(existing.read_text()).get("params_hash")
         except (OSError, json.JSONDecodeError, AttributeError):
             stored = None
-        if stored != digest:
-            raise ResultsMismatchError(
-                f"{existing} holds results of other params or inputs (hash {str(stored)[:12]} vs {digest[:12]}); "
-                "move the folder away or rename the run so nothing is overwritten"
-            )
+        check_identity(existing, stored, digest, "holds results of other params or inputs", ResultsMismatchError)
     record = RunRecord(run_dir / "run.json", record_params(params), params.seed)
     record.start(params_hash=digest, inputs=inputs, run_dir=str(run_dir))
     return ResultsWriter(run_dir, digest, inputs, record)
