@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from finite_differences import central_differences
 from snnbp.hm2bp import backprop, model, simulate_lif, spsp
 from snnbp.hm2bp.boosting import boost_weights
 from snnbp.hm2bp.params import ModelParams
@@ -190,13 +191,7 @@ def test_regulariser_gradient_is_the_derivative_of_its_energy():
         return (lam * fan_in * limit / 2 * torch.exp(beta * (s - 1))).sum()
 
     grad = backprop.regulariser_gradient(weight, lambda_reg=lam, beta_reg=beta, limit=limit)
-    numeric = torch.zeros_like(weight)
-    for index in range(weight.numel()):
-        step = torch.zeros(weight.numel(), dtype=F64)
-        step[index] = 1e-6
-        step = step.reshape(weight.shape)
-        numeric.view(-1)[index] = (energy(weight + step) - energy(weight - step)) / 2e-6
-    torch.testing.assert_close(grad, numeric, rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(grad, central_differences(energy, weight), rtol=1e-6, atol=1e-8)
     assert torch.equal(backprop.regulariser_gradient(weight, lambda_reg=0.0, beta_reg=beta), torch.zeros_like(weight))
 
 
