@@ -3,6 +3,7 @@ hand-written or autograd gradient of the project is compared against (float64)."
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 
 import torch
@@ -27,14 +28,7 @@ def central_differences(
         - Output: like ``x``.
     """
     numeric = torch.zeros_like(x)
-    indices = (
-        entries
-        if entries is not None
-        else (
-            tuple(int(i) for i in k)
-            for k in torch.cartesian_prod(*(torch.arange(n) for n in x.shape)).reshape(-1, x.ndim)
-        )
-    )
+    indices = entries if entries is not None else itertools.product(*(range(n) for n in x.shape))
     for index in indices:
         plus, minus = x.clone(), x.clone()
         plus[index] += eps
