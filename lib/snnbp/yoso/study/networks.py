@@ -15,9 +15,9 @@ from snnbp.config import (
     RunParams,
 )
 from snnbp.data.base import DatasetInfo, LabelledSplit
-from snnbp.learner import Batch
 from snnbp.notation import layer_sizes_name
 from snnbp.paths import resolve
+from snnbp.stdbp.export import export_network, latency_inputs, model_predictions
 from snnbp.yoso.conv import cnn_layers, layer_outputs
 from snnbp.yoso.mapping import Wiring
 
@@ -161,37 +161,23 @@ def load_stdbp(
             than the test split has.
     """
     params, state, learner, split, info = restore_checkpoint(checkpoint, "stdbp", test, n_images)
-    if params.model.kernel != "relpsp":
-        raise ValueError(f"{checkpoint}: kernel {params.model.kernel!r}; the accelerator implements the ReL-PSP neuron")
-    weights = tuple(w.detach().to(torch.float64).cpu() for w in learner.weights)
-    layers: tuple[Wiring | int, ...] = ()
-    if any(spec.kind == "conv" for spec in learner.specs):
-        specs = learner.specs
-        dense, wired = cnn_layers(
-            [s.kind for s in specs], [s.size for s in specs], [s.kernel for s in specs], weights, learner.input_shape
-        )
+    exported = export_network(learner)
+    if exported.kernel != "relpsp":
+        raise ValueError(f"{checkpoint}: kernel {exported.kernel!r}; the accelerator implements the ReL-PSP neuron")
+    weights, layers = exported.weights, ()
+    if not exported.is_fully_connected:
+        dense, wired = cnn_layers(exported.kinds, exported.sizes, exported.kernels, weights, exported.input_shape)
         weights, layers = tuple(dense), tuple(wired)
-    predictions = [
-        learner.predict(
-            Batch(
-                split.inputs[i : i + batch_size],
-                split.labels[i : i + batch_size],
-                torch.arange(i, min(i + batch_size, len(split))),
-                "test",
-            )
-        )
-        for i in range(0, len(split), batch_size)
-    ]
     return TtfsNetwork(
         weights=weights,
-        theta=float(params.model.theta),
-        t_in=learner.encode(split.inputs).to(torch.float64).cpu().reshape(len(split), -1),
+        theta=exported.theta,
+        t_in=latency_inputs(learner, split.inputs),
         labels=split.labels.clone(),
-        model_prediction=torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long),
-        network=learner.network,
+        model_prediction=model_predictions(learner, split, batch_size),
+        network=exported.network,
         dataset=info.name,
         dataset_key=info.key,
-        t_max=float(params.model.t_max),
+        t_max=exported.t_max,
         epoch=int(state["epoch"]),
         recorded_test_accuracy=_recorded_accuracy(state),
         layers=layers,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import pandas as pd
 import torch
 
 from snnbp.data.base import DatasetInfo, LabelledSplit
+from snnbp.hm2bp.export import fc_layer_sizes, spike_rasters
 from snnbp.learner import Batch
 from snnbp.progress import bar as progress_bar
 from snnbp.yoso.arch import YosoArch
@@ -70,26 +70,21 @@ def evaluate_rate_coded(
         FileNotFoundError: no such checkpoint.
         ValueError: not an HM2-BP checkpoint, or a network with convolution or pooling layers.
     """
-    from snnbp.hm2bp.model import forward
-
     _, _, learner, split, _ = restore_checkpoint(checkpoint, "hm2bp", test, n_images)
-    if any(layer.kind != "fc" for layer in learner.layers):
-        raise ValueError(
-            f"{checkpoint}: network {learner.network} is not fully connected; the simulator maps FC layers only"
-        )
-    sizes = [math.prod(learner.layers[0].in_shape)] + [math.prod(layer.out_shape) for layer in learner.layers]
+    try:
+        sizes = fc_layer_sizes(learner)
+    except ValueError as exc:
+        raise ValueError(f"{checkpoint}: {exc}; the simulator maps FC layers only") from exc
     mapping = map_network(sizes, arch)
     parts, correct, spikes = [], 0.0, torch.zeros(len(sizes), dtype=torch.float64)
-    with torch.no_grad():
-        starts = range(0, len(split), chunk_size)
-        for start in progress_bar(starts, progress=progress, desc="rate-coded HM2-BP", leave=False):
-            index = torch.arange(start, min(start + chunk_size, len(split)))
-            batch = Batch(split.inputs[index], split.labels[index], index, "test")
-            rasters, _ = forward(learner.layers, learner.weights, learner.encode(batch), learner.model)
-            rasters = [r.reshape(r.shape[0], r.shape[1], -1).cpu() for r in rasters]
-            parts.append(rate_coded_counts(rasters, mapping))
-            correct += float((rasters[-1].sum(0).argmax(1) == batch.labels).sum())
-            spikes += torch.stack([r.sum((0, 2)).double() for r in rasters], 1).sum(0)
+    starts = range(0, len(split), chunk_size)
+    for start in progress_bar(starts, progress=progress, desc="rate-coded HM2-BP", leave=False):
+        index = torch.arange(start, min(start + chunk_size, len(split)))
+        batch = Batch(split.inputs[index], split.labels[index], index, "test")
+        rasters = spike_rasters(learner, batch)
+        parts.append(rate_coded_counts(rasters, mapping))
+        correct += float((rasters[-1].sum(0).argmax(1) == batch.labels).sum())
+        spikes += torch.stack([r.sum((0, 2)).double() for r in rasters], 1).sum(0)
     counts = concat_counts(parts)
     report = energy_report(counts, mapping, energy)
     metrics = report.metrics()
