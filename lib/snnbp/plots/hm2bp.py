@@ -1,6 +1,6 @@
 """Figures of the HM2-BP S-PSP notebook (``notebooks/02_hm2bp_spsp.ipynb``; ALGORITHMS.md 1.3-1.7).
 
-The numbers come from :mod:`snnbp.hm2bp.explain`; these functions only draw them. Times are in
+The numbers come from :mod:`snnbp.hm2bp.spsp_examples`; these functions only draw them. Times are in
 ms (one simulation step = 1 ms), counts in spikes.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:  # types only: figures import no method at run time
-    from snnbp.hm2bp.explain import CountSweep
+    from snnbp.hm2bp.spsp_examples import CountSweep
 
 
 POST_COLOUR = "tab:red"

@@ -86,7 +86,7 @@ def exact_vs_grid(
 
     Left: ``t_grid`` against ``t_exact`` (the diagonal is agreement). Right: the error in units
     of the step, ``(t_grid - t_exact) / dt``, against ``t_exact``, or, if ``amplification``
-    (``A = sum_C |w| / sum_C w`` per neuron, :func:`snnbp.stdbp.explain.grid_error_bounds`) is
+    (``A = sum_C |w| / sum_C w`` per neuron, :func:`snnbp.stdbp.spike_time_checks.grid_error_bounds`) is
     given, against ``A`` with the first-order bounds ``-(A - 1) / 2`` and ``(A + 3) / 2``. Only
     neurons that fire in both solutions are drawn.
 

@@ -1,4 +1,4 @@
-"""Trajectories, time-grid simulation and Jacobian sweeps of snnbp.stdbp.explain (ALGORITHMS.md 2.2, 2.3)."""
+"""Trajectories, time-grid simulation and Jacobian sweeps of snnbp.stdbp.spike_time_checks (ALGORITHMS.md 2.2, 2.3)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from snnbp.stdbp.alpha import alpha_kernel, alpha_spike_times, alpha_time_weight_gradient
-from snnbp.stdbp.explain import (
+from snnbp.stdbp.relpsp import relpsp_spike_times, relpsp_time_weight_gradient
+from snnbp.stdbp.spike_time_checks import (
     autograd_jacobians,
     central_difference_jacobians,
     convergence_order,
@@ -20,7 +21,6 @@ from snnbp.stdbp.explain import (
     relpsp_grid_spike_times,
     relpsp_kernel,
 )
-from snnbp.stdbp.relpsp import relpsp_spike_times, relpsp_time_weight_gradient
 from test_stdbp_reference import alpha_potential, relpsp_reference_gradients
 
 F64 = torch.float64
