@@ -83,6 +83,7 @@ def _changed(base: dict, dotted: str, value) -> dict:
         (STDBP, "model.theta", 0.0, "a finite number > 0"),
         (STDBP, "model.lr_decay", 0.0, "a number in (0, 1]"),
         (STDBP, "model.init_mean", float("nan"), "a finite number"),
+        (STDBP, "model.layers", ["16C3", "P0"], "'<N>' (fully connected)"),
         (HM2BP, "model.time_steps", 0, "an integer >= 2"),
         (HM2BP, "model.tau_m", 0.0, "a finite number > 0"),
         (HM2BP, "model.thresholds", [0.0, 2.0], "a finite number > 0"),

@@ -210,8 +210,28 @@ def test_options_added_later_keep_the_identity_of_older_runs():
     resolved = params_to_dict(params)
     older = {
         **resolved,
-        "model": {k: v for k, v in resolved["model"].items() if k not in ("temperature", "shift_pixels")},
+        "model": {k: v for k, v in resolved["model"].items() if k not in ("temperature", "shift_pixels", "layers")},
     }
     assert params_hash(resolved) == params_hash(older)
     changed = {**resolved, "model": {**resolved["model"], "shift_pixels": 1}}
     assert params_hash(changed) != params_hash(resolved)
+
+
+def test_layers_in_the_shared_grammar_build_the_same_network():
+    """``model.layers`` (the grammar of HM2-BP's params, snnbp.notation) gives the architecture
+    that conv_channels / conv_kernel / pool_size / hidden give, with the same initial weights."""
+    old = ModelParams(hidden=(6,), conv_channels=(2,), conv_kernel=3, t_max=5.0)
+    new = ModelParams(layers=("2C3", "P2", "6"), t_max=5.0)
+    a, b = build_learner(old, INFO, seed=4), build_learner(new, INFO, seed=4)
+    assert a.specs == b.specs and b.network == "6x6-2C3-P2-8-6-3"
+    assert all(torch.equal(x, y) for x, y in zip(a.weights, b.weights))
+    flat = build_learner(ModelParams(layers=("12", "7")), INFO, seed=0)
+    assert flat.network == "36-12-7-3"
+    for layers, match in (
+        (("8", "2C3"), "comes after a fully connected layer"),
+        (("2X3",), "is not '<N>' \\(fully connected\\)"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            build_learner(ModelParams(layers=layers), INFO, seed=0)
+    with pytest.raises(ValueError, match="replaces conv_channels"):
+        build_learner(ModelParams(layers=("2C3", "P2"), conv_channels=(2,)), INFO, seed=0)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from snnbp.config_yaml import ConfigError
+from snnbp.notation import LAYER_TOKEN, LAYER_TOKEN_HELP
 
 if TYPE_CHECKING:
     from snnbp.config import RunParams
@@ -42,7 +43,7 @@ MOMENT: Rule = (lambda v: 0 <= v < 1, "a number in [0, 1)")
 AT_LEAST_ONE: Rule = (lambda v: math.isfinite(v) and v >= 1, "a finite number >= 1")
 TIME_STEPS: Rule = (lambda v: v >= 2, "an integer >= 2 (input spikes fall on steps 1 .. T-1)")
 SEED: Rule = (lambda v: 0 <= v <= MAX_SEED, f"an integer in [0, {MAX_SEED}]")
-_HM2BP_LAYER = re.compile(r"^(?:[1-9][0-9]*|[1-9][0-9]*C[1-9][0-9]*|P[1-9][0-9]*)$")
+LAYER: Rule = (lambda v: bool(LAYER_TOKEN.match(str(v))), LAYER_TOKEN_HELP)
 
 DATA_RULES: dict[str, Rule] = {"train_limit": COUNT, "test_limit": COUNT}
 TRAIN_RULES: dict[str, Rule] = {
@@ -56,6 +57,7 @@ TRAIN_RULES: dict[str, Rule] = {
 MODEL_RULES: dict[str, dict[str, Rule]] = {
     "ann": {"hidden": COUNT, "lr": POSITIVE, "weight_decay": NON_NEGATIVE},
     "stdbp": {
+        "layers": LAYER,
         "hidden": COUNT,
         "conv_channels": COUNT,
         "conv_kernel": COUNT,
@@ -77,10 +79,7 @@ MODEL_RULES: dict[str, dict[str, Rule]] = {
         "shift_pixels": NON_NEGATIVE_COUNT,
     },
     "hm2bp": {
-        "layers": (
-            lambda v: bool(_HM2BP_LAYER.match(v)),
-            "'<N>' (fully connected), '<C>C<k>' (convolution) or 'P<p>' (pooling), every number >= 1",
-        ),
+        "layers": LAYER,
         "thresholds": POSITIVE,
         "time_steps": TIME_STEPS,
         "tau_m": POSITIVE,

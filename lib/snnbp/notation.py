@@ -8,7 +8,50 @@ names it, and the fully connected sizes (``"28x28-16C3-P2-32C3-P2-800-128-10"``)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+
+LAYER_TOKEN = re.compile(r"^(?:[1-9][0-9]*|[1-9][0-9]*C[1-9][0-9]*|P[1-9][0-9]*)$")
+"""One hidden layer in the papers' grammar, shared by every method's ``model.layers``: ``"800"`` a
+fully connected layer of 800 neurons, ``"16C3"`` a valid stride-1 convolution of 16 maps with 3x3
+kernels, ``"P2"`` a 2x2 pooling of stride 2."""
+
+LAYER_TOKEN_HELP = "'<N>' (fully connected), '<C>C<k>' (convolution) or 'P<p>' (pooling), every number >= 1"
+
+
+@dataclass(frozen=True)
+class LayerToken:
+    """A parsed :data:`LAYER_TOKEN`.
+
+    Attributes:
+        kind: ``"fc"``, ``"conv"`` or ``"pool"``.
+        size: neurons (fc), output maps (conv) or window (pool).
+        kernel: the convolution's kernel size (0 otherwise).
+    """
+
+    kind: str
+    size: int
+    kernel: int = 0
+
+
+def parse_layer(token: str) -> LayerToken:
+    """``"800"`` -> fc 800, ``"16C3"`` -> conv 16 maps of 3x3, ``"P2"`` -> pool 2.
+
+    >>> parse_layer("16C3")
+    LayerToken(kind='conv', size=16, kernel=3)
+
+    Raises:
+        ValueError: a token outside :data:`LAYER_TOKEN`, naming it.
+    """
+    if not LAYER_TOKEN.match(str(token)):
+        raise ValueError(f"{token!r} is not {LAYER_TOKEN_HELP}")
+    if token.startswith("P"):
+        return LayerToken("pool", int(token[1:]))
+    if "C" in token:
+        maps, kernel = token.split("C")
+        return LayerToken("conv", int(maps), int(kernel))
+    return LayerToken("fc", int(token))
 
 
 def layer_sizes_name(sizes: Iterable[int]) -> str:

@@ -16,7 +16,6 @@ layers below it, computing every gradient first and then updating gives the same
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +25,7 @@ from snnbp.hm2bp import backprop
 from snnbp.hm2bp.lif import conv_currents, fc_currents, integrate_and_fire, pool_currents
 from snnbp.hm2bp.params import ModelParams
 from snnbp.hm2bp.spsp import pool_windows, post_kernel, spsp, spsp_batch_weighted, spsp_conv, spsp_pool
-from snnbp.notation import conv_name, input_map_name, pool_name
+from snnbp.notation import conv_name, input_map_name, parse_layer, pool_name
 
 
 @dataclass(frozen=True)
@@ -61,9 +60,6 @@ class Layer:
         return None
 
 
-_FC, _CONV, _POOL = re.compile(r"^(\d+)$"), re.compile(r"^(\d+)C(\d+)$"), re.compile(r"^P(\d+)$")
-
-
 def build_layers(params: ModelParams, input_shape: tuple[int, ...], num_classes: int) -> list[Layer]:
     """Layers of ``params.layers`` on inputs of ``input_shape``, plus the output layer.
 
@@ -84,25 +80,24 @@ def build_layers(params: ModelParams, input_shape: tuple[int, ...], num_classes:
     shape = (1, *input_shape) if len(input_shape) == 2 else tuple(input_shape)
     layers = []
     for spec, vth in zip(params.layers, params.thresholds[:-1]):
-        if match := _FC.match(spec):
-            out = (int(match.group(1)),)
-            layers.append(Layer("fc", shape, out, vth, params.threshold_margin))
-        elif match := _CONV.match(spec):
-            maps, k = int(match.group(1)), int(match.group(2))
+        try:
+            token = parse_layer(spec)
+        except ValueError as exc:
+            raise ValueError(f"model.layers: {exc}") from exc
+        if token.kind == "fc":
+            layers.append(Layer("fc", shape, (token.size,), vth, params.threshold_margin))
+        elif token.kind == "conv":
+            k = token.kernel
             if len(shape) != 3 or shape[1] < k or shape[2] < k:
                 raise ValueError(f"model.layers: convolution {spec!r} needs an image input, got shape {shape}")
-            out = (maps, shape[1] - k + 1, shape[2] - k + 1)
+            out = (token.size, shape[1] - k + 1, shape[2] - k + 1)
             layers.append(Layer("conv", shape, out, vth, params.conv_threshold_margin, size=k))
-        elif match := _POOL.match(spec):
-            p = int(match.group(1))
+        else:
+            p = token.size
             if len(shape) != 3 or shape[1] % p or shape[2] % p:
                 raise ValueError(f"model.layers: pooling {spec!r} needs a map divisible by {p}, got shape {shape}")
             out = (shape[0], shape[1] // p, shape[2] // p)
             layers.append(Layer("pool", shape, out, vth, params.threshold_margin, size=p))
-        else:
-            raise ValueError(
-                f"model.layers: {spec!r} is not '<N>' (fully connected), '<C>C<k>' (conv) or 'P<p>' (pool)"
-            )
         shape = layers[-1].out_shape
     layers.append(
         Layer(

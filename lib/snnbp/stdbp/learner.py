@@ -42,6 +42,10 @@ class ModelParams:
             (``[]``: a fully connected network).
         conv_kernel: convolution kernel size (ALGORITHMS.md 2.8: 3 or 5, unresolved).
         pool_size: first-spike pooling window and stride.
+        layers: the hidden layers in the grammar HM2-BP's params use (:data:`snnbp.notation.LAYER_TOKEN`:
+            ``["16C3", "P2", "32C3", "P2", "128"]``; pooling is first-spike pooling). When given it
+            replaces ``conv_channels``, ``conv_kernel``, ``pool_size`` and ``hidden``; ``[]``
+            (default): those four fields describe the network.
         theta: firing threshold of every neuron.
         t_max: latency-code window in ms: pixel ``p`` spikes at ``t_max * (1 - p / 255)``.
         zero_pixels_spike: black pixels spike at ``t_max`` (else never).
@@ -77,6 +81,7 @@ class ModelParams:
     conv_channels: tuple[int, ...] = ()
     conv_kernel: int = 5
     pool_size: int = 2
+    layers: tuple[str, ...] = ()
     theta: float = 1.0
     t_max: float = 1.0
     zero_pixels_spike: bool = False
@@ -124,6 +129,7 @@ class StdbpLearner:
             conv_kernel=model.conv_kernel,
             pool_size=model.pool_size,
             hidden=model.hidden,
+            layers=model.layers,
         )
         self.network = network_name(self.specs, self.input_shape)
         generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "model"))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from snnbp.notation import conv_name, input_map_name, layer_sizes_name, pool_name
+from snnbp.notation import conv_name, input_map_name, layer_sizes_name, parse_layer, pool_name
 from snnbp.stdbp.layers import NeuronFunction, conv_spike_times, first_spike_pool, time_receptive_fields
 
 
@@ -39,19 +39,41 @@ def architecture(
     conv_kernel: int = 5,
     pool_size: int = 2,
     hidden: tuple[int, ...] = (800,),
+    layers: tuple[str, ...] = (),
 ) -> tuple[LayerSpec, ...]:
-    """``conv -> pool`` for each of ``conv_channels``, then ``hidden`` fc layers, then the output.
+    """``conv -> pool`` for each of ``conv_channels``, then ``hidden`` fc layers, then the output;
+    or, when ``layers`` is given (:data:`snnbp.notation.LAYER_TOKEN`, e.g. ``("16C3", "P2", "128")``),
+    those layers in order, then the output.
 
     Shape:
         - input_shape: ``(H, W)`` images (or ``(N,)`` vectors when there are no conv layers).
+
+    Raises:
+        ValueError: convolutions on flat inputs, ``layers`` together with ``conv_channels``, a
+            malformed token, or a convolution or pooling after a fully connected layer.
     """
-    if conv_channels and len(input_shape) != 2:
+    if layers and conv_channels:
+        raise ValueError(
+            "model.layers replaces conv_channels, conv_kernel, pool_size and hidden: give one or the other"
+        )
+    if layers:
+        specs = []
+        for token in layers:
+            try:
+                parsed = parse_layer(token)
+            except ValueError as exc:
+                raise ValueError(f"model.layers: {exc}") from exc
+            if parsed.kind != "fc" and any(spec.kind == "fc" for spec in specs):
+                raise ValueError(f"model.layers: {token!r} comes after a fully connected layer")
+            specs.append(LayerSpec(parsed.kind, parsed.size, parsed.kernel))
+    else:
+        specs = []
+        for channels in conv_channels:
+            specs += [LayerSpec("conv", channels, conv_kernel), LayerSpec("pool", pool_size)]
+        specs += [LayerSpec("fc", width) for width in hidden]
+    if any(spec.kind != "fc" for spec in specs) and len(input_shape) != 2:
         raise ValueError(f"convolutions need image inputs (H, W), got input shape {input_shape}")
-    layers: list[LayerSpec] = []
-    for channels in conv_channels:
-        layers += [LayerSpec("conv", channels, conv_kernel), LayerSpec("pool", pool_size)]
-    layers += [LayerSpec("fc", width) for width in hidden]
-    return (*layers, LayerSpec("fc", num_classes))
+    return (*specs, LayerSpec("fc", num_classes))
 
 
 def layer_shapes(specs: tuple[LayerSpec, ...], input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
