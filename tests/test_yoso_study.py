@@ -460,6 +460,8 @@ def test_notebook_runs_from_a_params_file_and_refuses_to_overwrite(tmp_path):
     }
     assert {"quantization", "chip_comparison", "calibrated"} <= set(metrics)
     assert {"weight_bits", "test_accuracy", "energy_per_image_uj", "latency_ms"} <= set(metrics["quantization"][0])
+    # keys the params file leaves out take the evaluation's defaults, never the notebook's smoke literals
+    assert {row["dt_ms"] for row in metrics["quantization"]} == set(study.StudyParams.quantization_dt_ms)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
     path.write_text(yaml.safe_dump({**content, "test_images": 30}))
     with pytest.raises(PapermillExecutionError, match="ResultsMismatchError"):

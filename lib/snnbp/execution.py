@@ -222,9 +222,10 @@ def execute_params(
     Everything is checked before a kernel starts: every params value (:func:`snnbp.config.load_params`),
     the notebook, and the run folder, which is locked for the whole run; a folder holding another
     run's record or checkpoint is refused, and one holding a completed run of the same params is
-    left exactly as it is (``report`` is told so). The YAML's top-level keys, ``profile`` (the
-    file's ``profile``, else its folder name) and ``output_dir`` (absolute) are injected as
-    parameters; the executed notebook is written into the run folder through a temporary file
+    left exactly as it is (``report`` is told so). The YAML's top-level keys (for an evaluation,
+    every key of its ``StudyParams``, the file's values over the defaults, so that no key falls back
+    to the notebook's smoke literals), ``profile`` (the file's ``profile``, else its folder name)
+    and ``output_dir`` (absolute) are injected as parameters; the executed notebook is written into the run folder through a temporary file
     (:func:`execute_notebook`), with ``stream`` receiving the notebook's per-epoch lines while it
     runs (the kernel gets ``TQDM_DISABLE=1``: no bars in the stored notebook). A relative
     ``output_dir`` (and ``SNNBP_DATA_DIR`` / ``SNNBP_DATA_ROOT``) is taken from the current
@@ -266,7 +267,12 @@ def execute_params(
             if report is not None:
                 report(f"up to date: {run_dir} holds a completed run of these params; nothing changed")
             return output
-        injected = dict(read_yaml(params_path), profile=profile, output_dir=str(run_dir))
+        values = read_yaml(params_path)
+        if isinstance(params, EvalParams):
+            # every key of the evaluation, the file's over the evaluation's defaults: a key the file
+            # leaves out must not fall back to the notebook's literals (the smoke profile)
+            values = {**params_to_dict(params), **values}
+        injected = dict(values, profile=profile, output_dir=str(run_dir))
         if device is not None:
             injected["train"] = {**injected["train"], "device": device}
         with environment(**{LOCK_ENV: str(run_dir), "TQDM_DISABLE": "1"}, **absolute_data_env()):
