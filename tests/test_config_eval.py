@@ -245,3 +245,14 @@ def test_execute_params_reads_an_evaluation_file_up_to_its_notebook(tmp_path):
         ConfigError, match="key 'notebook' must be '30_yoso.ipynb' for method 'yoso', got '99_absent.ipynb'"
     ):
         execute_params(path, output_dir=tmp_path / "run", progress=False)
+
+
+def test_the_committed_yoso_run_is_up_to_date_with_its_params_file():
+    """``snnbp run params/cpu/yoso_mnist.yaml`` has nothing to do: the record holds every key of the
+    params (in the records' path form) and the input files it hashed."""
+    from snnbp.execution import up_to_date
+
+    params = load_params(ROOT / "params" / "cpu" / "yoso_mnist.yaml")
+    assert up_to_date(ROOT / "results" / "cpu" / "yoso_mnist", params)
+    changed = dataclasses.replace(params, study=dataclasses.replace(params.study, calibration_images=100))
+    assert not up_to_date(ROOT / "results" / "cpu" / "yoso_mnist", changed)

@@ -172,7 +172,7 @@ def _evaluation_up_to_date(run_dir: Path, params: EvalParams) -> bool:
     Anything else is left to the evaluation itself, which refuses other params or changed inputs.
     """
     from snnbp.paths import from_record
-    from snnbp.yoso.study import identity_params, sha256_file
+    from snnbp.yoso.study import identity_params, record_params, sha256_file
 
     try:
         record = json.loads((run_dir / "run.json").read_text())
@@ -181,7 +181,11 @@ def _evaluation_up_to_date(run_dir: Path, params: EvalParams) -> bool:
     if not isinstance(record, dict) or record.get("status") != "completed":
         return False
     stored = record.get("params")
-    same = ({k: v for k, v in params_to_dict(params).items() if k not in NOT_IDENTITY}, identity_params(params))
+    same = (
+        {k: v for k, v in params_to_dict(params).items() if k not in NOT_IDENTITY},
+        {k: v for k, v in record_params(params).items() if k not in NOT_IDENTITY},
+        identity_params(params),
+    )
     if not isinstance(stored, dict) or {k: v for k, v in stored.items() if k not in NOT_IDENTITY} not in same:
         return False  # the params, with their paths as the file writes them or in the records' form
     inputs = record.get("inputs") or {}
