@@ -256,3 +256,13 @@ def test_the_committed_yoso_run_is_up_to_date_with_its_params_file():
     assert up_to_date(ROOT / "results" / "cpu" / "yoso_mnist", params)
     changed = dataclasses.replace(params, study=dataclasses.replace(params.study, calibration_images=100))
     assert not up_to_date(ROOT / "results" / "cpu" / "yoso_mnist", changed)
+
+
+def test_records_write_project_paths_relative_to_the_project_root(tmp_path):
+    from snnbp.paths import project_root, root_relative, without_root
+
+    root = project_root().resolve()
+    assert root_relative(root / "results" / "cpu" / "x") == "results/cpu/x"
+    assert root_relative(tmp_path / "elsewhere") == str((tmp_path / "elsewhere").resolve())
+    text = f'{{"input_path": "{root}/notebooks/20_train_stdbp.ipynb", "other": "{tmp_path}/a"}}'
+    assert without_root(text) == f'{{"input_path": "notebooks/20_train_stdbp.ipynb", "other": "{tmp_path}/a"}}'

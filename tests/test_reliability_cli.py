@@ -206,6 +206,7 @@ def test_a_run_then_a_rerun_that_changes_nothing(tmp_path):
     assert not (ROOT / "notebooks" / "out").exists()
     record = json.loads((folder / "run.json").read_text())
     assert record["status"] == "completed" and record["run_dir"] == str(folder.resolve())
+    assert f"{ROOT.resolve()}/" not in (folder / "04_train_ann.ipynb").read_text()  # paths relative to the project
     before = _snapshot(folder)
     again = _snnbp("run", str(path), "--output-dir", str(folder))
     assert again.returncode == 0 and "up to date" in again.stdout

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from snnbp.config import NOT_IDENTITY, ConfigError, EvalParams, load_params, params_to_dict, profile_of, read_yaml
-from snnbp.paths import notebooks_dir, results_dir
+from snnbp.paths import notebooks_dir, results_dir, without_root
 
 DATA_ENV = ("SNNBP_DATA_DIR", "SNNBP_DATA_ROOT")
 
@@ -158,12 +158,23 @@ def execute_notebook(
             )
     except BaseException as error:
         if partial.exists():
+            _store_portable(partial)
             os.replace(partial, failed)
             error.notebook_path = failed  # type: ignore[attr-defined]
         raise
+    _store_portable(partial)
     os.replace(partial, output)
     failed.unlink(missing_ok=True)
     return output
+
+
+def _store_portable(notebook: Path) -> None:
+    """Rewrite an executed notebook so that the paths it holds (Papermill's input and output paths,
+    the injected ``output_dir``, printed paths) are relative to the project root, not this machine's."""
+    text = notebook.read_text()
+    portable = without_root(text)
+    if portable != text:
+        notebook.write_text(portable)
 
 
 def _evaluation_up_to_date(run_dir: Path, params: EvalParams) -> bool:

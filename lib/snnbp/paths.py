@@ -86,6 +86,22 @@ def resolve(path: str | Path) -> Path:
     return path if path.is_absolute() else project_root() / path
 
 
+def root_relative(path: str | Path) -> str:
+    """``path`` relative to the project root when it lies inside it (so that a record reads the
+    same on every clone), else as an absolute path."""
+    absolute = Path(path).expanduser().resolve()
+    try:
+        return str(absolute.relative_to(project_root().resolve()))
+    except (ValueError, ProjectRootError):  # outside the project, or no project at all
+        return str(absolute)
+
+
+def without_root(text: str) -> str:
+    """``text`` with every ``<project root>/`` prefix removed: the paths a stored notebook or log
+    holds, relative to the project root."""
+    return text.replace(f"{project_root().resolve()}{os.sep}", "")
+
+
 def record_form(path: str | Path) -> str:
     """How a run's identity (params hash) and its records write a params path: absolute paths as
     given, project paths relative to ``notebooks/``, the form the records had while the notebooks'

@@ -36,6 +36,7 @@ from snnbp.devices import cpu_only_reason, resolve_device, run_device
 from snnbp.distributed import DataParallel, check_shards
 from snnbp.io import atomic_torch_save, atomic_write_json, remove_stale_temporaries, run_lock
 from snnbp.learner import Batch, Learner
+from snnbp.paths import root_relative
 from snnbp.progress import bar as progress_bar
 from snnbp.progress import line as progress_line
 from snnbp.provenance import RunRecord, package_versions
@@ -226,7 +227,11 @@ def fit(
         processes = {} if parallel is None else {"processes": parallel.world_size}
         record = RunRecord(run_dir / RECORD_NAME, resolved, params.seed)
         record.start(
-            params_hash=digest, resumed_from_epoch=start_epoch, run_dir=str(run_dir), **processes, device=str(device)
+            params_hash=digest,
+            resumed_from_epoch=start_epoch,
+            run_dir=root_relative(run_dir),
+            **processes,
+            device=str(device),
         )
         commit = (record.attempt or record.content)["git"]
         last_good = f"{checkpoint_path} (epoch {start_epoch})" if start_epoch else "none (no epoch completed)"

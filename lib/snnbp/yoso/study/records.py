@@ -15,7 +15,7 @@ from snnbp.config import (
     EvalParams,
 )
 from snnbp.io import atomic_write_json
-from snnbp.paths import record_form, results_dir
+from snnbp.paths import record_form, results_dir, root_relative
 from snnbp.provenance import RunRecord
 from snnbp.run_folder import RunMismatchError, check_identity, identity_hash
 from snnbp.yoso.energy import (
@@ -140,7 +140,7 @@ def open_results(output_dir: str | Path | None, params: EvalParams) -> ResultsWr
             stored = None
         check_identity(existing, stored, digest, "holds results of other params or inputs", ResultsMismatchError)
     record = RunRecord(run_dir / "run.json", record_params(params), params.seed)
-    record.start(params_hash=digest, inputs=inputs, run_dir=str(run_dir))
+    record.start(params_hash=digest, inputs=inputs, run_dir=root_relative(run_dir))
     return ResultsWriter(run_dir, digest, inputs, record)
 
 
