@@ -299,10 +299,12 @@ def input_destinations(wiring: Wiring, neurons: Sequence[int], n_inputs: int) ->
     return np.bincount(pairs // n_pes, minlength=n_inputs)
 
 
-def _local_emitters(wiring: Wiring, neurons: Sequence[int]) -> list[np.ndarray]:
-    """The pooled neurons each PE emits (``neurons`` per PE, windows in order)."""
+def route_entries(wiring: Wiring, neurons: Sequence[int], dests: Sequence[int] | np.ndarray) -> list[int]:
+    """Routing-table entries of each PE of a sparse layer: the destinations ``dests`` summed over
+    the pooled neurons the PE emits (``neurons`` per PE, windows in order)."""
+    dests = np.asarray(dests)
     bounds = np.cumsum([0, *neurons])
-    return [np.unique(wiring.emitter[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [int(dests[np.unique(wiring.emitter[a:b])].sum()) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _sparse_blocks(
@@ -387,8 +389,7 @@ def map_conv_network(
             placed.append(dataclasses.replace(dense.layers[l - first_dense], index=l + 1, pe_ids=pe_ids))
             continue
         wiring = layers[l]
-        for pe, local, emitters in zip(pe_ids, neurons[l], _local_emitters(wiring, neurons[l])):
-            entries = int(dests[l][emitters].sum())
+        for pe, local, entries in zip(pe_ids, neurons[l], route_entries(wiring, neurons[l], dests[l])):
             _raise_unfit(
                 arch, l + 1, n_in[l], pe, local, sparse_pe_needs(arch, wiring, local // wiring.window, entries)
             )

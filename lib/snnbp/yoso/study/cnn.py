@@ -12,11 +12,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from snnbp.yoso.arch import YosoArch, with_changes
-from snnbp.yoso.mapping import Mapping
+from snnbp.yoso.mapping import Mapping, route_entries
 from snnbp.yoso.report import YosoRun
 from snnbp.yoso.sim import time_to_step
 from snnbp.yoso.study.networks import TtfsNetwork
@@ -49,11 +48,7 @@ def mapping_frame(run: YosoRun, net: TtfsNetwork) -> pd.DataFrame:
             wiring = lmap.wiring
             kind = "conv + first-spike pool"
             stored = wiring.weight_rows * arch.weight_row_words(wiring.row_weights)
-            bounds = np.cumsum([0, *lmap.neurons])
-            route = max(
-                int(np.asarray(lmap.emitter_dests)[np.unique(wiring.emitter[a:b])].sum())
-                for a, b in zip(bounds[:-1], bounds[1:])
-            )
+            route = max(route_entries(wiring, lmap.neurons, lmap.emitter_dests))
         arrived = inputs if l == 0 else counts.per_layer("spikes_out")[:, l - 1].double()
         packets = counts.per_layer("spikes_in")[:, l].double()
         rows.append(
