@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from snnbp.config import NOT_IDENTITY, ConfigError, EvalParams, load_params, params_to_dict, profile_of, read_yaml
+from snnbp.io import atomic_write_text
 from snnbp.paths import notebooks_dir, results_dir, without_root
 
 DATA_ENV = ("SNNBP_DATA_DIR", "SNNBP_DATA_ROOT")
@@ -174,7 +175,7 @@ def _store_portable(notebook: Path) -> None:
     text = notebook.read_text()
     portable = without_root(text)
     if portable != text:
-        notebook.write_text(portable)
+        atomic_write_text(notebook, portable)
 
 
 def _evaluation_up_to_date(run_dir: Path, params: EvalParams) -> bool:
