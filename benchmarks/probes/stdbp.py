@@ -4,7 +4,9 @@ The model settings of a params file (default ``params/cpu/stdbp_mnist_fc.yaml``)
 ``--set key=value`` (any ``model:`` field; the value is read as YAML), are trained for
 ``--epochs`` passes over the first ``--train`` training images (a seeded permutation every
 epoch, as ``snnbp run``) and evaluated after every epoch on the last ``--validation`` training
-images (the hold-out of the full runs; never the test split). Reported per epoch: validation and
+images (the hold-out of the full runs; never the test split), or with ``--stratified`` on the
+stratified hold-out of ``LabelledSplit.hold_out`` (for data stored class by class, such as
+Caltech's), training then on the first ``--train`` of the rest (0: all of it). Reported per epoch: validation and
 running train accuracy, mean loss, dead hidden fraction, silent output fraction, the learning
 rate and the seconds. One JSON line per run (the command, the load average, the settings and the
 curve) is appended to ``--out``.
@@ -42,6 +44,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="override train.batch_size")
     parser.add_argument("--train", type=int, default=10000, help="first N training images")
     parser.add_argument("--validation", type=int, default=5000, help="last N training images, the hold-out")
+    parser.add_argument(
+        "--stratified", action="store_true", help="hold out a stratified, evenly spaced validation part"
+    )
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--label", default="", help="a name for the run in the output")
@@ -59,10 +64,18 @@ def main() -> None:
     batch_size = args.batch_size or params.train.batch_size
     train_split, _, info = load_dataset(dataclasses.replace(params.data, train_limit=None, test_limit=1))
     count = len(train_split)
-    if args.train + args.validation > count:
-        raise SystemExit(f"--train + --validation exceed the {count} training images")
-    train_x, train_y = train_split.inputs[: args.train], train_split.labels[: args.train]
-    val_x, val_y = train_split.inputs[count - args.validation :], train_split.labels[count - args.validation :]
+    if args.stratified:
+        rest, held = train_split.hold_out(args.validation, stratified=True)
+        args.train = args.train or len(rest)
+        if args.train > len(rest):
+            raise SystemExit(f"--train exceeds the {len(rest)} training images left after the hold-out")
+        train_x, train_y = rest.inputs[: args.train], rest.labels[: args.train]
+        val_x, val_y = held.inputs, held.labels
+    else:
+        if args.train + args.validation > count:
+            raise SystemExit(f"--train + --validation exceed the {count} training images")
+        train_x, train_y = train_split.inputs[: args.train], train_split.labels[: args.train]
+        val_x, val_y = train_split.inputs[count - args.validation :], train_split.labels[count - args.validation :]
     learner = build_learner(model, info, seed=args.seed)
     generator = torch.Generator().manual_seed(derive_seed(args.seed, "probe/order"))
     load = os.getloadavg()
@@ -106,6 +119,7 @@ def main() -> None:
         "batch_size": batch_size,
         "train": args.train,
         "validation": args.validation,
+        "stratified": args.stratified,
         "seed": args.seed,
         "best_validation_accuracy": max(e["validation_accuracy"] for e in curve),
         "final_validation_accuracy": curve[-1]["validation_accuracy"],
