@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from snnbp.hm2bp.lif import simulate_lif, simulate_lif_conv, simulate_lif_pool
+from snnbp.hm2bp.lif import NeuronParams, simulate_lif, simulate_lif_conv, simulate_lif_pool
 
 TAU_M, TAU_S, T_REF = 64.0, 8.0, 2
 
@@ -81,6 +81,20 @@ def test_fc_layer_matches_reference():
     assert out.shape == (120, 3, 7) and 20 < out.sum() < out.numel() / 3, "the test needs firing and silent steps"
     for b in range(3):
         assert torch.equal(out[:, b], reference_lif(loop_fc_currents(spikes[:, b], weight), 2.0, 1e-6))
+
+
+def test_stable_keyword_constants_match_reference_and_the_neuron_object():
+    """The stable form ``simulate_lif(spikes, w, vth=, tau_m=, tau_s=, t_ref=)`` (design notes)."""
+    spikes = random_raster((150, 2, 10), 0.25, 5)
+    weight = torch.empty(6, 10, dtype=torch.float64).uniform_(-0.5, 2, generator=torch.Generator().manual_seed(6))
+    out = simulate_lif(spikes, weight, vth=1.5, tau_m=20.0, tau_s=4.0, t_ref=5)
+    assert torch.equal(out, simulate_lif(spikes, weight, vth=1.5, neuron=NeuronParams(tau_m=20.0, tau_s=4.0, t_ref=5)))
+    assert not torch.equal(out, simulate_lif(spikes, weight, vth=1.5)), "the constants must matter here"
+    for b in range(2):
+        expected = reference_lif(loop_fc_currents(spikes[:, b], weight), 1.5, 1e-6, tau_m=20.0, tau_s=4.0, t_ref=5)
+        assert torch.equal(out[:, b], expected)
+    only_t_ref = simulate_lif(spikes, weight, vth=1.5, neuron=NeuronParams(tau_m=20.0), t_ref=5)
+    assert torch.equal(only_t_ref, simulate_lif(spikes, weight, vth=1.5, neuron=NeuronParams(tau_m=20.0, t_ref=5)))
 
 
 def test_fc_sparse_and_dense_input_paths_agree_with_reference():

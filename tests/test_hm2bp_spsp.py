@@ -85,6 +85,17 @@ def test_spsp_options_match_reference(t_ref, shift, lookback):
     torch.testing.assert_close(e[0], reference_spsp(pre[:, 0], post[:, 0], **kw), rtol=1e-9, atol=1e-12)
 
 
+def test_stable_keyword_constants_match_reference_and_the_neuron_object():
+    """The stable form ``spsp(pre, post, tau_m=, tau_s=, t_ref=)`` (design notes)."""
+    pre = random_raster((200, 1, 6), 0.1, 7)
+    post = random_raster((200, 1, 4), 0.1, 8)
+    e = spsp(pre, post, tau_m=30.0, tau_s=5.0, t_ref=4)
+    torch.testing.assert_close(e, spsp(pre, post, neuron=NeuronParams(30.0, 5.0, 4)), rtol=0, atol=0)
+    expected = reference_spsp(pre[:, 0], post[:, 0], tau_m=30.0, tau_s=5.0, t_ref=4)
+    torch.testing.assert_close(e[0], expected, rtol=1e-9, atol=1e-12)
+    assert not torch.allclose(e, spsp(pre, post)), "the constants must matter here"
+
+
 def test_spsp_dense_and_sparse_contractions_agree():
     post = random_raster((150, 3, 5), 0.1, 5)
     for p in (0.02, 0.5):

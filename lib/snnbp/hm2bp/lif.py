@@ -17,6 +17,7 @@ Rasters are time-major: ``[T, B, N]`` (convolutional: ``[T, B, C, H, W]``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +44,20 @@ class NeuronParams:
 
 OFFICIAL_NEURON = NeuronParams()
 """The official HM2-BP constants: ``tau_m = 64``, ``tau_s = 8``, ``t_ref = 2`` steps."""
+
+
+def with_constants(
+    neuron: NeuronParams, *, tau_m: float | None = None, tau_s: float | None = None, t_ref: int | None = None
+) -> NeuronParams:
+    """``neuron`` with each constant given by keyword in its place (None: ``neuron``'s own).
+
+    The stable functions :func:`simulate_lif` and :func:`snnbp.hm2bp.spsp.spsp` take the constants
+    both ways: as one :class:`NeuronParams` or as the keywords ``tau_m``, ``tau_s``, ``t_ref``.
+    """
+    given = {k: v for k, v in (("tau_m", tau_m), ("tau_s", tau_s), ("t_ref", t_ref)) if v is not None}
+    return dataclasses.replace(neuron, **given) if given else neuron
+
+
 SPARSE_DENSITY_LIMIT = 0.15
 
 
@@ -132,6 +147,9 @@ def simulate_lif(
     vth: float,
     neuron: NeuronParams = OFFICIAL_NEURON,
     lateral: float = 0.0,
+    tau_m: float | None = None,
+    tau_s: float | None = None,
+    t_ref: int | None = None,
 ) -> torch.Tensor:
     """A fully connected LIF layer (ALGORITHMS.md 1.2): threshold test ``v > vth - 1e-6``.
 
@@ -140,6 +158,8 @@ def simulate_lif(
         weight: synaptic weights ``w_ij`` (post ``i``, pre ``j``).
         vth: threshold; neuron: as in :func:`integrate_and_fire`.
         lateral: lateral inhibition weight of the output layer (0 for hidden layers).
+        tau_m, tau_s, t_ref: the neuron's constants one by one, in place of ``neuron``'s
+            (:func:`with_constants`; None: ``neuron``'s).
 
     Shape:
         - spikes_in: ``[T, B, N_in]``; weight: ``[N_out, N_in]``; output ``[T, B, N_out]``.
@@ -147,7 +167,7 @@ def simulate_lif(
     return integrate_and_fire(
         fc_currents(spikes_in, weight),
         vth=vth,
-        neuron=neuron,
+        neuron=with_constants(neuron, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref),
         margin=FC_THRESHOLD_MARGIN,
         lateral=lateral,
     )

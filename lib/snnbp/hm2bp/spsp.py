@@ -30,7 +30,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from snnbp.hm2bp.lif import OFFICIAL_NEURON, NeuronParams
+from snnbp.hm2bp.lif import OFFICIAL_NEURON, NeuronParams, with_constants
 
 SILENT_POST_PROBE = 0.1
 LOOKBACK_TAU_M = 4.0
@@ -241,6 +241,9 @@ def spsp(
     pre_shift: int | None = None,
     lookback: float = LOOKBACK_TAU_M,
     probe: float = SILENT_POST_PROBE,
+    tau_m: float | None = None,
+    tau_s: float | None = None,
+    t_ref: int | None = None,
 ) -> torch.Tensor:
     """S-PSP ``e[b, i, j]`` of every (post ``i``, pre ``j``) pair of a fully connected layer (ALGORITHMS.md 1.3).
 
@@ -250,10 +253,13 @@ def spsp(
         neuron: the layer's LIF constants (:class:`snnbp.hm2bp.lif.NeuronParams`).
         pre_shift, lookback: see :func:`post_kernel`.
         probe: value of ``e`` where the post neuron is silent and the pre neuron fired.
+        tau_m, tau_s, t_ref: the constants one by one, in place of ``neuron``'s
+            (:func:`snnbp.hm2bp.lif.with_constants`; None: ``neuron``'s).
 
     Shape:
         - pre: ``[T, B, N_in]``; post: ``[T, B, N_out]``; output ``[B, N_out, N_in]``.
     """
+    neuron = with_constants(neuron, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref)
     kernel = post_kernel(post, neuron=neuron, pre_shift=pre_shift, lookback=lookback)
     e = contract_kernel(kernel.to(_float(pre, post)), pre)
     return apply_silent_post_probe(e, post.sum(dim=0), pre.sum(dim=0)[:, None, :], probe)
