@@ -43,6 +43,7 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "letters_synthetic": LETTERS,
     "ti46_ti_alpha": LETTERS,
     "caltech_face_motor": CALTECH_FACE_MOTOR,
+    "caltech_face_motor_pool4": CALTECH_FACE_MOTOR,
 }
 
 

@@ -1,6 +1,7 @@
 """The dataset registry: the params file's ``data.dataset`` key -> its loader.
 
-Every loader returns ``(train, test, info)`` (:class:`snnbp.data.base.LabelledSplit` twice and a
+An entry is ``(module, function)`` or ``(module, function, keyword arguments)``. Every loader
+returns ``(train, test, info)`` (:class:`snnbp.data.base.LabelledSplit` twice and a
 :class:`snnbp.data.base.DatasetInfo`). Loaders are imported lazily so that a dataset's optional
 requirements never affect the others.
 """
@@ -12,7 +13,7 @@ import importlib
 from snnbp.config import DataParams
 from snnbp.data.base import DatasetInfo, LabelledSplit
 
-LOADERS: dict[str, tuple[str, str]] = {
+LOADERS: dict[str, tuple[str, str] | tuple[str, str, dict]] = {
     "mnist": ("snnbp.data.mnist", "load_mnist"),
     "fashion_mnist": ("snnbp.data.mnist", "load_fashion_mnist"),
 }
@@ -27,9 +28,9 @@ def load_dataset(data: DataParams) -> tuple[LabelledSplit, LabelledSplit, Datase
     """
     if data.dataset not in LOADERS:
         raise KeyError(f"unknown dataset {data.dataset!r}; known datasets: {sorted(LOADERS)}")
-    module_name, function_name = LOADERS[data.dataset]
+    module_name, function_name, *options = LOADERS[data.dataset]
     loader = getattr(importlib.import_module(module_name), function_name)
-    train, test, info = loader()
+    train, test, info = loader(**(options[0] if options else {}))
     return train.head(data.train_limit), test.head(data.test_limit), info
 
 
@@ -44,5 +45,6 @@ LOADERS.update(
         "letters_synthetic": ("snnbp.data.speech", "load_synthetic_letters"),
         "ti46_ti_alpha": ("snnbp.data.speech", "load_ti46"),
         "caltech_face_motor": ("snnbp.data.caltech", "load_caltech_face_motor"),
+        "caltech_face_motor_pool4": ("snnbp.data.caltech", "load_caltech_face_motor", {"pool": 4}),
     }
 )

@@ -30,7 +30,13 @@ the input of its confusion matrix."""
 
 TRAINING_METHODS = ("ann", "hm2bp", "stdbp")
 
-TEST_SPLIT_SIZES = {"mnist": 10000, "fashion_mnist": 10000, "nmnist_subset": 100, "caltech_face_motor": 396}
+TEST_SPLIT_SIZES = {
+    "mnist": 10000,
+    "fashion_mnist": 10000,
+    "nmnist_subset": 100,
+    "caltech_face_motor": 396,
+    "caltech_face_motor_pool4": 396,
+}
 """Test-split sizes of the datasets whose test split is fixed, as their loaders document them (MNIST
 and Fashion-MNIST 10,000; the real N-MNIST subset 100; Caltech face/motorbike's TestingSet 198 + 198)."""
 

@@ -137,6 +137,7 @@ PAPER_DATASET = {
     "fsdd": "TI46-Alpha",
     "letters_synthetic": "TI46-Alpha",
     "caltech_face_motor": "Caltech face/motorbike",
+    "caltech_face_motor_pool4": "Caltech face/motorbike",
 }
 
 

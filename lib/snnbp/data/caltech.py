@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from snnbp.data.base import DatasetInfo, LabelledSplit, MissingDatasetError, check_labels
-from snnbp.encoding.image import DOG_THRESHOLD, IMAGE_SIZE, dog_responses, response_latencies
+from snnbp.encoding.image import DOG_THRESHOLD, IMAGE_SIZE, dog_responses, first_spike_pooling, response_latencies
 from snnbp.paths import data_root
 
 CLASSES = ("Face", "Motor")
@@ -103,19 +103,29 @@ def load_caltech_face_motor(
     size: tuple[int, int] = IMAGE_SIZE,
     t_max: float = T_MAX_MS,
     threshold: float = DOG_THRESHOLD,
+    pool: int = 1,
 ) -> tuple[LabelledSplit, LabelledSplit, DatasetInfo]:
     """DoG ON/OFF latency-coded images: spike times ``[N, 2*H*W]`` in ms, ``inf`` = silent.
 
     Input index ``c * H * W + h * W + w`` (channel 0 = ON-centre, 1 = OFF-centre). Kind
-    ``"spike_times"``.
+    ``"spike_times"``. ``pool`` > 1: each map keeps the earliest spike of every ``pool x pool``
+    window (:func:`snnbp.encoding.image.first_spike_pooling`), ``2 * (H // pool) * (W // pool)``
+    inputs, under the key ``caltech_face_motor_pool<pool>``.
     """
     train, test, _ = load_caltech_images(folder, train_set=train_set, size=size)
-    encode = lambda s: LabelledSplit(response_latencies(dog_responses(s.inputs.numpy()), t_max, threshold), s.labels)  # noqa: E731
+    map_shape = (2, *size)
+
+    def encode(split: LabelledSplit) -> LabelledSplit:
+        times = response_latencies(dog_responses(split.inputs.numpy()), t_max, threshold)
+        return LabelledSplit(first_spike_pooling(times, map_shape, pool), split.labels)
+
+    pooled = (size[0] // pool, size[1] // pool)
     info = DatasetInfo(
-        name="Caltech-101 face/motorbike (SDNN split, DoG latency code)",
-        key="caltech_face_motor",
+        name="Caltech-101 face/motorbike (SDNN split, DoG latency code"
+        + (f", {pool}x{pool} first-spike pooling)" if pool > 1 else ")"),
+        key="caltech_face_motor" + (f"_pool{pool}" if pool > 1 else ""),
         num_classes=2,
-        input_shape=(2 * size[0] * size[1],),
+        input_shape=(2 * pooled[0] * pooled[1],),
         kind="spike_times",
     )
     return encode(train), encode(test), info

@@ -11,6 +11,8 @@ Here both polarities are kept: channel 0 (ON-centre) = ``max(DoG * I, 0)``, chan
 ``r`` at or above ``threshold`` (15, SDNN's value) spikes at ``t = t_max (1 - r / r_max)`` ms,
 ``r_max`` the image's largest response (so the strongest fires at 0); weaker ones never
 (``inf``). ALGORITHMS.md 2.6's linear intensity-to-latency rule, applied to filter responses.
+:func:`first_spike_pooling` optionally keeps only the earliest spike of each ``p x p`` window of
+a map (SDNN's pooling rule, here applied to the DoG maps themselves).
 """
 
 from __future__ import annotations
@@ -69,3 +71,20 @@ def response_latencies(
     peak = flat.amax(dim=1, keepdim=True).clamp_min(1e-12)
     times = t_max * (1.0 - flat / peak)
     return torch.where(flat >= threshold, times, torch.full_like(times, float("inf")))
+
+
+def first_spike_pooling(times: torch.Tensor, map_shape: tuple[int, int, int], size: int) -> torch.Tensor:
+    """The earliest spike time of every ``size x size`` window (stride ``size``) of each map.
+
+    ``t'[n, c, h, w] = min over 0 <= a, b < size of t[n, c, size h + a, size w + b]``: ``inf``
+    (silent) where the whole window is silent; rows and columns that do not fill a window are
+    dropped (floor). ``size`` 1 returns ``times`` unchanged.
+
+    Shape:
+        - times: ``[N, C*H*W]`` (index ``c H W + h W + w``), ``map_shape`` ``(C, H, W)``;
+          output ``[N, C * (H // size) * (W // size)]`` in the same index order.
+    """
+    if size == 1:
+        return times
+    maps = times.reshape(times.shape[0], *map_shape)
+    return (-torch.nn.functional.max_pool2d(-maps, size)).reshape(times.shape[0], -1)
