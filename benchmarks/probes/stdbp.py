@@ -41,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=ROOT / "params" / "cpu" / "stdbp_mnist_fc.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a model field")
+    parser.add_argument("--dataset", default=None, help="override data.dataset (another front end of the same data)")
     parser.add_argument("--batch-size", type=int, default=None, help="override train.batch_size")
     parser.add_argument("--train", type=int, default=10000, help="first N training images")
     parser.add_argument("--validation", type=int, default=5000, help="last N training images, the hold-out")
@@ -62,7 +63,8 @@ def main() -> None:
             overrides[key] = tuple(overrides[key])
     model = dataclasses.replace(params.model, **overrides)
     batch_size = args.batch_size or params.train.batch_size
-    train_split, _, info = load_dataset(dataclasses.replace(params.data, train_limit=None, test_limit=1))
+    data = dataclasses.replace(params.data, dataset=args.dataset or params.data.dataset, train_limit=None, test_limit=1)
+    train_split, _, info = load_dataset(data)
     count = len(train_split)
     if args.stratified:
         rest, held = train_split.hold_out(args.validation, stratified=True)
