@@ -197,6 +197,16 @@ def test_every_dataset_of_a_cpu_run_finds_its_paper_row(method, key, network, pa
     assert find_target(method, key, network).paper_dataset == paper_dataset
 
 
+@pytest.mark.parametrize(
+    ("network", "paper_best"),
+    [("784-800-10", 0.88), ("28x28-16C3-P2-32C3-P2-800-128-10", 0.90)],
+)
+def test_a_fully_connected_and_a_convolutional_run_find_their_own_paper_number(network, paper_best):
+    from snnbp.targets import find_target
+
+    assert find_target("stdbp", "fashion_mnist", network).paper_best == paper_best
+
+
 def test_table_names_the_subset_a_run_used():
     from snnbp.table import dataset_label
 

@@ -6,6 +6,7 @@ a published review of the paper; ``~`` recalled and unverified (a direction, not
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -148,6 +149,10 @@ def find_target(method: str, dataset_key: str, network: str) -> PaperTarget | No
     exact = [t for t in candidates if t.network == network]
     if exact:
         return exact[0]
-    is_conv = "C" in network.upper().replace("CNN", "C")
-    kind = [t for t in candidates if ("C" in t.network) == is_conv]
+    kind = [t for t in candidates if is_convolutional(t.network) == is_convolutional(network)]
     return (kind or candidates or [None])[0]
+
+
+def is_convolutional(network: str) -> bool:
+    """True for a spiking CNN: a convolution token (``15C5``) or the word ``CNN`` ("FC" is not one)."""
+    return bool(re.search(r"\d+C\d|CNN", network.upper()))
