@@ -43,8 +43,16 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "letters_synthetic": LETTERS,
     "ti46_ti_alpha": LETTERS,
     "caltech_face_motor": CALTECH_FACE_MOTOR,
-    "caltech_face_motor_pool4": CALTECH_FACE_MOTOR,
 }
+
+FRONT_ENDS = {"caltech_face_motor_pool4": "caltech_face_motor"}
+"""Dataset keys that are another front end of a dataset (same samples, classes and test split) ->
+that dataset's key."""
+
+
+def base_dataset(dataset_key: str) -> str:
+    """The key of the dataset that ``dataset_key`` is a front end of (itself when it is none)."""
+    return FRONT_ENDS.get(dataset_key, dataset_key)
 
 
 def class_names(dataset_key: str | None, num_classes: int | None = None) -> tuple[str, ...] | None:
@@ -55,7 +63,7 @@ def class_names(dataset_key: str | None, num_classes: int | None = None) -> tupl
     >>> class_names("letters_synthetic")[:3]
     ('A', 'B', 'C')
     """
-    names = CLASS_NAMES.get(dataset_key or "")
+    names = CLASS_NAMES.get(base_dataset(dataset_key or ""))
     if names is None or (num_classes is not None and len(names) != num_classes):
         return None
     return names

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from snnbp.classes import base_dataset
 from snnbp.paths import results_dir
 from snnbp.table import dataset_label, seed_group, seed_summary
 from snnbp.targets import OTHER_CHIPS, PAPER_DATASET, YOSO_PAPER_CHIP, ChipFigure, find_target
@@ -35,7 +36,6 @@ TEST_SPLIT_SIZES = {
     "fashion_mnist": 10000,
     "nmnist_subset": 100,
     "caltech_face_motor": 396,
-    "caltech_face_motor_pool4": 396,
 }
 """Test-split sizes of the datasets whose test split is fixed, as their loaders document them (MNIST
 and Fashion-MNIST 10,000; the real N-MNIST subset 100; Caltech face/motorbike's TestingSet 198 + 198)."""
@@ -181,7 +181,7 @@ class RecordedRun:
         stored = read_predictions(self.run_dir)
         if stored is not None:
             return len(stored[1])
-        size = TEST_SPLIT_SIZES.get(str(self.metrics.get("dataset_key")))
+        size = TEST_SPLIT_SIZES.get(base_dataset(str(self.metrics.get("dataset_key"))))
         limit = (self.params.get("data") or {}).get("test_limit")
         return None if size is None else (size if limit is None else min(size, int(limit)))
 
@@ -251,7 +251,9 @@ def runs_table(runs: Sequence[RecordedRun]) -> pd.DataFrame:
                 "best_epoch": m.get("best_epoch"),
                 "selected_epoch": m.get("selected_epoch"),
                 "validation_accuracy": m.get("validation_accuracy"),
-                "paper_dataset": target.paper_dataset if target else PAPER_DATASET.get(str(m.get("dataset_key"))),
+                "paper_dataset": target.paper_dataset
+                if target
+                else PAPER_DATASET.get(base_dataset(str(m.get("dataset_key")))),
                 "paper_network": target.network if target else None,
                 "paper_best": target.paper_best if target else None,
                 "paper_provenance": target.provenance if target else "",

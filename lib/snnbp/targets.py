@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from snnbp.classes import base_dataset
+
 
 @dataclass(frozen=True)
 class PaperTarget:
@@ -138,13 +140,12 @@ PAPER_DATASET = {
     "fsdd": "TI46-Alpha",
     "letters_synthetic": "TI46-Alpha",
     "caltech_face_motor": "Caltech face/motorbike",
-    "caltech_face_motor_pool4": "Caltech face/motorbike",
 }
 
 
 def find_target(method: str, dataset_key: str, network: str) -> PaperTarget | None:
     """The paper number for this run: same method and paper dataset, the closest network."""
-    paper_dataset = PAPER_DATASET.get(dataset_key)
+    paper_dataset = PAPER_DATASET.get(base_dataset(dataset_key))
     candidates = [t for t in TARGETS if t.method == method and t.paper_dataset == paper_dataset]
     exact = [t for t in candidates if t.network == network]
     if exact:
