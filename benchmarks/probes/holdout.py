@@ -1,5 +1,6 @@
-"""Short STDBP runs on a fixed training subset, scored on a validation hold-out, one change at a time.
+"""Short training runs on a fixed training subset, scored on a validation hold-out, one change at a time.
 
+Any method's params file works (STDBP, HM2-BP, the ANN: the learner is the one ``method:`` names).
 The model settings of a params file (default ``params/cpu/stdbp_mnist_fc.yaml``), changed by
 ``--set key=value`` (any ``model:`` field; the value is read as YAML), are trained for
 ``--epochs`` passes over the first ``--train`` training images (a seeded permutation every
@@ -7,11 +8,13 @@ epoch, as ``snnbp run``) and evaluated after every epoch on the last ``--validat
 images (the hold-out of the full runs; never the test split), or with ``--stratified`` on the
 stratified hold-out of ``LabelledSplit.hold_out`` (for data stored class by class, such as
 Caltech's), training then on the first ``--train`` of the rest (0: all of it). Reported per epoch: validation and
-running train accuracy, mean loss, dead hidden fraction, silent output fraction, the learning
-rate and the seconds. One JSON line per run (the command, the load average, the settings and the
+running train accuracy, mean loss, the learning rate, the seconds, and every number (or list of
+numbers) the learner's ``end_epoch`` reports (STDBP: dead hidden and silent output fractions;
+HM2-BP: hidden rates, never-fired fractions, silent label fraction). One JSON line per run (the command, the load average, the settings and the
 curve) is appended to ``--out``.
 
-Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/probes/stdbp.py --set lr=0.002 --out FILE``.
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/probes/holdout.py --set lr=0.002 --out FILE``.
+(Lines recorded before the HM2-BP support name this script ``benchmarks/probes/stdbp.py``: same options.)
 """
 
 from __future__ import annotations
@@ -32,9 +35,16 @@ from snnbp.datasets import load_dataset
 from snnbp.io import atomic_write_text
 from snnbp.learner import Batch
 from snnbp.seeding import derive_seed
-from snnbp.stdbp import build_learner
+from snnbp.run_folder import build_learner
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def is_number_or_numbers(value: object) -> bool:
+    """Whether an epoch statistic is a number or a flat list of numbers (kept in the probe's curve)."""
+    if isinstance(value, list | tuple):
+        return all(isinstance(item, int | float) for item in value)
+    return isinstance(value, int | float)
 
 
 def main() -> None:
@@ -78,7 +88,7 @@ def main() -> None:
             raise SystemExit(f"--train + --validation exceed the {count} training images")
         train_x, train_y = train_split.inputs[: args.train], train_split.labels[: args.train]
         val_x, val_y = train_split.inputs[count - args.validation :], train_split.labels[count - args.validation :]
-    learner = build_learner(model, info, seed=args.seed)
+    learner = build_learner(dataclasses.replace(params, model=model, seed=args.seed), info)
     generator = torch.Generator().manual_seed(derive_seed(args.seed, "probe/order"))
     load = os.getloadavg()
     curve = []
@@ -95,8 +105,8 @@ def main() -> None:
         stats = learner.end_epoch(epoch)
         predictions = torch.cat(
             [
-                learner.predict(Batch(val_x[s : s + 1000], val_y[s : s + 1000], None, "validation"))
-                for s in range(0, args.validation, 1000)
+                learner.predict(Batch(val_x[part], val_y[part], None, "validation"))
+                for part in torch.arange(len(val_y)).split(1000)
             ]
         )
         entry = {
@@ -105,15 +115,13 @@ def main() -> None:
             "train_accuracy": correct / args.train,
             "train_loss": losses / args.train,
             "train_seconds": train_seconds,
-            "lr": stats["lr"],
-            "silent_output_fraction": stats["silent_output_fraction"],
         }
-        entry.update({k: v for k, v in stats.items() if k.startswith("dead_fraction")})
+        entry.update({key: value for key, value in stats.items() if is_number_or_numbers(value)})
         curve.append(entry)
         print(json.dumps(entry), flush=True)
     record = {
         "label": args.label,
-        "command": " ".join([".venv/bin/python", "benchmarks/probes/stdbp.py", *sys.argv[1:]]),
+        "command": " ".join([".venv/bin/python", "benchmarks/probes/holdout.py", *sys.argv[1:]]),
         "loadavg_at_start": list(load),
         "params": str(args.params.resolve().relative_to(ROOT)),
         "dataset": info.key,
