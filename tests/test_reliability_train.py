@@ -14,6 +14,7 @@ import snnbp.train as train_module
 from snnbp.config import params_from_dict
 from snnbp.data.base import DatasetInfo, LabelledSplit
 from snnbp.io import RunLockedError, atomic_write_json, run_lock
+from snnbp.learner import Batch
 from snnbp.train import CheckpointMismatchError, RunFolderError, UnsafeCheckpointError, fit, load_checkpoint
 
 INFO = DatasetInfo(name="toy", key="toy", num_classes=3, input_shape=(6,), kind="image")
@@ -245,3 +246,38 @@ def test_a_damaged_checkpoint_is_called_damaged_not_unsafe(tmp_path):
     with pytest.raises(CorruptCheckpointError, match="cannot read the checkpoint") as error:
         load_checkpoint(tmp_path / "garbage.pt")
     assert not isinstance(error.value, UnsafeCheckpointError)
+
+
+@pytest.mark.parametrize("method", ["ann", "stdbp"])
+def test_a_learner_state_is_a_copy_that_later_training_leaves_unchanged(method):
+    """torch's optimiser (and module) ``state_dict`` hand out live tensors; the learners' must not."""
+    from snnbp.methods import method_module
+
+    module = method_module(method)
+    info = DatasetInfo(name="toy", key="toy", num_classes=3, input_shape=(6, 6), kind="image")
+    model = (
+        module.ModelParams(hidden=(8,), t_max=5.0, t_silent=10.0)
+        if method == "stdbp"
+        else module.ModelParams(hidden=(8,))
+    )
+    learner = module.build_learner(model, info, seed=1)
+    generator = torch.Generator().manual_seed(2)
+    images = (torch.rand(12, 6, 6, generator=generator) * 255).to(torch.uint8)
+    labels = torch.arange(12) % 3
+    batch = Batch(images, labels, torch.arange(12), "train")
+    learner.train_step(batch)
+    state = learner.state_dict()
+    frozen = [t.clone() for t in _tensors(state)]
+    learner.train_step(batch)
+    assert all(torch.equal(a, b) for a, b in zip(_tensors(state), frozen))
+
+
+def _tensors(value) -> list[torch.Tensor]:
+    """Every tensor in a nested state (dicts, lists), in a fixed order."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for key in sorted(value, key=str) for t in _tensors(value[key])]
+    if isinstance(value, list | tuple):
+        return [t for item in value for t in _tensors(item)]
+    return []

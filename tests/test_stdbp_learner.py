@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from snnbp.config import load_params
 from snnbp.data.base import DatasetInfo
 from snnbp.learner import Batch
 from snnbp.stdbp import ModelParams, build_learner
+from snnbp.stdbp.learner import StdbpLearner
 
 INFO = DatasetInfo(name="toy bars", key="toy", num_classes=3, input_shape=(6, 6), kind="image")
 PARAMS = Path(__file__).resolve().parents[1] / "params"
@@ -180,6 +182,12 @@ def test_shift_augmentation_translates_each_training_image_and_resumes_exactly()
     )  # shifted out: zero fill
     unshifted = build_learner(ModelParams(hidden=(8,)), INFO, seed=1)
     assert torch.equal(unshifted.augment(image), image)
+    _assert_exact_resume(model)
+
+
+def _assert_exact_resume(model: ModelParams) -> StdbpLearner:
+    """Train one step, restore the state into a learner of another seed, train both one more step:
+    equal weights. Returns the first learner."""
     images, labels = _bars(40, 4)
     first = build_learner(model, INFO, seed=1)
     first.train_step(Batch(images[:20], labels[:20], torch.arange(20), "train"))
@@ -189,6 +197,7 @@ def test_shift_augmentation_translates_each_training_image_and_resumes_exactly()
         learner.train_step(Batch(images[20:], labels[20:], torch.arange(20, 40), "train"))
     for a, b in zip(first.weights, second.weights):
         assert torch.equal(a, b)
+    return first
 
 
 def test_loss_temperature_divides_the_logits():
@@ -235,3 +244,83 @@ def test_layers_in_the_shared_grammar_build_the_same_network():
             build_learner(ModelParams(layers=layers), INFO, seed=0)
     with pytest.raises(ValueError, match="replaces conv_channels"):
         build_learner(ModelParams(layers=("2C3", "P2"), conv_channels=(2,)), INFO, seed=0)
+
+
+def test_dropout_silences_hidden_neurons_and_rescales_the_next_layer():
+    """forward with dropout = the obvious computation: mask the hidden times with the generator's
+    draws, then the output layer on the masked times with weights / (1 - p)."""
+    from snnbp.stdbp.model import forward
+    from snnbp.stdbp.relpsp import relpsp_spike_times
+
+    learner = build_learner(ModelParams(hidden=(400,), t_max=5.0), INFO, seed=2)
+    t_in = learner.encode(_bars(30, 6)[0]).double()
+    weights = [w.detach().double() for w in learner.weights]
+    p = 0.25
+    dropped = forward(
+        t_in, learner.specs, weights, learner.neuron, dropout=p, generator=torch.Generator().manual_seed(7)
+    )
+    plain = forward(t_in, learner.specs, weights, learner.neuron)
+    keep = torch.rand(plain[0].shape, generator=torch.Generator().manual_seed(7)) >= p
+    hidden = torch.where(keep, plain[0], torch.full_like(plain[0], float("inf")))
+    assert torch.equal(dropped[0], hidden)
+    assert 0.2 < float((~keep).double().mean()) < 0.3
+    expected = relpsp_spike_times(hidden, weights[1] / (1 - p), learner.params.theta)
+    assert torch.allclose(dropped[1], expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="generator"):
+        forward(t_in, learner.specs, weights, learner.neuron, dropout=p)
+
+
+def test_dropout_gradient_matches_finite_differences_in_float64():
+    from snnbp.stdbp.loss import spike_time_cross_entropy
+    from snnbp.stdbp.model import forward
+
+    learner = build_learner(ModelParams(hidden=(16,), t_max=5.0, init_mean=1.0), INFO, seed=3)
+    images, labels = _bars(6, 8)
+    t_in = learner.encode(images).double()
+    start = [w.detach().double() for w in learner.weights]
+
+    def loss_of(w1: torch.Tensor) -> torch.Tensor:
+        outputs = forward(
+            t_in, learner.specs, [start[0], w1], learner.neuron, dropout=0.3, generator=torch.Generator().manual_seed(1)
+        )
+        return spike_time_cross_entropy(outputs[-1], labels, 10.0)
+
+    w1 = start[1].clone().requires_grad_()
+    loss_of(w1).backward()
+    step = 1e-6
+    for index in [(0, 0), (1, 3), (2, 15), (0, 9)]:
+        up, down = start[1].clone(), start[1].clone()
+        up[index] += step
+        down[index] -= step
+        numeric = (loss_of(up) - loss_of(down)) / (2 * step)
+        assert float(w1.grad[index]) == pytest.approx(float(numeric), rel=1e-5, abs=1e-9)
+
+
+def test_dropout_trains_resumes_exactly_and_never_drops_in_evaluation():
+    model = ModelParams(hidden=(12,), t_max=5.0, lr=3e-3, clip=2.0, t_silent=10.0, silent_penalty=0.1, dropout=0.2)
+    first = _assert_exact_resume(model)
+    images, labels = _bars(40, 4)
+    test = Batch(images, labels, None, "test")
+    assert torch.equal(first.predict(test), first.predict(test))
+    undropped = build_learner(dataclasses.replace(model, dropout=0.0), INFO, seed=1)
+    undropped.load_state_dict(first.state_dict())
+    assert torch.equal(first.output_times(images)[-1], undropped.output_times(images)[-1])
+
+
+def test_dropout_keeps_the_identity_of_older_runs_and_is_validated(tmp_path):
+    from snnbp.config import ConfigError, params_to_dict
+    from snnbp.train import params_hash
+
+    params = load_params(PARAMS / "cpu/stdbp_mnist_fc.yaml")
+    resolved = params_to_dict(params)
+    older = {**resolved, "model": {k: v for k, v in resolved["model"].items() if k != "dropout"}}
+    assert params_hash(resolved) == params_hash(older)
+    assert params_hash({**resolved, "model": {**resolved["model"], "dropout": 0.1}}) != params_hash(resolved)
+    text = (PARAMS / "cpu/stdbp_mnist_fc.yaml").read_text().replace("model:\n", "model:\n  dropout: 1.0\n", 1)
+    (tmp_path / "cpu").mkdir()
+    bad = tmp_path / "cpu" / "stdbp_mnist_fc.yaml"
+    bad.write_text(text)
+    with pytest.raises(
+        ConfigError, match=r"stdbp_mnist_fc.yaml: key 'model.dropout' must be a probability in \[0, 1\)"
+    ):
+        load_params(bad)

@@ -34,8 +34,8 @@ from snnbp.config import load_params
 from snnbp.datasets import load_dataset
 from snnbp.io import atomic_write_text
 from snnbp.learner import Batch
-from snnbp.seeding import derive_seed
 from snnbp.run_folder import build_learner
+from snnbp.seeding import derive_seed
 
 ROOT = Path(__file__).resolve().parents[2]
 

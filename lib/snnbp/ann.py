@@ -6,6 +6,7 @@ table as the ANN row against which the spiking methods are read.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,8 +110,9 @@ class AnnLearner:
         return stats
 
     def state_dict(self) -> dict[str, Any]:
-        """Network and optimiser state."""
-        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+        """Network and optimiser state: a copy, which later training steps leave unchanged (torch's
+        ``state_dict`` hands out the live parameter and moment tensors)."""
+        return copy.deepcopy({"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore network and optimiser state."""

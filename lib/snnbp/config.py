@@ -387,7 +387,7 @@ NOT_IDENTITY_MODEL = ("engine", "gradient_stats")
 """Model options that change how a run computes or what it records, never its results."""
 
 LATER_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
-    "stdbp": {"temperature": 1.0, "shift_pixels": 0, "layers": []},
+    "stdbp": {"temperature": 1.0, "shift_pixels": 0, "layers": [], "dropout": 0.0},
     "hm2bp": {"distortion": None},
 }
 """Model options added after runs had been recorded, per method, with the value that reproduces those

@@ -77,6 +77,7 @@ MODEL_RULES: dict[str, dict[str, Rule]] = {
         "stats_samples": NON_NEGATIVE_COUNT,
         "temperature": POSITIVE,
         "shift_pixels": NON_NEGATIVE_COUNT,
+        "dropout": (MOMENT[0], "a probability in [0, 1)"),
     },
     "hm2bp": {
         "layers": LAYER,

@@ -44,7 +44,8 @@ class Learner(Protocol):
         """Hook after epoch ``epoch`` (1-based) of training: schedules, boosting, statistics."""
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: parameters, optimiser, per-sample state."""
+        """Everything needed to resume: parameters, optimiser, per-sample state; a copy, which later
+        training steps leave unchanged."""
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""

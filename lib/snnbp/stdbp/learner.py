@@ -14,6 +14,7 @@ step), and the timing of hidden spikes relative to the decision.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -69,6 +70,10 @@ class ModelParams:
             ``[-shift_pixels, shift_pixels]`` along each axis (zero fill), drawn anew for every
             sample and step from the learner's own seeded generator (0: no augmentation; image
             datasets only). Evaluation never shifts.
+        dropout: probability that a neuron of a fully connected hidden layer is silenced (never
+            fires) for one training sample, with the next layer's weights scaled by
+            ``1 / (1 - dropout)`` in training (:func:`snnbp.stdbp.model.forward`); the masks come
+            from the augmentation generator. Evaluation never drops (0: none).
         chunk: ReL-PSP inputs visited between exact resolutions (speed only).
         engine: the engine of ReL-PSP convolution layers (:data:`snnbp.stdbp.layers.CONV_ENGINES`:
             ``auto``, ``rows`` compiled per receptive field on the CPU, ``scan`` vectorised on any
@@ -97,6 +102,7 @@ class ModelParams:
     silent_penalty: float = 0.0
     temperature: float = 1.0
     shift_pixels: int = 0
+    dropout: float = 0.0
     chunk: int = 16
     engine: Literal["auto", "scan", "rows"] = "auto"
     stats_samples: int = 2
@@ -230,7 +236,15 @@ class StdbpLearner:
         self._check_finite("weights", self.weights)
         t_in = self.encode(self.augment(batch.inputs))
         labels = batch.labels.to(self.device)
-        outputs = forward(t_in, self.specs, self.weights, self.neuron, self.conv_neuron)
+        outputs = forward(
+            t_in,
+            self.specs,
+            self.weights,
+            self.neuron,
+            self.conv_neuron,
+            dropout=self.params.dropout,
+            generator=self.augment_generator,
+        )
         loss = spike_time_cross_entropy(outputs[-1], labels, self.params.t_silent, self.params.temperature)
         if not bool(torch.isfinite(loss)):
             raise FloatingPointError(f"non-finite loss ({float(loss)}) at the output layer {self.layer_names[-1]}")
@@ -282,10 +296,11 @@ class StdbpLearner:
 
     def state_dict(self) -> dict[str, Any]:
         """Weights, optimiser state, step count, learning rate and the augmentation generator's state
-        (the epoch statistics restart at every epoch end)."""
+        (the epoch statistics restart at every epoch end): a copy, which later training steps leave
+        unchanged (torch's optimiser ``state_dict`` hands out its live moment tensors)."""
         return {
             "weights": [w.detach().clone() for w in self.weights],
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "steps": self.steps,
             "epoch_lr": self.epoch_lr,
             "augment_rng": self.augment_generator.get_state(),

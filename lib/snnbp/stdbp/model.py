@@ -152,31 +152,62 @@ def init_weights(
     return weights
 
 
+def silence_neurons(times: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
+    """Dropout for first-spike times: every neuron of every sample is silenced (its time set to
+    ``inf``, it never fires) with ``probability``, independently; kept times pass unchanged and
+    carry their gradient, silenced ones carry none.
+
+    The keep mask is drawn on the CPU from ``generator`` (so a run resumes with the same masks on
+    any device).
+
+    Shape:
+        - times: ``[B, N]``; output: the same.
+    """
+    keep = torch.rand(times.shape, generator=generator) >= probability
+    return torch.where(keep.to(times.device), times, torch.full_like(times, math.inf))
+
+
 def forward(
     t_in: torch.Tensor,
     specs: tuple[LayerSpec, ...],
     weights: list[torch.Tensor],
     neuron: NeuronFunction,
     conv_neuron: NeuronFunction | None = None,
+    *,
+    dropout: float = 0.0,
+    generator: torch.Generator | None = None,
 ) -> list[torch.Tensor]:
     """Spike times of every layer, in order; the last entry is the output layer ``[B, classes]``.
 
     Convolutions use ``conv_neuron`` when given (another engine of the same neuron), else ``neuron``.
+    ``dropout > 0`` (training only; needs ``generator``): the neurons of every fully connected hidden
+    layer are silenced with that probability (:func:`silence_neurons`), and the next fully connected
+    layer weighs the kept ones by ``w / (1 - dropout)``, so that its expected membrane potential
+    (ALGORITHMS.md 2.2: linear in the weights) is the one without dropout (inverted dropout). The returned
+    times of such a layer are the ones after silencing.
 
     Shape:
         - t_in: ``[B, H, W]`` images of times or ``[B, N]``; conv layers give ``[B, C, H', W']``,
           pooling ``[B, C, H'', W'']``, fc layers ``[B, N]``.
     """
+    if dropout > 0 and generator is None:
+        raise ValueError("dropout needs a generator for its masks")
     times = t_in[:, None] if specs[0].kind == "conv" else t_in.reshape(t_in.shape[0], -1)
     outputs = []
     remaining = iter(weights)
-    for spec in specs:
+    kept_scale = 1.0
+    for index, spec in enumerate(specs):
         if spec.kind == "conv":
             times = conv_spike_times(times, next(remaining), conv_neuron or neuron)
         elif spec.kind == "pool":
             times = first_spike_pool(times, spec.size)
         else:
-            times = neuron(times.reshape(times.shape[0], -1), next(remaining))
+            weight = next(remaining)
+            times = neuron(times.reshape(times.shape[0], -1), weight * kept_scale if kept_scale != 1.0 else weight)
+            kept_scale = 1.0
+            if dropout > 0 and index < len(specs) - 1:
+                times = silence_neurons(times, dropout, generator)
+                kept_scale = 1.0 / (1.0 - dropout)
         outputs.append(times)
     return outputs
 
