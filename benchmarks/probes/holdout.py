@@ -33,9 +33,9 @@ import yaml
 from snnbp.config import load_params
 from snnbp.datasets import load_dataset
 from snnbp.io import atomic_write_text
-from snnbp.learner import Batch
 from snnbp.run_folder import build_learner
 from snnbp.seeding import derive_seed
+from snnbp.train import batches, predict_split
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,19 +75,14 @@ def main() -> None:
     batch_size = args.batch_size or params.train.batch_size
     data = dataclasses.replace(params.data, dataset=args.dataset or params.data.dataset, train_limit=None, test_limit=1)
     train_split, _, info = load_dataset(data)
-    count = len(train_split)
-    if args.stratified:
-        rest, held = train_split.hold_out(args.validation, stratified=True)
-        args.train = args.train or len(rest)
-        if args.train > len(rest):
-            raise SystemExit(f"--train exceeds the {len(rest)} training images left after the hold-out")
-        train_x, train_y = rest.inputs[: args.train], rest.labels[: args.train]
-        val_x, val_y = held.inputs, held.labels
-    else:
-        if args.train + args.validation > count:
-            raise SystemExit(f"--train + --validation exceed the {count} training images")
-        train_x, train_y = train_split.inputs[: args.train], train_split.labels[: args.train]
-        val_x, val_y = train_split.inputs[count - args.validation :], train_split.labels[count - args.validation :]
+    try:
+        rest, held = train_split.hold_out(args.validation, stratified=args.stratified)
+    except ValueError as error:
+        raise SystemExit(f"--validation {args.validation}: {error}") from None
+    args.train = args.train or len(rest)
+    if args.train > len(rest):
+        raise SystemExit(f"--train exceeds the {len(rest)} training samples left after the hold-out")
+    train_part = rest.head(args.train)
     learner = build_learner(dataclasses.replace(params, model=model, seed=args.seed), info)
     generator = torch.Generator().manual_seed(derive_seed(args.seed, "probe/order"))
     load = os.getloadavg()
@@ -96,22 +91,16 @@ def main() -> None:
         started = time.perf_counter()
         order = torch.randperm(args.train, generator=generator)
         correct = losses = 0.0
-        for start in range(0, args.train, batch_size):
-            index = order[start : start + batch_size]
-            out = learner.train_step(Batch(train_x[index], train_y[index], index, "train"))
+        for batch in batches(train_part, batch_size, "train", order):
+            out = learner.train_step(batch)
             correct += out["correct"]
-            losses += out["loss"] * len(index)
+            losses += out["loss"] * len(batch.labels)
         train_seconds = time.perf_counter() - started
         stats = learner.end_epoch(epoch)
-        predictions = torch.cat(
-            [
-                learner.predict(Batch(val_x[part], val_y[part], None, "validation"))
-                for part in torch.arange(len(val_y)).split(1000)
-            ]
-        )
+        predictions = predict_split(learner, held, 1000, "validation", progress=False)
         entry = {
             "epoch": epoch,
-            "validation_accuracy": float((predictions == val_y).float().mean()),
+            "validation_accuracy": float((predictions == held.labels).float().mean()),
             "train_accuracy": correct / args.train,
             "train_loss": losses / args.train,
             "train_seconds": train_seconds,
