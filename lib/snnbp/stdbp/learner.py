@@ -73,7 +73,10 @@ class ModelParams:
         dropout: probability that a neuron of a fully connected hidden layer is silenced (never
             fires) for one training sample, with the next layer's weights scaled by
             ``1 / (1 - dropout)`` in training (:func:`snnbp.stdbp.model.forward`); the masks come
-            from the augmentation generator. Evaluation never drops (0: none).
+            from the augmentation generator. Evaluation never drops (0: none). On the Fashion-MNIST
+            MLP every rate tried hurt: silenced hidden neurons can leave an output neuron's
+            summed weight negative, it falls silent and gets no gradient
+            (``results/cpu/stdbp_probes/README.md``).
         chunk: ReL-PSP inputs visited between exact resolutions (speed only).
         engine: the engine of ReL-PSP convolution layers (:data:`snnbp.stdbp.layers.CONV_ENGINES`:
             ``auto``, ``rows`` compiled per receptive field on the CPU, ``scan`` vectorised on any
